@@ -1,0 +1,76 @@
+"""Route dependencies: every route declares exactly one access policy (Authorize or Public)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from app.auth import service
+from app.auth.permissions import CASE_DATA_OPERATIONS, Operation, allowed
+from app.auth.service import Caller
+from app.core.db import SessionDep
+from app.core.errors import BadRequest, Forbidden
+
+bearer_scheme = HTTPBearer(auto_error=False, description="An API key issued by `riskapi` (shown once on creation)")
+
+
+class Authorize:
+    """Authenticates the key, checks that one of its roles grants `operation`, and applies the rate limit."""
+
+    def __init__(self, operation: Operation) -> None:
+        self.operation = operation
+        self.case_data = operation in CASE_DATA_OPERATIONS
+
+    def __call__(
+        self,
+        request: Request,
+        session: SessionDep,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+        x_acting_user: Annotated[
+            str | None,
+            Header(
+                description="Opaque id of the professional on whose behalf the system calls (1-256 characters);"
+                " required on case-data routes"
+            ),
+        ] = None,
+    ) -> Caller:
+        header = (
+            f"{credentials.scheme} {credentials.credentials}" if credentials else request.headers.get("authorization")
+        )
+        caller = service.authenticate(session, header)
+        if x_acting_user is not None and not 1 <= len(x_acting_user) <= 256:
+            raise BadRequest("X-Acting-User must be 1-256 characters")
+        caller = Caller(
+            organisation_id=caller.organisation_id,
+            client_id=caller.client_id,
+            key_id=caller.key_id,
+            roles=caller.roles,
+            acting_user=x_acting_user,
+        )
+        request.state.caller = caller
+        request.app.state.rate_limiter.check(caller.client_id)
+        if not allowed(caller.roles, self.operation):
+            raise Forbidden(f"This operation needs one of the roles allowed to '{self.operation.value}'")
+        if self.case_data and x_acting_user is None:
+            raise BadRequest("X-Acting-User header is required for case data")
+        return caller
+
+
+class Public:
+    """Explicit marker for routes that need no key (health, metrics, problem types)."""
+
+    def __call__(self) -> None:
+        return None
+
+
+PUBLIC = Depends(Public())
+
+
+def authorize(operation: Operation) -> type[Caller]:
+    """`caller: authorize(Operation.x)` reads as a sentence in a route signature."""
+    return Annotated[Caller, Depends(Authorize(operation))]  # type: ignore[return-value]
+
+
+AdminCaller = Annotated[Caller, Depends(Authorize(Operation.manage_keys))]

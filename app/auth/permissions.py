@@ -1,0 +1,57 @@
+"""Roles and the operations they grant (design.md, "Roles x operations")."""
+
+from __future__ import annotations
+
+import enum
+
+
+class Role(enum.StrEnum):
+    assessor = "assessor"
+    supervisor = "supervisor"
+    rule_author = "rule_author"
+    rule_publisher = "rule_publisher"
+    auditor = "auditor"
+    admin = "admin"
+
+
+class Operation(enum.StrEnum):
+    read_content = "read_content"
+    evaluate = "evaluate"
+    write_assessments = "write_assessments"
+    read_assessments = "read_assessments"
+    supervise_assessments = "supervise_assessments"
+    author_content = "author_content"
+    impact_analysis = "impact_analysis"
+    publish_content = "publish_content"
+    read_audit = "read_audit"
+    manage_keys = "manage_keys"
+
+
+R = Role
+GRANTS: dict[Operation, frozenset[Role]] = {
+    Operation.read_content: frozenset(Role),
+    Operation.evaluate: frozenset(Role),
+    Operation.write_assessments: frozenset({R.assessor, R.supervisor}),
+    Operation.read_assessments: frozenset({R.assessor, R.supervisor, R.auditor}),
+    Operation.supervise_assessments: frozenset({R.supervisor}),
+    Operation.author_content: frozenset({R.rule_author, R.rule_publisher}),
+    Operation.impact_analysis: frozenset({R.rule_author, R.rule_publisher}),
+    Operation.publish_content: frozenset({R.rule_publisher, R.admin}),
+    Operation.read_audit: frozenset({R.auditor, R.admin}),
+    Operation.manage_keys: frozenset({R.admin}),
+}
+
+# Operations that read or write case data: X-Acting-User is required and refusals are audited.
+CASE_DATA_OPERATIONS = frozenset(
+    {
+        Operation.write_assessments,
+        Operation.read_assessments,
+        Operation.supervise_assessments,
+        Operation.impact_analysis,
+        Operation.read_audit,
+    }
+)
+
+
+def allowed(roles: frozenset[Role], operation: Operation) -> bool:
+    return bool(roles & GRANTS[operation])

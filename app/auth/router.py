@@ -1,0 +1,57 @@
+"""Admin HTTP endpoints for the organisation's client keys."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, status
+
+from app.auth import service
+from app.auth.dependencies import AdminCaller
+from app.auth.schemas import ClientCreate, ClientList, ClientRead, IssuedKey, KeyRead, KeyRotate
+from app.core.db import SessionDep
+from app.core.errors import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    NotFound,
+    Unauthenticated,
+    ValidationFailed,
+    problem_responses,
+)
+
+router = APIRouter(prefix="/v1/clients", tags=["clients"])
+COMMON = problem_responses(BadRequest, Unauthenticated, Forbidden, ValidationFailed)
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, responses=COMMON)
+def create_client(body: ClientCreate, caller: AdminCaller, session: SessionDep) -> IssuedKey:
+    """Create an API client with roles and issue its first key (shown once)."""
+    return service.create_client(session, caller.organisation_id, body.name, body.roles, body.expires_at)
+
+
+@router.get("", responses=COMMON)
+def list_clients(caller: AdminCaller, session: SessionDep) -> ClientList:
+    """List the organisation's clients and their keys, with when each key was last used."""
+    return ClientList(items=service.list_clients(session, caller.organisation_id))
+
+
+@router.post(
+    "/{client_id}/rotate",
+    status_code=status.HTTP_201_CREATED,
+    responses={**COMMON, **problem_responses(NotFound, Conflict)},
+)
+def rotate_key(client_id: str, caller: AdminCaller, session: SessionDep, body: KeyRotate | None = None) -> IssuedKey:
+    """Issue a new key; the client's older keys stay valid for a grace period, then expire."""
+    body = body or KeyRotate()
+    return service.rotate_key(session, caller.organisation_id, client_id, body.grace_hours, body.expires_at)
+
+
+@router.post("/{client_id}/revoke", responses={**COMMON, **problem_responses(NotFound, Conflict)})
+def revoke_client(client_id: str, caller: AdminCaller, session: SessionDep) -> ClientRead:
+    """Revoke a client and every key it holds, at once."""
+    return service.revoke_client(session, caller.organisation_id, client_id)
+
+
+@router.post("/{client_id}/keys/{key_id}/revoke", responses={**COMMON, **problem_responses(NotFound)})
+def revoke_key(client_id: str, key_id: str, caller: AdminCaller, session: SessionDep) -> KeyRead:
+    """Revoke one key of a client."""
+    return service.revoke_key(session, caller.organisation_id, client_id, key_id)

@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.auth.permissions import Role
+
+
+class ClientCreate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"example": {"name": "Case management system (production)", "roles": ["assessor"]}},
+    )
+
+    name: str = Field(min_length=1, max_length=200)
+    roles: list[Role] = Field(min_length=1, max_length=len(Role))
+    expires_at: datetime | None = Field(default=None, description="Optional expiry of the first key (UTC)")
+
+
+class KeyRotate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    grace_hours: int | None = Field(
+        default=None, ge=0, le=720, description="How long the old keys stay valid (default from settings)"
+    )
+    expires_at: datetime | None = None
+
+
+class KeyRead(BaseModel):
+    id: str
+    prefix: str = Field(description="The first characters of the key, to tell keys apart")
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+
+
+class ClientRead(BaseModel):
+    id: str
+    name: str
+    roles: list[Role]
+    created_at: datetime
+    revoked_at: datetime | None
+    keys: list[KeyRead]
+
+
+class ClientList(BaseModel):
+    items: list[ClientRead]
+    next_cursor: str | None = None
+
+
+class IssuedKey(BaseModel):
+    """The secret key is shown once, in this response only."""
+
+    client: ClientRead
+    key_id: str
+    api_key: str = Field(
+        description="Send as 'Authorization: Bearer <api_key>'. It is not stored and cannot be shown again."
+    )

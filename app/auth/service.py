@@ -1,0 +1,184 @@
+"""Organisations, clients and keys; authentication of a bearer key into a Caller."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from app.auth import repository
+from app.auth.keys import display_prefix, generate_key, key_digest
+from app.auth.models import ApiClient, ApiKey, Organisation
+from app.auth.permissions import Role
+from app.auth.schemas import ClientRead, IssuedKey, KeyRead
+from app.core.config import get_settings
+from app.core.db import utcnow
+from app.core.errors import Conflict, NotFound, Unauthenticated, ValidationFailed
+from app.core.metrics import AUTH_FAILURES
+
+SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class Caller:
+    organisation_id: str
+    client_id: str
+    key_id: str
+    roles: frozenset[Role]
+    acting_user: str | None = None
+
+
+class KeyRefused(Unauthenticated):
+    """A key that names an organisation but cannot be used (revoked or expired): refusals here are audited."""
+
+    def __init__(self, detail: str, organisation_id: str, client_id: str) -> None:
+        super().__init__(detail)
+        self.organisation_id = organisation_id
+        self.client_id = client_id
+
+
+def create_organisation(session: Session, slug: str, name: str) -> Organisation:
+    if not SLUG.match(slug):
+        raise ValidationFailed("slug must be 2-63 lowercase letters, digits or hyphens")
+    if repository.organisation_by_slug(session, slug) is not None:
+        raise Conflict(f"organisation '{slug}' exists")
+    organisation = Organisation(slug=slug, name=name)
+    session.add(organisation)
+    session.flush()
+    return organisation
+
+
+def _new_key(session: Session, client: ApiClient, expires_at: datetime | None) -> tuple[ApiKey, str]:
+    plain = generate_key()
+    row = ApiKey(
+        client_id=client.id,
+        organisation_id=client.organisation_id,
+        digest=key_digest(plain, get_settings().secret_key.get_secret_value()),
+        prefix=display_prefix(plain),
+        expires_at=expires_at,
+    )
+    session.add(row)
+    return row, plain
+
+
+def create_client(
+    session: Session, organisation_id: str, name: str, roles: list[Role], expires_at: datetime | None = None
+) -> IssuedKey:
+    client = ApiClient(organisation_id=organisation_id, name=name, roles=sorted({r.value for r in roles}))
+    session.add(client)
+    session.flush()
+    key, plain = _new_key(session, client, expires_at)
+    try:
+        session.flush()
+    except IntegrityError as exc:  # pragma: no cover - a 256-bit collision
+        raise Conflict("key collision, retry") from exc
+    return IssuedKey(client=_client_read(client, [key]), key_id=key.id, api_key=plain)
+
+
+def list_clients(session: Session, organisation_id: str) -> list[ClientRead]:
+    clients = repository.clients(session, organisation_id)
+    keys = repository.keys_of_clients(session, organisation_id, [c.id for c in clients])
+    return [_client_read(c, [k for k in keys if k.client_id == c.id]) for c in clients]
+
+
+def rotate_key(
+    session: Session,
+    organisation_id: str,
+    client_id: str,
+    grace_hours: int | None = None,
+    expires_at: datetime | None = None,
+) -> IssuedKey:
+    client = _active_client(session, organisation_id, client_id)
+    now = utcnow()
+    grace = timedelta(hours=get_settings().key_rotation_grace_hours if grace_hours is None else grace_hours)
+    old_keys = repository.keys_of_clients(session, organisation_id, [client.id])
+    for old in old_keys:
+        if old.revoked_at is None and (old.expires_at is None or old.expires_at > now + grace):
+            old.expires_at = now + grace
+    key, plain = _new_key(session, client, expires_at)
+    session.flush()
+    return IssuedKey(client=_client_read(client, [*old_keys, key]), key_id=key.id, api_key=plain)
+
+
+def revoke_client(session: Session, organisation_id: str, client_id: str) -> ClientRead:
+    client = _active_client(session, organisation_id, client_id)
+    now = utcnow()
+    client.revoked_at = now
+    keys = repository.keys_of_clients(session, organisation_id, [client.id])
+    for key in keys:
+        key.revoked_at = key.revoked_at or now
+    session.flush()
+    return _client_read(client, keys)
+
+
+def revoke_key(session: Session, organisation_id: str, client_id: str, key_id: str) -> KeyRead:
+    key = repository.key(session, organisation_id, key_id)
+    if key is None or key.client_id != client_id:
+        raise NotFound()
+    key.revoked_at = key.revoked_at or utcnow()
+    session.flush()
+    return _key_read(key)
+
+
+def authenticate(session: Session, authorization: str | None) -> Caller:
+    if not authorization:
+        AUTH_FAILURES.labels("missing").inc()
+        raise Unauthenticated("Missing Authorization header")
+    scheme, _, token = authorization.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        AUTH_FAILURES.labels("malformed").inc()
+        raise Unauthenticated("Use 'Authorization: Bearer <api key>'")
+    found = repository.key_with_client(session, key_digest(token, get_settings().secret_key.get_secret_value()))
+    if found is None:
+        AUTH_FAILURES.labels("unknown").inc()
+        raise Unauthenticated("Unknown API key")
+    key, client = found
+    now = utcnow()
+    if key.revoked_at is not None or client.revoked_at is not None:
+        raise KeyRefused("This API key has been revoked", client.organisation_id, client.id)
+    if key.expires_at is not None and key.expires_at <= now:
+        raise KeyRefused("This API key has expired", client.organisation_id, client.id)
+    if key.last_used_at is None or key.last_used_at < now - LAST_USED_RESOLUTION:
+        repository.touch_key(session, key.id, now, now - LAST_USED_RESOLUTION)
+    return Caller(
+        organisation_id=client.organisation_id,
+        client_id=client.id,
+        key_id=key.id,
+        roles=frozenset(Role(r) for r in client.roles),
+    )
+
+
+def _active_client(session: Session, organisation_id: str, client_id: str) -> ApiClient:
+    client = repository.client(session, organisation_id, client_id)
+    if client is None:
+        raise NotFound()
+    if client.revoked_at is not None:
+        raise Conflict("this client has been revoked")
+    return client
+
+
+def _key_read(key: ApiKey) -> KeyRead:
+    return KeyRead(
+        id=key.id,
+        prefix=key.prefix,
+        created_at=key.created_at,
+        expires_at=key.expires_at,
+        revoked_at=key.revoked_at,
+        last_used_at=key.last_used_at,
+    )
+
+
+def _client_read(client: ApiClient, keys: list[ApiKey]) -> ClientRead:
+    return ClientRead(
+        id=client.id,
+        name=client.name,
+        roles=[Role(r) for r in client.roles],
+        created_at=client.created_at,
+        revoked_at=client.revoked_at,
+        keys=[_key_read(k) for k in keys],
+    )

@@ -1,0 +1,203 @@
+"""Admin CLI: `riskapi serve`, `riskapi db upgrade`, `riskapi seed`, organisations, keys, rules, audit."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from sqlalchemy.orm import Session
+
+from app.auth import repository as auth_repository
+from app.auth import service as auth_service
+from app.auth.permissions import Role
+from app.core.config import get_settings
+from app.core.db import create_db_engine, make_sessionmaker
+from app.core.errors import ProblemError
+from app.health.service import alembic_config
+
+cli = typer.Typer(help="riskapi administration", no_args_is_help=True, pretty_exceptions_enable=False)
+db_cli = typer.Typer(help="Database migrations", no_args_is_help=True)
+org_cli = typer.Typer(help="Organisations", no_args_is_help=True)
+key_cli = typer.Typer(help="API clients and keys", no_args_is_help=True)
+cli.add_typer(db_cli, name="db")
+cli.add_typer(org_cli, name="org")
+cli.add_typer(key_cli, name="key")
+
+DEMO_ORG_SLUG = "demo"
+
+
+@contextmanager
+def session_scope() -> Iterator[Session]:
+    engine = create_db_engine(get_settings())
+    session = make_sessionmaker(engine)()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+        engine.dispose()
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.secho(message, fg=typer.colors.RED, err=True)
+    return typer.Exit(code=1)
+
+
+@db_cli.command("upgrade")
+def db_upgrade(revision: str = "head") -> None:
+    """Apply migrations (default: to the head)."""
+    from alembic import command
+
+    command.upgrade(alembic_config(), revision)
+
+
+@db_cli.command("downgrade")
+def db_downgrade(revision: str) -> None:
+    """Revert migrations down to REVISION ('base' removes every table)."""
+    from alembic import command
+
+    command.downgrade(alembic_config(), revision)
+
+
+@db_cli.command("current")
+def db_current() -> None:
+    """Show the database's migration revision."""
+    from alembic import command
+
+    command.current(alembic_config())
+
+
+@org_cli.command("create")
+def org_create(slug: str, name: str) -> None:
+    """Create an organisation (tenant)."""
+    with session_scope() as session:
+        try:
+            organisation = auth_service.create_organisation(session, slug, name)
+        except ProblemError as exc:
+            raise _fail(str(exc.detail or exc.title)) from exc
+        typer.echo(f"organisation {organisation.slug} id={organisation.id}")
+
+
+@key_cli.command("create")
+def key_create(
+    org: Annotated[str, typer.Option(help="organisation slug")],
+    name: Annotated[str, typer.Option(help="client name")],
+    role: Annotated[list[Role], typer.Option(help="role (repeat for several)")],
+    expires: Annotated[datetime | None, typer.Option(help="expiry (UTC, ISO 8601)")] = None,
+) -> None:
+    """Create an API client and print its key (shown once)."""
+    with session_scope() as session:
+        organisation = auth_repository.organisation_by_slug(session, org)
+        if organisation is None:
+            raise _fail(f"no organisation '{org}'")
+        expires_at = expires.replace(tzinfo=expires.tzinfo or datetime.now().astimezone().tzinfo) if expires else None
+        issued = auth_service.create_client(session, organisation.id, name, role, expires_at)
+    typer.echo(f"client id: {issued.client.id}\nkey id:    {issued.key_id}\napi key:   {issued.api_key}")
+    typer.echo("The key is shown once; store it in your secret manager.", err=True)
+
+
+@key_cli.command("revoke")
+def key_revoke(
+    org: Annotated[str, typer.Option(help="organisation slug")],
+    client_id: Annotated[str, typer.Argument(help="client id (revokes every key it holds)")],
+) -> None:
+    """Revoke a client and all its keys."""
+    with session_scope() as session:
+        organisation = auth_repository.organisation_by_slug(session, org)
+        if organisation is None:
+            raise _fail(f"no organisation '{org}'")
+        try:
+            auth_service.revoke_client(session, organisation.id, client_id)
+        except ProblemError as exc:
+            raise _fail(str(exc.detail or exc.title)) from exc
+    typer.echo(f"revoked client {client_id}")
+
+
+@cli.command("seed")
+def seed() -> None:
+    """Load the shipped default content (idempotent)."""
+    from app.rulesets.seed import seed_default_content
+
+    with session_scope() as session:
+        for line in seed_default_content(session):
+            typer.echo(line)
+
+
+@cli.command("dev-setup")
+def dev_setup() -> None:
+    """Development only: migrate, seed, and create a demo organisation and an all-roles key if none exists."""
+    settings = get_settings()
+    if settings.environment.value == "production":
+        raise _fail("dev-setup refuses to run with RISKAPI_ENVIRONMENT=production")
+    db_upgrade()
+    seed()
+    key_path: Path = settings.dev_key_path
+    with session_scope() as session:
+        organisation = auth_repository.organisation_by_slug(session, DEMO_ORG_SLUG)
+        if organisation is not None and key_path.exists():
+            typer.echo(f"demo organisation exists; development key in {key_path}")
+            return
+        if organisation is None:
+            organisation = auth_service.create_organisation(session, DEMO_ORG_SLUG, "Demo organisation")
+        issued = auth_service.create_client(session, organisation.id, "development key (all roles)", list(Role))
+    key_path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(issued.api_key + "\n")
+    os.chmod(key_path, 0o600)
+    banner = "=" * 72
+    typer.secho(
+        f"{banner}\nDEVELOPMENT ONLY - an API key holding every role for the demo organisation:\n\n"
+        f"    {issued.api_key}\n\nIt is shown once and written to {key_path} (mode 600).\n"
+        f"Use it in /docs (Authorize) or: curl -H 'Authorization: Bearer $(cat {key_path})' ...\n{banner}",
+        fg=typer.colors.YELLOW,
+    )
+
+
+@cli.command("serve")
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    workers: Annotated[int, typer.Option(min=1)] = 1,
+) -> None:
+    """Serve the API with uvicorn (migrations are a separate command: `riskapi db upgrade`)."""
+    import uvicorn
+
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        proxy_headers=True,
+        access_log=False,
+    )
+
+
+def _mount_optional_commands() -> None:
+    try:
+        from app.rules_cli import rules_app
+    except ImportError:  # the scoring package is being built in parallel
+        return
+    try:
+        from app.content.cli import describe
+
+        rules_app.command("describe")(describe)
+    except ImportError:
+        pass
+    cli.add_typer(rules_app, name="rules", help="Check, test and describe rule sets")
+
+
+_mount_optional_commands()
+
+
+def main() -> None:
+    cli()

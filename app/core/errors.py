@@ -1,0 +1,275 @@
+"""RFC 9457 problem details: typed exceptions, one renderer, the handlers and the problem-type pages."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app.core.context import current_request_id
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+log = structlog.get_logger("riskapi.errors")
+
+
+class FieldError(BaseModel):
+    pointer: str = Field(description="JSON pointer from the request body root, e.g. /answers/child_age_years")
+    detail: str
+    location: str = Field(default="body", description="body, query, path or header")
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem document."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {
+                "type": "/problems/validation-error",
+                "title": "The request has invalid fields",
+                "status": 422,
+                "detail": "2 fields are invalid",
+                "instance": "/v1/assessments",
+                "request_id": "5b0c4c1e9a2f4a4f",
+                "errors": [{"pointer": "/answers/child_age_years", "detail": "must be at most 17"}],
+            }
+        }
+    )
+
+    type: str
+    title: str
+    status: int
+    detail: str | None = None
+    instance: str | None = None
+    request_id: str | None = None
+    errors: list[FieldError] | None = None
+
+
+class ProblemError(Exception):
+    """Base of every error the API reports; subclasses fix status, kind and title."""
+
+    status: ClassVar[int] = 500
+    kind: ClassVar[str] = "internal-error"
+    title: ClassVar[str] = "Internal server error"
+    description: ClassVar[str] = "Something went wrong on our side. Quote the request id when you report it."
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        errors: Sequence[FieldError] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail
+        self.errors = list(errors) if errors else None
+        self.headers = dict(headers or {})
+
+
+class BadRequest(ProblemError):
+    status, kind, title = 400, "bad-request", "The request is malformed"
+    description = "The request could not be read (malformed JSON, a missing required header, a bad parameter)."
+
+
+class Unauthenticated(ProblemError):
+    status, kind, title = 401, "unauthenticated", "Authentication is required"
+    description = "Send a valid, unexpired, unrevoked API key as 'Authorization: Bearer <key>'."
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(detail, headers={"WWW-Authenticate": 'Bearer realm="riskapi"'})
+
+
+class Forbidden(ProblemError):
+    status, kind, title = 403, "forbidden", "Your key's roles do not allow this operation"
+    description = "The API key is valid but none of its roles grants this operation."
+
+
+class NotFound(ProblemError):
+    status, kind, title = 404, "not-found", "Not found"
+    description = "No such resource in your organisation."
+
+
+class MethodNotAllowed(ProblemError):
+    status, kind, title = 405, "method-not-allowed", "Method not allowed"
+    description = "The resource exists but does not support this HTTP method."
+
+
+class Conflict(ProblemError):
+    status, kind, title = 409, "conflict", "The request conflicts with the current state"
+    description = "For example an existing key, a published version that cannot change, or a superseded revision."
+
+
+class PreconditionFailed(ProblemError):
+    status, kind, title = 412, "precondition-failed", "The resource has changed since you read it"
+    description = "The If-Match ETag is stale: read the resource again and reapply your change."
+
+
+class PayloadTooLarge(ProblemError):
+    status, kind, title = 413, "payload-too-large", "The request body is too large"
+    description = "The body exceeds the configured limit (RISKAPI_MAX_BODY_BYTES, default 1 MiB)."
+
+
+class UnsupportedMediaType(ProblemError):
+    status, kind, title = 415, "unsupported-media-type", "Unsupported media type"
+    description = "Send request bodies as application/json (or application/yaml where documented)."
+
+
+class ValidationFailed(ProblemError):
+    status, kind, title = 422, "validation-error", "The request has invalid fields"
+    description = "Each entry of 'errors' names an invalid field with a JSON pointer and says what is wrong."
+
+
+class RateLimited(ProblemError):
+    status, kind, title = 429, "rate-limited", "Too many requests"
+    description = "Your client exceeded its request rate; retry after the number of seconds in Retry-After."
+
+
+class ServiceUnavailable(ProblemError):
+    status, kind, title = 503, "service-unavailable", "The service is temporarily unavailable"
+    description = "The database cannot be reached right now. Retry after the number of seconds in Retry-After."
+
+    def __init__(self, detail: str | None = None, retry_after: int = 5) -> None:
+        super().__init__(detail, headers={"Retry-After": str(retry_after)})
+
+
+PROBLEM_TYPES: dict[str, type[ProblemError]] = {
+    cls.kind: cls
+    for cls in (
+        ProblemError,
+        BadRequest,
+        Unauthenticated,
+        Forbidden,
+        NotFound,
+        MethodNotAllowed,
+        Conflict,
+        PreconditionFailed,
+        PayloadTooLarge,
+        UnsupportedMediaType,
+        ValidationFailed,
+        RateLimited,
+        ServiceUnavailable,
+    )
+}
+
+
+def problem_responses(*errors: type[ProblemError]) -> dict[int | str, dict[str, Any]]:
+    """`responses=` entries so the OpenAPI document shows each problem a route can return."""
+    return {
+        cls.status: {"model": Problem, "description": cls.title, "content": {PROBLEM_MEDIA_TYPE: {}}} for cls in errors
+    }
+
+
+def problem_response(
+    status: int,
+    kind: str,
+    title: str,
+    *,
+    detail: str | None = None,
+    instance: str | None = None,
+    errors: Sequence[FieldError] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    body = Problem(
+        type=f"/problems/{kind}",
+        title=title,
+        status=status,
+        detail=detail,
+        instance=instance,
+        request_id=current_request_id(),
+        errors=list(errors) if errors else None,
+    )
+    return JSONResponse(
+        body.model_dump(exclude_none=True),
+        status_code=status,
+        headers=dict(headers or {}),
+        media_type=PROBLEM_MEDIA_TYPE,
+    )
+
+
+def render(error: ProblemError, instance: str | None) -> JSONResponse:
+    return problem_response(
+        error.status,
+        error.kind,
+        error.title,
+        detail=error.detail,
+        instance=instance,
+        errors=error.errors,
+        headers=error.headers,
+    )
+
+
+def pointer_from_loc(loc: Sequence[int | str]) -> tuple[str, str]:
+    """Pydantic's loc ('body', 'answers', 'child_age_years') -> ('/answers/child_age_years', 'body')."""
+    if not loc:
+        return "", "body"
+    location, *rest = loc
+    parts = [str(p).replace("~", "~0").replace("/", "~1") for p in rest]
+    if location not in ("body", "query", "path", "header", "cookie"):
+        return "/" + "/".join([str(location), *parts]), "body"
+    return ("/" + "/".join(parts)) if parts else "", str(location)
+
+
+def field_errors_from_pydantic(errors: Sequence[Mapping[str, Any]], prefix: Sequence[str] = ()) -> list[FieldError]:
+    out: list[FieldError] = []
+    for err in errors:
+        pointer, location = pointer_from_loc([*prefix, *err.get("loc", ())])
+        out.append(FieldError(pointer=pointer, detail=str(err.get("msg", "invalid")), location=location))
+    return out
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ProblemError)
+    async def _problem(request: Request, exc: ProblemError) -> JSONResponse:
+        return render(exc, request.url.path)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = list(exc.errors())
+        if any(e.get("type") == "json_invalid" for e in errors):
+            return render(BadRequest("The body is not valid JSON"), request.url.path)
+        fields = field_errors_from_pydantic(errors)
+        missing_headers = [f for f in fields if f.location == "header"]
+        if missing_headers and len(missing_headers) == len(fields):
+            names = ", ".join(f.pointer.lstrip("/").replace("_", "-") for f in missing_headers)
+            return render(BadRequest(f"Missing or invalid header: {names}", errors=fields), request.url.path)
+        detail = f"{len(fields)} field{'s are' if len(fields) != 1 else ' is'} invalid"
+        return render(ValidationFailed(detail, errors=fields), request.url.path)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        by_status: dict[int, type[ProblemError]] = {cls.status: cls for cls in PROBLEM_TYPES.values()}
+        cls = by_status.get(exc.status_code, ProblemError)
+        detail = exc.detail if isinstance(exc.detail, str) and exc.status_code != 404 else None
+        return problem_response(
+            exc.status_code,
+            cls.kind if cls is not ProblemError else "http-error",
+            cls.title if cls is not ProblemError else "HTTP error",
+            detail=detail,
+            instance=request.url.path,
+            headers=getattr(exc, "headers", None),
+        )
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(PoolTimeoutError)
+    async def _db_unavailable(request: Request, exc: Exception) -> JSONResponse:
+        log.warning("database_unavailable", error_class=type(exc).__name__)
+        return render(ServiceUnavailable("The database is not reachable; retry shortly."), request.url.path)
+
+    @app.exception_handler(DBAPIError)
+    async def _db_error(request: Request, exc: DBAPIError) -> JSONResponse:
+        if exc.connection_invalidated:
+            return render(ServiceUnavailable("The database connection was lost; retry shortly."), request.url.path)
+        log.error("database_error", error_class=type(exc.orig).__name__ if exc.orig else type(exc).__name__)
+        return render(ProblemError(), request.url.path)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.error("unhandled_error", error_class=type(exc).__name__)
+        return render(ProblemError(), request.url.path)

@@ -1,0 +1,69 @@
+"""Application factory: wires settings, database, middleware, error handlers, routers and offline docs."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+from fastapi.routing import APIRoute
+from fastapi_offline import FastAPIOffline
+
+from app.auth.router import router as clients_router
+from app.core.config import Settings, get_settings
+from app.core.db import create_db_engine, make_sessionmaker
+from app.core.errors import install_error_handlers
+from app.core.logging import configure_logging
+from app.core.middleware import RequestContextMiddleware
+from app.core.ratelimit import build_rate_limiter
+from app.health.router import router as health_router
+from app.health.service import head_revisions
+
+API_DESCRIPTION = """
+Scores a structured questionnaire about one child's online exposure against a **versioned rule set**
+grounded in published UK guidance, and keeps an **auditable assessment**: the risk level, every reason in
+plain words, the escalation triggers that fired and what to do next.
+
+The result **supports, and does not replace, professional judgement.**
+
+Authenticate with `Authorization: Bearer <api key>` (use *Authorize* above). Case-data routes also need
+`X-Acting-User`, the opaque id of the professional on whose behalf your system calls. Errors are
+`application/problem+json` (RFC 9457).
+"""
+
+ROUTERS: list[APIRouter] = [health_router, clients_router]
+
+
+def _operation_id(route: APIRoute) -> str:
+    return route.name
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(settings.log_level)
+    engine = create_db_engine(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        engine.dispose()
+
+    app = FastAPIOffline(
+        title="riskapi",
+        version="1.0.0",
+        summary="Online-risk assessment for people who protect children",
+        description=API_DESCRIPTION,
+        lifespan=lifespan,
+        generate_unique_id_function=_operation_id,
+        swagger_ui_parameters={"persistAuthorization": True},
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessionmaker = make_sessionmaker(engine)
+    app.state.migration_heads = head_revisions()
+    app.state.rate_limiter = build_rate_limiter(settings, engine)
+    install_error_handlers(app)
+    for router in ROUTERS:
+        app.include_router(router)
+    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
+    return app

@@ -1,0 +1,9 @@
+"""Imports every ORM model so Base.metadata is complete (Alembic autogenerate and `alembic check`)."""
+
+from app.auth import models as auth_models
+from app.core import ratelimit
+from app.core.db import Base
+from app.questionnaires import models as questionnaire_models
+from app.rulesets import models as ruleset_models
+
+__all__ = ["Base", "auth_models", "questionnaire_models", "ratelimit", "ruleset_models"]
