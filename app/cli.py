@@ -201,3 +201,7 @@ _mount_optional_commands()
 
 def main() -> None:
     cli()
+
+
+if __name__ == "__main__":
+    main()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
+from typing import Any
 
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -25,10 +26,6 @@ ACCEPTED_BODY_TYPES = (
 )
 
 
-class _BodyTooLarge(Exception):
-    pass
-
-
 class RequestContextMiddleware:
     def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
         self.app = app
@@ -43,36 +40,48 @@ class RequestContextMiddleware:
         request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
         token = request_id_var.set(request_id)
         started = time.perf_counter()
-        status_holder = {"status": 500}
+        state: dict[str, Any] = {"status": 500, "started": False, "too_large": False, "replaced": False}
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                status_holder["status"] = message["status"]
+                state["status"] = message["status"]
+                state["started"] = True
                 message.setdefault("headers", [])
                 message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
             await send(message)
+
+        async def send_checked(message: Message) -> None:
+            # The app saw a truncated body and answers something; replace that answer with the 413.
+            if state["too_large"]:
+                if not state["replaced"]:
+                    state["replaced"] = True
+                    too_large = PayloadTooLarge(f"Limit is {self.max_body_bytes} bytes")
+                    await render(too_large, scope.get("path"))(scope, receive, send_with_id)
+                return
+            await send_with_id(message)
 
         try:
             refusal = self._refuse_early(scope, headers)
             if refusal is not None:
                 await render(refusal, scope.get("path"))(scope, receive, send_with_id)
                 return
-            await self.app(scope, self._limited_receive(receive), send_with_id)
-        except _BodyTooLarge:
-            await render(PayloadTooLarge(f"Limit is {self.max_body_bytes} bytes"), scope.get("path"))(
-                scope, receive, send_with_id
-            )
+            await self.app(scope, self._limited_receive(receive, state), send_checked)
+        except Exception as exc:
+            # Rendered here rather than by Starlette's outermost handler so the request id is still known.
+            log.error("unhandled_error", error_class=type(exc).__name__)
+            if state["status"] == 500 and not state["started"]:
+                await render(ProblemError(), scope.get("path"))(scope, receive, send_with_id)
         finally:
             route = scope.get("route")
             template = getattr(route, "path", "unmatched")
             elapsed = time.perf_counter() - started
-            REQUESTS.labels(scope["method"], template, str(status_holder["status"])).inc()
+            REQUESTS.labels(scope["method"], template, str(state["status"])).inc()
             LATENCY.labels(scope["method"], template).observe(elapsed)
             log.info(
                 "request",
                 method=scope["method"],
                 route=template,
-                status=status_holder["status"],
+                status=state["status"],
                 duration_ms=round(elapsed * 1000, 2),
             )
             request_id_var.reset(token)
@@ -90,7 +99,7 @@ class RequestContextMiddleware:
                 return UnsupportedMediaType(f"'{media_type}' is not accepted; send application/json")
         return None
 
-    def _limited_receive(self, receive: Receive) -> Receive:
+    def _limited_receive(self, receive: Receive, state: dict[str, Any]) -> Receive:
         received = 0
 
         async def limited() -> Message:
@@ -99,7 +108,8 @@ class RequestContextMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_body_bytes:
-                    raise _BodyTooLarge
+                    state["too_large"] = True
+                    return {"type": "http.disconnect"}
             return message
 
         return limited
