@@ -1,0 +1,488 @@
+"""Static checks of a questionnaire and of a rule set against its questionnaire (docs/rule-language.md)."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from app.scoring.answers import AnswerValidator, can_be_unknown, is_iso_date
+from app.scoring.conditions import UNKNOWN, depth, items_read, leaves
+from app.scoring.errors import Issue
+from app.scoring.models import (
+    AnswerCondition,
+    AtLeastCondition,
+    BooleanItem,
+    Condition,
+    ConditionTerm,
+    DateDifferenceCondition,
+    DateItem,
+    IntegerItem,
+    Item,
+    MultiChoiceItem,
+    PointsTerm,
+    Questionnaire,
+    RuleSet,
+    ScoreCondition,
+    ScoreTerm,
+    SingleChoiceItem,
+    TextItem,
+    YesNoUnknownItem,
+)
+from app.scoring.monotonicity import check_monotone
+
+MAX_DEPTH = 10
+GAP_RULE_ID = "unknown_answers"
+
+
+def _duplicates(entries: Iterable[tuple[str, str]], what: str) -> list[Issue]:
+    """`entries` are (id, pointer); one issue per repeated id, at the repeat."""
+    first: dict[str, str] = {}
+    issues = []
+    for ident, pointer in entries:
+        if ident in first:
+            issues.append(Issue(pointer, f"duplicate {what} id '{ident}' (first at {first[ident]})"))
+        else:
+            first[ident] = pointer
+    return issues
+
+
+# --- conditions -------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ConditionScope:
+    items: dict[str, Item]
+    scores_defined: list[str] | None = None  # None: score conditions are not allowed here
+    all_scores: set[str] = field(default_factory=set)
+
+
+def check_condition(condition: Condition, pointer: str, scope: ConditionScope) -> list[Issue]:
+    levels = depth(condition)
+    if levels > MAX_DEPTH:
+        return [Issue(pointer, f"condition is nested {levels} levels deep; the limit is {MAX_DEPTH}")]
+    issues: list[Issue] = []
+    for node, at in _nodes_with_at_least(condition, pointer):
+        if node.at_least > len(node.of):
+            issues.append(
+                Issue(at + "/at_least", f"at_least {node.at_least} of {len(node.of)} conditions can never hold")
+            )
+    for leaf, at in leaves(condition, pointer):
+        if isinstance(leaf, AnswerCondition):
+            issues.extend(_check_answer_leaf(leaf, at, scope.items))
+        elif isinstance(leaf, ScoreCondition):
+            issues.extend(_check_score_leaf(leaf, at, scope))
+        else:
+            issues.extend(_check_date_leaf(leaf, at, scope.items))
+    return issues
+
+
+def _nodes_with_at_least(condition: Condition, pointer: str) -> list[tuple[AtLeastCondition, str]]:
+    from app.scoring.conditions import walk
+
+    return [(node, at) for node, at in walk(condition, pointer) if isinstance(node, AtLeastCondition)]
+
+
+def type_name(item: Item) -> str:
+    return f"'{item.id}' ({item.type})"
+
+
+def _check_answer_leaf(leaf: AnswerCondition, at: str, items: dict[str, Item]) -> list[Issue]:
+    item = items.get(leaf.q)
+    if item is None:
+        return [Issue(at + "/q", f"unknown item '{leaf.q}'")]
+    op, operand = leaf.op()
+    at_op = f"{at}/{op}"
+    if op in ("answered", "unanswered"):
+        return []
+    if op == "is_unknown":
+        if can_be_unknown(item):
+            return []
+        return [Issue(at_op, f"{type_name(item)} can never be answered unknown")]
+    values = list(operand) if isinstance(operand, list | tuple) else [operand]
+    if any(value == UNKNOWN for value in values if isinstance(value, str)):
+        return [Issue(at_op, 'compare with "unknown" using is_unknown: true (unknown satisfies no comparison)')]
+    if isinstance(item, TextItem):
+        return [Issue(at_op, f"{type_name(item)} is free text: only answered, unanswered and is_unknown apply")]
+    if op in ("contains", "contains_any"):
+        if not isinstance(item, MultiChoiceItem):
+            return [Issue(at_op, f"'{op}' applies to multi_choice items; {type_name(item)} is not one")]
+        return _offered(item, values, at_op)
+    if isinstance(item, MultiChoiceItem):
+        return [Issue(at_op, f"use contains or contains_any on multi_choice item {type_name(item)}, not '{op}'")]
+    ordered = op in ("lt", "lte", "gt", "gte", "between")
+    if isinstance(item, YesNoUnknownItem | BooleanItem | SingleChoiceItem) and ordered:
+        return [Issue(at_op, f"'{op}' needs a number or date item; {type_name(item)} has no numeric order")]
+    if op == "between" and values[0] > values[1]:
+        return [Issue(at_op, f"between [{values[0]}, {values[1]}] is empty (low > high)")]
+    if isinstance(item, YesNoUnknownItem):
+        wrong = [v for v in values if v not in ("yes", "no")]
+        if wrong:
+            return [Issue(at_op, f'{type_name(item)} is compared with {wrong[0]!r}; write "yes" or "no" in quotes')]
+        return []
+    if isinstance(item, BooleanItem):
+        if any(not isinstance(v, bool) for v in values):
+            return [Issue(at_op, f"{type_name(item)} is compared with a non-boolean; use true or false")]
+        return []
+    if isinstance(item, SingleChoiceItem):
+        return _offered(item, values, at_op)
+    if isinstance(item, IntegerItem):
+        if any(not isinstance(v, int) or isinstance(v, bool) for v in values):
+            return [Issue(at_op, f"{type_name(item)} is compared with a non-number")]
+        return []
+    assert isinstance(item, DateItem)
+    if any(not isinstance(v, str) or not is_iso_date(v) for v in values):
+        return [Issue(at_op, f"{type_name(item)} is compared with something that is not a YYYY-MM-DD date")]
+    return []
+
+
+def _offered(item: SingleChoiceItem | MultiChoiceItem, values: list[object], at: str) -> list[Issue]:
+    codes = {option.code for option in item.options}
+    for index, value in enumerate(values):
+        if not isinstance(value, str) or value not in codes:
+            where = at if len(values) == 1 else f"{at}/{index}"
+            return [Issue(where, f"{value!r} is not an option of {type_name(item)}")]
+    return []
+
+
+def _check_score_leaf(leaf: ScoreCondition, at: str, scope: ConditionScope) -> list[Issue]:
+    if scope.scores_defined is None:
+        return [Issue(at + "/score", "score conditions cannot be used here (the questionnaire has no scores)")]
+    op, operand = leaf.op()
+    if op == "between" and operand[0] > operand[1]:
+        return [Issue(f"{at}/between", "between is empty (low > high)")]
+    if leaf.score in scope.scores_defined:
+        return []
+    if leaf.score in scope.all_scores:
+        return [Issue(at + "/score", f"score '{leaf.score}' is read before it is computed (scores run in order)")]
+    return [Issue(at + "/score", f"unknown score '{leaf.score}'")]
+
+
+def _check_date_leaf(leaf: DateDifferenceCondition, at: str, items: dict[str, Item]) -> list[Issue]:
+    issues = []
+    span_at = f"{at}/{leaf.unit}_between"
+    for name, item_id in (("from", leaf.span.from_), ("to", leaf.span.to)):
+        item = items.get(item_id)
+        if item is None:
+            issues.append(Issue(f"{span_at}/{name}", f"unknown item '{item_id}'"))
+        elif not isinstance(item, DateItem):
+            issues.append(Issue(f"{span_at}/{name}", f"{type_name(item)} is not a date item"))
+    op, operand = leaf.op()
+    if op == "between" and operand[0] > operand[1]:
+        issues.append(Issue(f"{at}/between", "between is empty (low > high)"))
+    return issues
+
+
+# --- questionnaire ----------------------------------------------------------------------------------------
+
+
+def check_questionnaire(questionnaire: Questionnaire) -> list[Issue]:
+    issues = _duplicates(((s.id, f"/sections/{i}/id") for i, s in enumerate(questionnaire.sections)), "section")
+    issues += _duplicates(((item.id, f"/items/{i}/id") for i, item in enumerate(questionnaire.items)), "item")
+    sections = {section.id for section in questionnaire.sections}
+    items = {item.id: item for item in questionnaire.items}
+    scope = ConditionScope(items=items)
+    for index, item in enumerate(questionnaire.items):
+        at = f"/items/{index}"
+        if item.section not in sections:
+            issues.append(Issue(at + "/section", f"unknown section '{item.section}'"))
+        if isinstance(item, SingleChoiceItem | MultiChoiceItem):
+            issues += _duplicates(
+                ((option.code, f"{at}/options/{j}/code") for j, option in enumerate(item.options)), "option"
+            )
+        if isinstance(item, IntegerItem) and item.min is not None and item.max is not None and item.min > item.max:
+            issues.append(Issue(at + "/min", f"min {item.min} is greater than max {item.max}"))
+        for name in ("enable_when", "required_when"):
+            condition = getattr(item, name)
+            if condition is None:
+                continue
+            issues += check_condition(condition, f"{at}/{name}", scope)
+            if item.id in items_read(condition):
+                issues.append(Issue(f"{at}/{name}", f"'{item.id}' cannot depend on its own answer"))
+    return issues
+
+
+# --- rule set ---------------------------------------------------------------------------------------------
+
+
+def items_read_by_triggers(ruleset: RuleSet) -> dict[str, str]:
+    """Item id → why it is required (every item a trigger reads is required)."""
+    required: dict[str, str] = {}
+    for trigger in ruleset.triggers:
+        for item_id in items_read(trigger.when):
+            required.setdefault(item_id, f"trigger '{trigger.id}' reads it")
+    return required
+
+
+def check_ruleset(ruleset: RuleSet, questionnaire: Questionnaire) -> list[Issue]:
+    questionnaire_issues = check_questionnaire(questionnaire)
+    if questionnaire_issues:
+        return [Issue("/questionnaire", f"the questionnaire has errors: {issue}") for issue in questionnaire_issues]
+    checker = _RuleSetChecker(ruleset, questionnaire)
+    issues = checker.run()
+    if ruleset.monotone and not issues:
+        issues += check_monotone(ruleset, questionnaire)
+    return issues
+
+
+class _RuleSetChecker:
+    def __init__(self, ruleset: RuleSet, questionnaire: Questionnaire) -> None:
+        self.ruleset = ruleset
+        self.questionnaire = questionnaire
+        self.items: dict[str, Item] = {item.id: item for item in questionnaire.items}
+        self.levels = set(ruleset.levels)
+        self.actions = {action.id for action in ruleset.actions}
+        self.scores = [score.id for score in ruleset.scores]
+        self.issues: list[Issue] = []
+
+    def run(self) -> list[Issue]:
+        rs = self.ruleset
+        ref = rs.questionnaire
+        if (ref.key, ref.version) != (self.questionnaire.key, self.questionnaire.version):
+            self.issues.append(
+                Issue(
+                    "/questionnaire",
+                    f"targets {ref.key} v{ref.version} but was checked against "
+                    f"{self.questionnaire.key} v{self.questionnaire.version}",
+                )
+            )
+        self.issues += _duplicates(((level, f"/levels/{i}") for i, level in enumerate(rs.levels)), "level")
+        self.issues += _duplicates(((a.id, f"/actions/{i}/id") for i, a in enumerate(rs.actions)), "action")
+        self.issues += _duplicates(((s.id, f"/scores/{i}/id") for i, s in enumerate(rs.scores)), "score")
+        self.issues += _duplicates(self._rule_ids(), "rule")
+        self.issues += _duplicates(((t.name, f"/tests/{i}/name") for i, t in enumerate(rs.tests)), "test")
+        self._check_risk_order()
+        self._check_scores()
+        self._check_bands()
+        for kind in ("triggers", "floors"):
+            for index, rule in enumerate(getattr(rs, kind)):
+                at = f"/{kind}/{index}"
+                self._condition(rule.when, at + "/when", self.scores)
+                self._level(rule.level, at + "/level")
+                self._actions(rule.actions, at + "/actions")
+                self._explained(rule.reason, rule.source, at)
+        self._check_gap_rule()
+        self._check_policies()
+        for index, rule in enumerate(rs.action_rules):
+            at = f"/action_rules/{index}"
+            self._condition(rule.when, at + "/when", self.scores)
+            for j, level in enumerate(rule.levels or []):
+                self._level(level, f"{at}/levels/{j}")
+            self._actions(rule.actions, at + "/actions")
+        self.issues += _duplicates(
+            ((item_id, f"/protective_factors/{i}") for i, item_id in enumerate(rs.protective_factors)),
+            "protective factor",
+        )
+        for index, item_id in enumerate(rs.protective_factors):
+            item = self.items.get(item_id)
+            if item is None:
+                self.issues.append(Issue(f"/protective_factors/{index}", f"unknown item '{item_id}'"))
+            elif not isinstance(item, YesNoUnknownItem | BooleanItem):
+                self.issues.append(
+                    Issue(f"/protective_factors/{index}", f"{type_name(item)} is not a yes/no or boolean item")
+                )
+        self._check_reachable_levels()
+        self._check_tests()
+        return self.issues
+
+    def _rule_ids(self) -> list[tuple[str, str]]:
+        rs = self.ruleset
+        ids = [(GAP_RULE_ID, "/unknown_answers")] if rs.unknown_answers else []
+        for i, score in enumerate(rs.scores):
+            ids += [(term.id, f"/scores/{i}/terms/{j}/id") for j, term in enumerate(score.terms or [])]
+        ids += [(band.id, f"/bands/{i}/id") for i, band in enumerate(rs.bands) if band.id]
+        ids += [(rule.id, f"/triggers/{i}/id") for i, rule in enumerate(rs.triggers)]
+        ids += [(rule.id, f"/floors/{i}/id") for i, rule in enumerate(rs.floors)]
+        ids += [(rule.id, f"/action_rules/{i}/id") for i, rule in enumerate(rs.action_rules)]
+        return ids
+
+    def _condition(self, condition: Condition, at: str, scores_defined: list[str]) -> None:
+        scope = ConditionScope(self.items, scores_defined, set(self.scores))
+        self.issues += check_condition(condition, at, scope)
+
+    def _level(self, level: str, at: str) -> None:
+        if level not in self.levels:
+            self.issues.append(Issue(at, f"unknown level '{level}' (levels: {', '.join(self.ruleset.levels)})"))
+
+    def _actions(self, actions: list[str], at: str) -> None:
+        for index, action in enumerate(actions):
+            if action not in self.actions:
+                self.issues.append(Issue(f"{at}/{index}", f"unknown action '{action}' (not in the actions catalogue)"))
+
+    def _explained(self, reason: str | None, source: str | None, at: str) -> None:
+        if not reason:
+            self.issues.append(Issue(at, "a reason is required (plain text for a professional)"))
+        if not source:
+            self.issues.append(Issue(at, "a source is required (citation tag)"))
+
+    def _check_risk_order(self) -> None:
+        for item_id, order in self.ruleset.risk_order.items():
+            at = f"/risk_order/{item_id}"
+            item = self.items.get(item_id)
+            if item is None:
+                self.issues.append(Issue(at, f"unknown item '{item_id}'"))
+            elif isinstance(order, str):
+                if not isinstance(item, IntegerItem | DateItem):
+                    self.issues.append(Issue(at, f"rising/falling applies to integer and date items, not {item.type}"))
+            elif isinstance(item, SingleChoiceItem | YesNoUnknownItem):
+                codes = (
+                    [o.code for o in item.options if o.code != UNKNOWN]
+                    if isinstance(item, SingleChoiceItem)
+                    else ["yes", "no"]
+                )
+                if sorted(order) != sorted(codes):
+                    self.issues.append(
+                        Issue(at, f"list every answer except unknown exactly once, least to most concerning: {codes}")
+                    )
+            else:
+                self.issues.append(
+                    Issue(at, f"an ordered list of codes applies to single_choice and yes_no_unknown, not {item.type}")
+                )
+
+    def _check_scores(self) -> None:
+        for index, score in enumerate(self.ruleset.scores):
+            at = f"/scores/{index}"
+            earlier = self.scores[:index]
+            if score.subtotal_of is not None:
+                self._check_subtotal(score.subtotal_of, score.items or [], at, earlier)
+                continue
+            for j, term in enumerate(score.terms or []):
+                term_at = f"{at}/terms/{j}"
+                if isinstance(term, ScoreTerm):
+                    if term.score not in earlier:
+                        known = term.score in self.scores
+                        message = "is read before it is computed (scores run in order)" if known else "is unknown"
+                        self.issues.append(Issue(term_at + "/score", f"score '{term.score}' {message}"))
+                    if term.times < 0:
+                        self.issues.append(Issue(term_at + "/times", "weights cannot be negative"))
+                    continue
+                if isinstance(term, ConditionTerm):
+                    self._condition(term.when, term_at + "/when", earlier)
+                    if term.add < 0:
+                        self.issues.append(Issue(term_at + "/add", "weights cannot be negative"))
+                else:
+                    self._check_points_term(term, term_at)
+                self._actions(term.actions, term_at + "/actions")
+                if score.purpose == "level":
+                    self._explained(term.reason, term.source, term_at)
+
+    def _check_points_term(self, term: PointsTerm, at: str) -> None:
+        item = self.items.get(term.q)
+        if item is None:
+            self.issues.append(Issue(at + "/q", f"unknown item '{term.q}'"))
+            return
+        if isinstance(item, SingleChoiceItem):
+            codes = {o.code for o in item.options if o.code != UNKNOWN}
+        elif isinstance(item, YesNoUnknownItem):
+            codes = {"yes", "no"}
+        else:
+            self.issues.append(Issue(at + "/q", f"points apply to single_choice or yes_no_unknown; {type_name(item)}"))
+            return
+        for code, points in term.points.items():
+            if code not in codes:
+                unknown_hint = " (unknown answers score nothing)" if code == UNKNOWN else ""
+                self.issues.append(
+                    Issue(f"{at}/points/{code}", f"'{code}' is not an answer of {type_name(item)}{unknown_hint}")
+                )
+            if points < 0:
+                self.issues.append(Issue(f"{at}/points/{code}", "weights cannot be negative"))
+
+    def _check_subtotal(self, base_id: str, item_ids: list[str], at: str, earlier: list[str]) -> None:
+        if base_id not in earlier:
+            self.issues.append(Issue(at + "/subtotal_of", f"score '{base_id}' must be defined before this one"))
+        else:
+            base = self.ruleset.scores[self.scores.index(base_id)]
+            if base.terms is None:
+                self.issues.append(
+                    Issue(at + "/subtotal_of", f"'{base_id}' is itself a subtotal; name a score with terms")
+                )
+        for j, item_id in enumerate(item_ids):
+            if item_id not in self.items:
+                self.issues.append(Issue(f"{at}/items/{j}", f"unknown item '{item_id}'"))
+
+    def _check_bands(self) -> None:
+        by_score: dict[str, list[tuple[int, int, int | None]]] = {}
+        for index, band in enumerate(self.ruleset.bands):
+            at = f"/bands/{index}"
+            if band.score not in self.scores:
+                self.issues.append(Issue(at + "/score", f"unknown score '{band.score}'"))
+            self._level(band.level, at + "/level")
+            self._actions(band.actions, at + "/actions")
+            if band.lt is not None and band.lt <= band.gte:
+                self.issues.append(Issue(at, f"band [{band.gte}, {band.lt}) is empty"))
+                continue
+            by_score.setdefault(band.score, []).append((band.gte, index, band.lt))
+        for score, bands in by_score.items():
+            bands.sort()
+            if bands[0][0] != 0:
+                self.issues.append(Issue(f"/bands/{bands[0][1]}/gte", f"the bands of '{score}' must start at 0"))
+            for (_gte, index, lt), (next_gte, next_index, _) in itertools.pairwise(bands):
+                if lt is None or lt > next_gte:
+                    self.issues.append(
+                        Issue(f"/bands/{next_index}", f"band overlaps /bands/{index} of score '{score}'")
+                    )
+                elif lt < next_gte:
+                    self.issues.append(
+                        Issue(f"/bands/{index}/lt", f"gap between {lt} and {next_gte} in the bands of '{score}'")
+                    )
+            if bands[-1][2] is not None:
+                self.issues.append(
+                    Issue(f"/bands/{bands[-1][1]}/lt", f"the last band of '{score}' must be open (no lt)")
+                )
+
+    def _check_gap_rule(self) -> None:
+        gap = self.ruleset.unknown_answers
+        if gap is None:
+            return
+        self._level(gap.level, "/unknown_answers/level")
+        self._actions(gap.actions, "/unknown_answers/actions")
+        for index, item_id in enumerate(gap.items or []):
+            item = self.items.get(item_id)
+            if item is None:
+                self.issues.append(Issue(f"/unknown_answers/items/{index}", f"unknown item '{item_id}'"))
+            elif not can_be_unknown(item):
+                self.issues.append(
+                    Issue(f"/unknown_answers/items/{index}", f"{type_name(item)} can never be answered unknown")
+                )
+
+    def _check_policies(self) -> None:
+        for level, policy in self.ruleset.level_policies.items():
+            at = f"/level_policies/{level}"
+            self._level(level, at)
+            self._actions(policy.actions, at + "/actions")
+
+    def _check_reachable_levels(self) -> None:
+        rs = self.ruleset
+        reachable = {rs.levels[0]}
+        reachable |= {band.level for band in rs.bands}
+        reachable |= {rule.level for rule in rs.triggers} | {rule.level for rule in rs.floors}
+        if rs.unknown_answers is not None:
+            reachable.add(rs.unknown_answers.level)
+        for index, level in enumerate(rs.levels):
+            if level not in reachable:
+                self.issues.append(
+                    Issue(f"/levels/{index}", f"level '{level}' cannot be reached: no band, trigger or floor sets it")
+                )
+
+    def _check_tests(self) -> None:
+        rs = self.ruleset
+        validator = AnswerValidator(self.questionnaire, items_read_by_triggers(rs))
+        trigger_ids = {rule.id for rule in rs.triggers}
+        floor_ids = {rule.id for rule in rs.floors} | ({GAP_RULE_ID} if rs.unknown_answers else set())
+        for index, test in enumerate(rs.tests):
+            at = f"/tests/{index}"
+            self.issues += validator.validate(test.answers, prefix=at + "/answers")
+            expect = test.expect
+            if expect.level is not None:
+                self._level(expect.level, at + "/expect/level")
+            for name, known, what in (
+                ("triggers", trigger_ids, "trigger"),
+                ("floors", floor_ids, "floor"),
+                ("actions_include", self.actions, "action"),
+            ):
+                for j, ident in enumerate(getattr(expect, name) or []):
+                    if ident not in known:
+                        self.issues.append(Issue(f"{at}/expect/{name}/{j}", f"unknown {what} '{ident}'"))
+            for name in expect.scores or {}:
+                if name not in self.scores:
+                    self.issues.append(Issue(f"{at}/expect/scores/{name}", f"unknown score '{name}'"))

@@ -1,0 +1,49 @@
+"""Runs the test cases a rule set carries (they must all pass before a version is published)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from app.scoring.errors import AnswerError
+from app.scoring.evaluator import CompiledRuleSet
+from app.scoring.models import EmbeddedTest
+
+
+@dataclass(frozen=True)
+class TestOutcome:
+    __test__ = False  # not a pytest test class
+
+    name: str
+    passed: bool
+    failures: list[str] = field(default_factory=list)
+
+
+def run_tests(compiled: CompiledRuleSet) -> list[TestOutcome]:
+    return [_run(compiled, test) for test in compiled.ruleset.tests]
+
+
+def _run(compiled: CompiledRuleSet, test: EmbeddedTest) -> TestOutcome:
+    try:
+        result = compiled.evaluate(test.answers)
+    except AnswerError as exc:
+        return TestOutcome(test.name, False, [f"invalid answers: {issue}" for issue in exc.issues])
+    expect = test.expect
+    failures = []
+    if expect.level is not None and result["level"] != expect.level:
+        failures.append(f"level: expected {expect.level}, got {result['level']}")
+    for name, key in (("triggers", "triggers"), ("floors", "floors_applied")):
+        wanted = getattr(expect, name)
+        if wanted is None:
+            continue
+        got = sorted(entry["id"] for entry in result[key])
+        if sorted(wanted) != got:
+            failures.append(f"{name}: expected {sorted(wanted)}, got {got}")
+    if expect.actions_include is not None:
+        got_actions = {action["id"] for action in result["actions"]}
+        missing = [action for action in expect.actions_include if action not in got_actions]
+        if missing:
+            failures.append(f"actions: missing {missing} (got {sorted(got_actions)})")
+    for score, value in (expect.scores or {}).items():
+        if result["scores"].get(score) != value:
+            failures.append(f"score {score}: expected {value}, got {result['scores'].get(score)}")
+    return TestOutcome(test.name, not failures, failures)
