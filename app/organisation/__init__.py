@@ -1,0 +1,1 @@
+"""Organisation-level settings (current rule sets)."""

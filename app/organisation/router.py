@@ -1,0 +1,34 @@
+"""The organisation's settings: which rule set new assessments use, per questionnaire key."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+
+from app.auth.dependencies import Authorize
+from app.auth.permissions import Operation
+from app.auth.service import Caller
+from app.core.db import SessionDep
+from app.core.errors import BadRequest, Forbidden, NotFound, Unauthenticated, ValidationFailed, problem_responses
+from app.rulesets import service as ruleset_service
+from app.rulesets.schemas import CurrentRuleSetList, CurrentRuleSetRead, CurrentRuleSetUpdate
+
+router = APIRouter(prefix="/v1/organisation", tags=["organisation"])
+Reader = Annotated[Caller, Depends(Authorize(Operation.read_content))]
+Publisher = Annotated[Caller, Depends(Authorize(Operation.publish_content))]
+COMMON = problem_responses(BadRequest, Unauthenticated, Forbidden, ValidationFailed)
+
+
+@router.get("/current-rulesets", responses=COMMON)
+def list_current_rulesets(caller: Reader, session: SessionDep) -> CurrentRuleSetList:
+    """Per questionnaire key, the rule set that new assessments naming no version use: your choice, else the
+    newest published shipped rule set."""
+    return ruleset_service.current_rulesets(session, caller.organisation_id)
+
+
+@router.put("/current-rulesets", responses={**COMMON, **problem_responses(NotFound)})
+def set_current_ruleset(body: CurrentRuleSetUpdate, caller: Publisher, session: SessionDep) -> CurrentRuleSetRead:
+    """Adopt a published rule-set version for its questionnaire key, or roll back to an earlier published one.
+    Stored assessments keep the version they were scored with. Audited."""
+    return ruleset_service.set_current_ruleset(session, caller, body.ruleset.key, body.ruleset.version)

@@ -1,0 +1,93 @@
+"""HTTP helpers shared by the content routers: documents in JSON or YAML, YAML out, ETags, common parameters."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import yaml
+from fastapi import Depends, Header, Path, Query, Request, Response
+from starlette.requests import ClientDisconnect
+
+from app.core.errors import BadRequest, FieldError, ValidationFailed
+from app.scoring import DefinitionError, load_document
+
+YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml")
+KEY_PATTERN = r"^[a-z0-9][a-z0-9-]{1,62}$"
+
+ContentKey = Annotated[str, Path(pattern=KEY_PATTERN, description="The document's key, e.g. online-harm-england")]
+VersionNumber = Annotated[int, Path(ge=1, le=2_147_483_647, description="The version number")]
+IfMatch = Annotated[
+    str | None,
+    Header(alias="If-Match", description="The ETag of the version you read; required to replace a draft"),
+]
+Limit = Annotated[int, Query(ge=1, le=200, description="Page size (default 50, max 200)")]
+Cursor = Annotated[str | None, Query(max_length=512, description="`next_cursor` of the previous page")]
+
+
+async def document_body(request: Request) -> dict[str, Any]:
+    """The request body as a document: `application/json` or `application/yaml` (YAML 1.2 core scalars)."""
+    try:
+        raw = await request.body()
+    except ClientDisconnect:  # the size limit cut the body; the middleware answers 413
+        raise BadRequest("the body was not received completely") from None
+    media_type = request.headers.get("content-type", "application/json").split(";", 1)[0].strip().lower()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadRequest("the body is not UTF-8 text") from None
+    if not text.strip():
+        raise BadRequest("the body is empty: send the document as JSON or YAML")
+    if media_type in YAML_TYPES:
+        try:
+            document = load_document(text if "\n" in text else text + "\n")
+        except DefinitionError as exc:
+            raise BadRequest("; ".join(issue.message for issue in exc.issues) or "not valid YAML") from None
+    else:
+        try:
+            document = json.loads(text)
+        except (ValueError, RecursionError):
+            raise BadRequest("The body is not valid JSON") from None
+    if not isinstance(document, dict):
+        raise ValidationFailed(
+            "the document must be a mapping (an object)",
+            errors=[FieldError(pointer="", detail=f"expected an object, got {type(document).__name__}")],
+        )
+    return document
+
+
+DocumentBody = Annotated[dict[str, Any], Depends(document_body)]
+
+
+def document_request_body(description: str, example: dict[str, Any]) -> dict[str, Any]:
+    """`openapi_extra` that documents a JSON-or-YAML document body (FastAPI cannot infer it)."""
+    schema = {"type": "object", "description": description}
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": schema, "example": example},
+                "application/yaml": {"schema": schema},
+            },
+        }
+    }
+
+
+def wants_yaml(request: Request) -> bool:
+    accept = request.headers.get("accept", "")
+    media = [part.split(";", 1)[0].strip().lower() for part in accept.split(",")]
+    return any(m in YAML_TYPES for m in media) and "application/json" not in media[:1]
+
+
+def yaml_response(document: dict[str, Any], etag: str) -> Response:
+    text = yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=120)
+    return Response(text, media_type="application/yaml", headers={"ETag": etag})
+
+
+YAML_RESPONSE: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The version (JSON), or the document alone as YAML with `Accept: application/yaml`",
+        "content": {"application/yaml": {"schema": {"type": "string"}}},
+        "headers": {"ETag": {"description": "Send as If-Match to replace a draft", "schema": {"type": "string"}}},
+    }
+}

@@ -1,0 +1,254 @@
+"""All SQL for rule-set versions and each organisation's current rule set.
+
+Every read is scoped by construction: `_visible` keeps system-owned rows (owner NULL) and the caller's own rows;
+another organisation's rows never match. The only unscoped statements are the key-ownership probe (keys are
+globally unique, so a new key must be checked against every owner) and the seed's system-content lookup.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, func, or_, select
+from sqlalchemy.orm import Session
+
+from app.questionnaires.models import QuestionnaireVersion
+from app.rulesets.models import CurrentRuleSet, RuleSetVersion
+
+
+def _visible(organisation_id: str | None) -> ColumnElement[bool]:
+    owner = RuleSetVersion.owner_organisation_id
+    if organisation_id is None:
+        return owner.is_(None)
+    return or_(owner.is_(None), owner == organisation_id)
+
+
+def readable(organisation_id: str | None) -> Select[RuleSetVersion]:
+    """The base statement of every rule-set read: system content plus the organisation's own."""
+    return select(RuleSetVersion).where(_visible(organisation_id))
+
+
+# --- the fast path of new assessments: metadata only, documents loaded on a cache miss -------------------
+
+ResolveSelect = Select[str, int, str, str, str, int, str]
+"""(key, version, status, content hash, questionnaire key, questionnaire version, questionnaire hash)"""
+
+RESOLVE_COLUMNS = (
+    RuleSetVersion.key,
+    RuleSetVersion.version,
+    RuleSetVersion.status,
+    RuleSetVersion.content_hash,
+    RuleSetVersion.questionnaire_key,
+    RuleSetVersion.questionnaire_version,
+    QuestionnaireVersion.content_hash,
+)
+
+
+def _questionnaire_visible(organisation_id: str) -> ColumnElement[bool]:
+    owner = QuestionnaireVersion.owner_organisation_id
+    return or_(owner.is_(None), owner == organisation_id)
+
+
+def _resolve_statement(organisation_id: str) -> ResolveSelect:
+    return (
+        select(*RESOLVE_COLUMNS)
+        .join(
+            QuestionnaireVersion,
+            (QuestionnaireVersion.key == RuleSetVersion.questionnaire_key)
+            & (QuestionnaireVersion.version == RuleSetVersion.questionnaire_version),
+        )
+        .where(_visible(organisation_id), _questionnaire_visible(organisation_id))
+    )
+
+
+def resolve_named(organisation_id: str, key: str, version: int | None) -> ResolveSelect:
+    statement = _resolve_statement(organisation_id).where(RuleSetVersion.key == key)
+    if version is not None:
+        return statement.where(RuleSetVersion.version == version)
+    return statement.where(RuleSetVersion.status == "published").order_by(RuleSetVersion.version.desc()).limit(1)
+
+
+def resolve_named_row(session: Session, organisation_id: str, key: str, version: int | None) -> Sequence[Any] | None:
+    return session.execute(resolve_named(organisation_id, key, version)).first()
+
+
+def resolve_current_row(
+    session: Session, organisation_id: str, questionnaire_key: str, questionnaire_version: int | None
+) -> Sequence[Any] | None:
+    """The organisation's chosen rule set for the key, else the latest published system rule set targeting it.
+
+    Two small indexed statements: the choice (primary key lookup), then the version's metadata.
+    """
+    current = session.execute(
+        select(CurrentRuleSet.ruleset_key, CurrentRuleSet.ruleset_version).where(
+            CurrentRuleSet.organisation_id == organisation_id,
+            CurrentRuleSet.questionnaire_key == questionnaire_key,
+        )
+    ).first()
+    if current is not None:
+        return resolve_named_row(session, organisation_id, current[0], current[1])
+    statement = _resolve_statement(organisation_id).where(
+        RuleSetVersion.owner_organisation_id.is_(None),
+        RuleSetVersion.status == "published",
+        RuleSetVersion.questionnaire_key == questionnaire_key,
+    )
+    if questionnaire_version is not None:
+        statement = statement.where(RuleSetVersion.questionnaire_version == questionnaire_version)
+    return session.execute(statement.order_by(RuleSetVersion.version.desc()).limit(1)).first()
+
+
+def documents(
+    session: Session,
+    organisation_id: str,
+    ruleset_key: str,
+    ruleset_version: int,
+    questionnaire_key: str,
+    questionnaire_version: int,
+) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """Both documents of a resolved pair (called only on a compile-cache miss)."""
+    row = session.execute(
+        select(RuleSetVersion.document, QuestionnaireVersion.document)
+        .join(
+            QuestionnaireVersion,
+            (QuestionnaireVersion.key == RuleSetVersion.questionnaire_key)
+            & (QuestionnaireVersion.version == RuleSetVersion.questionnaire_version),
+        )
+        .where(
+            RuleSetVersion.key == ruleset_key,
+            RuleSetVersion.version == ruleset_version,
+            QuestionnaireVersion.key == questionnaire_key,
+            QuestionnaireVersion.version == questionnaire_version,
+            _visible(organisation_id),
+            _questionnaire_visible(organisation_id),
+        )
+    ).first()
+    return (row[0], row[1]) if row else None
+
+
+# --- versions ----------------------------------------------------------------------------------------------
+
+
+def get_version(session: Session, organisation_id: str, key: str, version: int) -> RuleSetVersion | None:
+    return session.scalar(readable(organisation_id).where(RuleSetVersion.key == key, RuleSetVersion.version == version))
+
+
+def get_version_for_update(session: Session, organisation_id: str, key: str, version: int) -> RuleSetVersion | None:
+    statement = readable(organisation_id).where(RuleSetVersion.key == key, RuleSetVersion.version == version)
+    return session.scalar(statement.with_for_update())
+
+
+def key_owners(session: Session, key: str) -> tuple[set[str | None], int]:
+    """Who owns versions of `key` (any organisation: keys are global) and the highest version number."""
+    rows = session.execute(
+        select(RuleSetVersion.owner_organisation_id, func.max(RuleSetVersion.version))
+        .where(RuleSetVersion.key == key)
+        .group_by(RuleSetVersion.owner_organisation_id)
+    ).all()
+    return {r[0] for r in rows}, max((int(r[1]) for r in rows), default=0)
+
+
+def list_versions(
+    session: Session,
+    organisation_id: str,
+    *,
+    key: str | None,
+    status: str | None,
+    after: tuple[str, int] | None,
+    limit: int,
+) -> list[RuleSetVersion]:
+    statement = readable(organisation_id)
+    if key is not None:
+        statement = statement.where(RuleSetVersion.key == key)
+    if status is not None:
+        statement = statement.where(RuleSetVersion.status == status)
+    if after is not None:
+        statement = statement.where(
+            or_(
+                RuleSetVersion.key > after[0],
+                (RuleSetVersion.key == after[0]) & (RuleSetVersion.version > after[1]),
+            )
+        )
+    return list(session.scalars(statement.order_by(RuleSetVersion.key, RuleSetVersion.version).limit(limit)))
+
+
+def published_targeting(
+    session: Session, organisation_id: str, questionnaire_key: str, questionnaire_version: int
+) -> list[RuleSetVersion]:
+    return list(
+        session.scalars(
+            readable(organisation_id).where(
+                RuleSetVersion.questionnaire_key == questionnaire_key,
+                RuleSetVersion.questionnaire_version == questionnaire_version,
+                RuleSetVersion.status == "published",
+            )
+        )
+    )
+
+
+def add(session: Session, row: RuleSetVersion) -> None:
+    session.add(row)
+    session.flush()
+
+
+def system_version(session: Session, key: str, version: int) -> RuleSetVersion | None:
+    """Seed only: the row holding (key, version), whoever owns it."""
+    return session.scalar(select(RuleSetVersion).where(RuleSetVersion.key == key, RuleSetVersion.version == version))
+
+
+# --- current rule sets -------------------------------------------------------------------------------------
+
+
+def current_choices(session: Session, organisation_id: str) -> list[CurrentRuleSet]:
+    return list(
+        session.scalars(
+            select(CurrentRuleSet)
+            .where(CurrentRuleSet.organisation_id == organisation_id)
+            .order_by(CurrentRuleSet.questionnaire_key)
+        )
+    )
+
+
+def current_choice(session: Session, organisation_id: str, questionnaire_key: str) -> CurrentRuleSet | None:
+    return session.scalar(
+        select(CurrentRuleSet).where(
+            CurrentRuleSet.organisation_id == organisation_id,
+            CurrentRuleSet.questionnaire_key == questionnaire_key,
+        )
+    )
+
+
+def is_current_for(session: Session, organisation_id: str, key: str, version: int) -> bool:
+    """Whether the organisation uses this version for new assessments (its own choice)."""
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(CurrentRuleSet)
+            .where(
+                CurrentRuleSet.organisation_id == organisation_id,
+                CurrentRuleSet.ruleset_key == key,
+                CurrentRuleSet.ruleset_version == version,
+            )
+        )
+        or 0
+    ) > 0
+
+
+def add_choice(session: Session, choice: CurrentRuleSet) -> None:
+    session.add(choice)
+    session.flush()
+
+
+def latest_published_system(session: Session, organisation_id: str) -> list[RuleSetVersion]:
+    """Per questionnaire key, the newest published system rule set (the defaults)."""
+    rows = list(
+        session.scalars(
+            readable(organisation_id)
+            .where(RuleSetVersion.owner_organisation_id.is_(None), RuleSetVersion.status == "published")
+            .order_by(RuleSetVersion.questionnaire_key, RuleSetVersion.version.desc())
+        )
+    )
+    best: dict[str, RuleSetVersion] = {}
+    for row in rows:
+        best.setdefault(row.questionnaire_key, row)
+    return list(best.values())

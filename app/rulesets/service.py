@@ -1,0 +1,756 @@
+"""Rule-set use cases: resolving the version a new assessment uses, replay, authoring, publishing, impact."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter, OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from app.auth.service import Caller
+from app.core.db import utcnow
+from app.core.errors import Conflict, FieldError, NotFound, ValidationFailed
+from app.questionnaires import common
+from app.questionnaires import service as questionnaire_service
+from app.questionnaires.common import DRAFT, PUBLISHED, RETIRED
+from app.questionnaires.diff import diff_questionnaires
+from app.questionnaires.schemas import ContentDiff, ValidationIssue
+from app.rulesets import repository
+from app.rulesets.diff import diff_rulesets
+from app.rulesets.models import CurrentRuleSet, RuleSetVersion
+from app.rulesets.schemas import (
+    ContentRef,
+    CurrentRuleSetList,
+    CurrentRuleSetRead,
+    Fixture,
+    FixtureSet,
+    HashedRef,
+    ImpactReport,
+    ImpactRequest,
+    LevelChange,
+    RisingAssessment,
+    RuleRef,
+    RuleSetValidationReport,
+    RuleSetVersionPage,
+    RuleSetVersionRead,
+    RuleSetVersionSummary,
+    TestOutcomeRead,
+    UnscorableAssessment,
+)
+from app.scoring import (
+    AnswerError,
+    CompiledRuleSet,
+    DefinitionError,
+    Issue,
+    RuleSet,
+    check,
+    compile_ruleset,
+    content_hash,
+    parse_questionnaire,
+    parse_ruleset,
+    run_tests,
+)
+from app.scoring.canonical import hashable_form
+from app.scoring.evaluator import EXPLAIN_OPTIONS
+
+WHAT = "rule set"
+RESOURCE = "ruleset_version"
+
+
+@dataclass(frozen=True)
+class ResolvedRuleSet:
+    compiled: CompiledRuleSet
+    questionnaire_key: str
+    questionnaire_version: int
+    questionnaire_hash: str
+    ruleset_key: str
+    ruleset_version: int
+    ruleset_hash: str
+    override_policy: str
+    levels: tuple[str, ...]
+    status: str
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    compiled: CompiledRuleSet
+    override_policy: str
+    levels: tuple[str, ...]
+
+
+class _CompiledCache:
+    """Compiled rule sets by (rule-set hash, questionnaire hash): content-addressed, so never stale."""
+
+    def __init__(self, size: int = 64) -> None:
+        self._size = size
+        self._entries: OrderedDict[tuple[str, str], _Compiled] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, str]) -> _Compiled | None:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None:
+                self._entries.move_to_end(key)
+            return entry
+
+    def put(self, key: tuple[str, str], entry: _Compiled) -> None:
+        with self._lock:
+            self._entries[key] = entry
+            self._entries.move_to_end(key)
+            while len(self._entries) > self._size:
+                self._entries.popitem(last=False)
+
+
+_cache = _CompiledCache()
+
+
+def compile_documents(ruleset_document: dict[str, Any], questionnaire_document: dict[str, Any]) -> CompiledRuleSet:
+    """Parse and compile two stored documents (raises the engine's DefinitionError when they do not check)."""
+    return compile_ruleset(parse_ruleset(ruleset_document), parse_questionnaire(questionnaire_document))
+
+
+def _compiled_for(session: Session, organisation_id: str, row: Sequence[Any]) -> ResolvedRuleSet:
+    key, version, status, ruleset_hash, questionnaire_key, questionnaire_version, questionnaire_hash = row
+    entry = _cache.get((ruleset_hash, questionnaire_hash))
+    if entry is None:
+        docs = repository.documents(session, organisation_id, key, version, questionnaire_key, questionnaire_version)
+        if docs is None:  # pragma: no cover - the row was just read in this transaction
+            raise NotFound(f"No rule set '{key}' version {version}")
+        ruleset = parse_ruleset(docs[0])
+        compiled = compile_ruleset(ruleset, parse_questionnaire(docs[1]))
+        entry = _Compiled(compiled, ruleset.override_policy, tuple(ruleset.levels))
+        _cache.put((ruleset_hash, questionnaire_hash), entry)
+    return ResolvedRuleSet(
+        compiled=entry.compiled,
+        questionnaire_key=questionnaire_key,
+        questionnaire_version=int(questionnaire_version),
+        questionnaire_hash=questionnaire_hash,
+        ruleset_key=key,
+        ruleset_version=int(version),
+        ruleset_hash=ruleset_hash,
+        override_policy=entry.override_policy,
+        levels=entry.levels,
+        status=status,
+    )
+
+
+def _invalid(pointer: str, detail: str) -> ValidationFailed:
+    return ValidationFailed(detail, errors=[FieldError(pointer=pointer, detail=detail)])
+
+
+def resolve_ruleset(
+    session: Session,
+    organisation_id: str,
+    *,
+    questionnaire_key: str,
+    questionnaire_version: int | None = None,
+    ruleset_key: str | None = None,
+    ruleset_version: int | None = None,
+) -> ResolvedRuleSet:
+    """The published rule set a NEW assessment of `questionnaire_key` uses.
+
+    A named rule set (latest published version when no version is named) must be visible to the organisation
+    (404 otherwise) and published (422 at /ruleset/version otherwise). With no rule set named, the organisation's
+    current choice for the questionnaire key applies, else the newest published system rule set targeting it.
+    The rule set must target the questionnaire (and its version, when one is named): 422 otherwise.
+    """
+    if ruleset_key is not None:
+        row = repository.resolve_named_row(session, organisation_id, ruleset_key, ruleset_version)
+        if row is None:
+            if ruleset_version is None:
+                raise NotFound(f"No published version of rule set '{ruleset_key}'")
+            raise NotFound(f"No rule set '{ruleset_key}' version {ruleset_version}")
+        if row[2] != "published":
+            raise _invalid(
+                "/ruleset/version",
+                f"rule set '{ruleset_key}' version {row[1]} is {row[2]}: new assessments need a published version",
+            )
+        if row[4] != questionnaire_key:
+            raise _invalid(
+                "/ruleset/key",
+                f"rule set '{ruleset_key}' scores questionnaire '{row[4]}', not '{questionnaire_key}'",
+            )
+    else:
+        row = repository.resolve_current_row(session, organisation_id, questionnaire_key, questionnaire_version)
+        if row is None:
+            raise _invalid(
+                "/questionnaire/key" if questionnaire_version is None else "/questionnaire/version",
+                f"no published rule set scores questionnaire '{questionnaire_key}'"
+                + ("" if questionnaire_version is None else f" version {questionnaire_version}"),
+            )
+        if row[2] != "published":  # pragma: no cover - retiring a current rule set is refused
+            raise _invalid("/ruleset/version", f"the current rule set '{row[0]}' version {row[1]} is {row[2]}")
+    if questionnaire_version is not None and row[5] != questionnaire_version:
+        raise _invalid(
+            "/questionnaire/version",
+            f"rule set '{row[0]}' version {row[1]} scores version {row[5]} of questionnaire '{row[4]}', "
+            f"not version {questionnaire_version}",
+        )
+    return _compiled_for(session, organisation_id, row)
+
+
+def get_ruleset_for_replay(
+    session: Session, organisation_id: str, ruleset_key: str, ruleset_version: int
+) -> ResolvedRuleSet:
+    """Any visible version of a rule set, whatever its status (stored assessments replay with their own)."""
+    row = repository.resolve_named_row(session, organisation_id, ruleset_key, ruleset_version)
+    if row is None:
+        raise NotFound(f"No rule set '{ruleset_key}' version {ruleset_version}")
+    return _compiled_for(session, organisation_id, row)
+
+
+# --- reads ------------------------------------------------------------------------------------------------------
+
+
+def _summary_fields(row: RuleSetVersion) -> dict[str, Any]:
+    title = row.document.get("title")
+    return {
+        "key": row.key,
+        "version": row.version,
+        "status": row.status,
+        "owner": "system" if row.owner_organisation_id is None else "organisation",
+        "title": title if isinstance(title, str) else None,
+        "content_hash": row.content_hash,
+        "questionnaire": ContentRef(key=row.questionnaire_key, version=row.questionnaire_version),
+        "created_at": row.created_at,
+        "created_by": row.created_by,
+        "updated_at": row.updated_at,
+        "published_at": row.published_at,
+        "published_by": row.published_by,
+        "retired_at": row.retired_at,
+        "retired_by": row.retired_by,
+    }
+
+
+def to_read(row: RuleSetVersion) -> RuleSetVersionRead:
+    return RuleSetVersionRead(**_summary_fields(row), document=row.document)
+
+
+def _visible(session: Session, organisation_id: str, key: str, version: int) -> RuleSetVersion:
+    row = repository.get_version(session, organisation_id, key, version)
+    if row is None:
+        raise NotFound(f"No rule set '{key}' version {version}")
+    return row
+
+
+def _for_update(session: Session, organisation_id: str, key: str, version: int) -> RuleSetVersion:
+    row = repository.get_version_for_update(session, organisation_id, key, version)
+    if row is None:
+        raise NotFound(f"No rule set '{key}' version {version}")
+    common.ensure_mutable_by(row, organisation_id, WHAT)
+    return row
+
+
+def list_versions(
+    session: Session,
+    organisation_id: str,
+    *,
+    key: str | None = None,
+    status: str | None = None,
+    cursor: str | None = None,
+    limit: int = common.DEFAULT_PAGE,
+) -> RuleSetVersionPage:
+    rows = repository.list_versions(
+        session, organisation_id, key=key, status=status, after=common.decode_cursor(cursor), limit=limit + 1
+    )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return RuleSetVersionPage(
+        items=[RuleSetVersionSummary(**_summary_fields(r)) for r in rows],
+        next_cursor=common.encode_cursor(rows[-1].key, rows[-1].version) if more else None,
+    )
+
+
+def get_version(session: Session, organisation_id: str, key: str, version: int) -> RuleSetVersionRead:
+    return to_read(_visible(session, organisation_id, key, version))
+
+
+def published_rulesets_targeting(
+    session: Session, organisation_id: str, questionnaire_key: str, questionnaire_version: int
+) -> list[str]:
+    rows = repository.published_targeting(session, organisation_id, questionnaire_key, questionnaire_version)
+    return [f"{r.key} v{r.version}" for r in rows]
+
+
+def fixtures(session: Session, organisation_id: str, key: str, version: int) -> FixtureSet:
+    row = _visible(session, organisation_id, key, version)
+    ruleset = parse_ruleset(row.document)
+    return FixtureSet(
+        ruleset=HashedRef(key=row.key, version=row.version, content_hash=row.content_hash),
+        questionnaire=ContentRef(key=row.questionnaire_key, version=row.questionnaire_version),
+        items=[
+            Fixture(
+                name=test.name,
+                description=test.description,
+                answers=test.answers,
+                expect=test.expect.model_dump(mode="json", exclude_none=True),
+            )
+            for test in ruleset.tests
+        ],
+    )
+
+
+# --- checks -----------------------------------------------------------------------------------------------------
+
+
+def shape(document: dict[str, Any]) -> RuleSet:
+    try:
+        return parse_ruleset(document)
+    except DefinitionError as exc:
+        raise common.invalid_document(exc.issues, "rule set") from None
+
+
+@dataclass(frozen=True)
+class _Checked:
+    issues: list[Issue]
+    questionnaire_status: str | None
+    compiled: CompiledRuleSet | None
+
+
+def _check_against_target(session: Session, organisation_id: str, ruleset: RuleSet) -> _Checked:
+    """Static checks of a rule set against the questionnaire version it names (as the caller sees it)."""
+    ref = ruleset.questionnaire
+    try:
+        loaded = questionnaire_service.load_model(session, organisation_id, ref.key, ref.version)
+    except DefinitionError as exc:
+        first = "; ".join(str(issue) for issue in exc.issues[:3])
+        return _Checked([Issue("/questionnaire", f"the target questionnaire has errors: {first}")], DRAFT, None)
+    if loaded is None:
+        return _Checked(
+            [Issue("/questionnaire", f"no questionnaire '{ref.key}' version {ref.version} (or not visible to you)")],
+            None,
+            None,
+        )
+    status, questionnaire = loaded
+    issues = check(ruleset, questionnaire)
+    if issues:
+        return _Checked(issues, status, None)
+    return _Checked([], status, compile_ruleset(ruleset, questionnaire))
+
+
+def _outcomes(compiled: CompiledRuleSet) -> list[TestOutcomeRead]:
+    return [TestOutcomeRead(name=o.name, passed=o.passed, failures=list(o.failures)) for o in run_tests(compiled)]
+
+
+def validate_document(session: Session, organisation_id: str, document: dict[str, Any]) -> RuleSetValidationReport:
+    """Static checks (and, when clean, the embedded tests) of a posted or stored document; nothing is stored."""
+    document, complete = common.complete_for_validation(document)
+    try:
+        ruleset = parse_ruleset(document)
+    except DefinitionError as exc:
+        return RuleSetValidationReport(
+            valid=False, content_hash=None, errors=[_issue(i) for i in exc.issues], tests=None
+        )
+    checked = _check_against_target(session, organisation_id, ruleset)
+    return RuleSetValidationReport(
+        valid=not checked.issues,
+        content_hash=content_hash(ruleset) if complete else None,
+        errors=[_issue(i) for i in checked.issues],
+        tests=_outcomes(checked.compiled) if checked.compiled is not None else None,
+    )
+
+
+def validate_version(session: Session, organisation_id: str, key: str, version: int) -> RuleSetValidationReport:
+    return validate_document(session, organisation_id, _visible(session, organisation_id, key, version).document)
+
+
+def _issue(issue: Issue) -> ValidationIssue:
+    return ValidationIssue(pointer=issue.pointer, detail=issue.message)
+
+
+# --- writes -----------------------------------------------------------------------------------------------------
+
+
+def create_draft(session: Session, caller: Caller, key: str, document: dict[str, Any]) -> RuleSetVersionRead:
+    """A new draft version of `key` (the server assigns the number); its checks may still fail."""
+    owners, latest = repository.key_owners(session, key)
+    common.check_key_free(owners, caller.organisation_id, key, WHAT)
+    version = latest + 1
+    ruleset = shape(common.prepare_document(document, key, version))
+    now = utcnow()
+    row = RuleSetVersion(
+        key=key,
+        version=version,
+        questionnaire_key=ruleset.questionnaire.key,
+        questionnaire_version=ruleset.questionnaire.version,
+        owner_organisation_id=caller.organisation_id,
+        status=DRAFT,
+        document=hashable_form(ruleset),
+        content_hash=content_hash(ruleset),
+        created_at=now,
+        created_by=common.actor(caller),
+        updated_at=now,
+    )
+    try:
+        repository.add(session, row)
+    except IntegrityError:  # the request's transaction rolls back with the 409
+        raise Conflict(f"another draft of '{key}' was created at the same time; retry") from None
+    common.audit(
+        session,
+        caller,
+        "ruleset.draft_created",
+        RESOURCE,
+        row.id,
+        {"key": key, "version": version, "content_hash": row.content_hash},
+        digest_of=row.document,
+    )
+    return to_read(row)
+
+
+def replace_draft(
+    session: Session, caller: Caller, key: str, version: int, document: dict[str, Any], if_match: str | None
+) -> RuleSetVersionRead:
+    row = _for_update(session, caller.organisation_id, key, version)
+    common.ensure_draft(row, WHAT)
+    common.check_if_match(row, if_match, required=True)
+    ruleset = shape(common.prepare_document(document, key, version))
+    previous = row.content_hash
+    row.document = hashable_form(ruleset)
+    row.content_hash = content_hash(ruleset)
+    row.questionnaire_key = ruleset.questionnaire.key
+    row.questionnaire_version = ruleset.questionnaire.version
+    row.updated_at = utcnow()
+    session.flush()
+    common.audit(
+        session,
+        caller,
+        "ruleset.draft_replaced",
+        RESOURCE,
+        row.id,
+        {"key": key, "version": version, "previous_hash": previous, "content_hash": row.content_hash},
+        digest_of=row.document,
+    )
+    return to_read(row)
+
+
+def publish(
+    session: Session, caller: Caller, key: str, version: int, if_match: str | None, *, make_current: bool = False
+) -> RuleSetVersionRead:
+    """The publish gate: static checks clean (monotonicity included when declared), at least one embedded test and
+    every one passing, and the target questionnaire version published. Otherwise 422 listing every failure."""
+    row = _for_update(session, caller.organisation_id, key, version)
+    common.ensure_draft(row, WHAT)
+    common.check_if_match(row, if_match, required=False)
+    ruleset = parse_ruleset(row.document)
+    checked = _check_against_target(session, caller.organisation_id, ruleset)
+    failures = common.issues_to_errors(checked.issues, location="document")
+    ref = ruleset.questionnaire
+    if checked.questionnaire_status not in (None, PUBLISHED):
+        failures.append(
+            FieldError(
+                pointer="/questionnaire/version",
+                detail=f"questionnaire '{ref.key}' version {ref.version} is {checked.questionnaire_status}; "
+                "a rule set can only be published against a published questionnaire",
+                location="document",
+            )
+        )
+    if not ruleset.tests:
+        failures.append(
+            FieldError(
+                pointer="/tests", detail="at least one embedded test is required to publish", location="document"
+            )
+        )
+    if checked.compiled is not None:
+        for index, outcome in enumerate(_outcomes(checked.compiled)):
+            if not outcome.passed:
+                failures.append(
+                    FieldError(
+                        pointer=f"/tests/{index}",
+                        detail=f"test '{outcome.name}' fails: {'; '.join(outcome.failures)}",
+                        location="document",
+                    )
+                )
+    if failures:
+        raise ValidationFailed(
+            f"rule set '{key}' version {version} cannot be published: {len(failures)} "
+            f"problem{'s' if len(failures) != 1 else ''}",
+            errors=failures,
+        )
+    now = utcnow()
+    row.status = PUBLISHED
+    row.published_at = now
+    row.published_by = common.actor(caller)
+    row.updated_at = now
+    session.flush()
+    common.audit(
+        session,
+        caller,
+        "ruleset.published",
+        RESOURCE,
+        row.id,
+        {"key": key, "version": version, "content_hash": row.content_hash, "make_current": make_current},
+    )
+    if make_current:
+        _make_current(session, caller, row)
+    return to_read(row)
+
+
+def retire(session: Session, caller: Caller, key: str, version: int) -> RuleSetVersionRead:
+    """Retire a published version: stored assessments still replay with it; new assessments cannot name it."""
+    row = _for_update(session, caller.organisation_id, key, version)
+    if row.status != PUBLISHED:
+        raise Conflict(f"rule set '{key}' version {version} is {row.status}: only a published version retires")
+    if repository.is_current_for(session, caller.organisation_id, key, version):
+        raise Conflict(
+            f"rule set '{key}' version {version} is your current rule set for questionnaire "
+            f"'{row.questionnaire_key}'; adopt another version first (PUT /v1/organisation/current-rulesets)"
+        )
+    now = utcnow()
+    row.status = RETIRED
+    row.retired_at = now
+    row.retired_by = common.actor(caller)
+    row.updated_at = now
+    session.flush()
+    common.audit(
+        session,
+        caller,
+        "ruleset.retired",
+        RESOURCE,
+        row.id,
+        {"key": key, "version": version, "content_hash": row.content_hash},
+    )
+    return to_read(row)
+
+
+# --- current rule sets ------------------------------------------------------------------------------------------
+
+
+def current_rulesets(session: Session, organisation_id: str) -> CurrentRuleSetList:
+    """Per questionnaire key: the organisation's choice, else the default (newest published shipped rule set)."""
+    items: dict[str, CurrentRuleSetRead] = {}
+    for default in repository.latest_published_system(session, organisation_id):
+        items[default.questionnaire_key] = CurrentRuleSetRead(
+            questionnaire_key=default.questionnaire_key,
+            ruleset=ContentRef(key=default.key, version=default.version),
+            source="default",
+            updated_at=None,
+            updated_by=None,
+        )
+    for choice in repository.current_choices(session, organisation_id):
+        items[choice.questionnaire_key] = _current_read(choice)
+    return CurrentRuleSetList(items=[items[k] for k in sorted(items)])
+
+
+def _current_read(choice: CurrentRuleSet) -> CurrentRuleSetRead:
+    return CurrentRuleSetRead(
+        questionnaire_key=choice.questionnaire_key,
+        ruleset=ContentRef(key=choice.ruleset_key, version=choice.ruleset_version),
+        source="organisation",
+        updated_at=choice.updated_at,
+        updated_by=choice.updated_by,
+    )
+
+
+def set_current_ruleset(session: Session, caller: Caller, key: str, version: int) -> CurrentRuleSetRead:
+    """Adopt a published version (or roll back to an earlier published one) for new assessments."""
+    row = repository.get_version(session, caller.organisation_id, key, version)
+    if row is None:
+        raise NotFound(f"No rule set '{key}' version {version}")
+    if row.status != PUBLISHED:
+        raise ValidationFailed(
+            f"rule set '{key}' version {version} is {row.status}: only a published version can be current",
+            errors=[FieldError(pointer="/ruleset/version", detail=f"version {version} is {row.status}")],
+        )
+    return _make_current(session, caller, row)
+
+
+def _make_current(session: Session, caller: Caller, row: RuleSetVersion) -> CurrentRuleSetRead:
+    choice = repository.current_choice(session, caller.organisation_id, row.questionnaire_key)
+    previous = None if choice is None else {"key": choice.ruleset_key, "version": choice.ruleset_version}
+    now = utcnow()
+    if choice is None:
+        choice = CurrentRuleSet(
+            organisation_id=caller.organisation_id,
+            questionnaire_key=row.questionnaire_key,
+            ruleset_key=row.key,
+            ruleset_version=row.version,
+            updated_at=now,
+            updated_by=common.actor(caller),
+        )
+        repository.add_choice(session, choice)
+    else:
+        choice.ruleset_key = row.key
+        choice.ruleset_version = row.version
+        choice.updated_at = now
+        choice.updated_by = common.actor(caller)
+        session.flush()
+    common.audit(
+        session,
+        caller,
+        "ruleset.current_set",
+        "current_ruleset",
+        row.questionnaire_key,
+        {
+            "questionnaire_key": row.questionnaire_key,
+            "ruleset": {"key": row.key, "version": row.version},
+            "previous": previous,
+        },
+    )
+    return _current_read(choice)
+
+
+# --- dry-run evaluation, impact, diff ------------------------------------------------------------------------
+
+
+def _compiled_version(
+    session: Session, organisation_id: str, key: str, version: int
+) -> tuple[RuleSetVersion, ResolvedRuleSet]:
+    """Any visible version, compiled; a draft that does not pass its checks is a 409 (validate shows why)."""
+    row = _visible(session, organisation_id, key, version)
+    resolved_row = repository.resolve_named_row(session, organisation_id, key, version)
+    if resolved_row is None:
+        raise Conflict(
+            f"rule set '{key}' version {version} targets questionnaire '{row.questionnaire_key}' version "
+            f"{row.questionnaire_version}, which does not exist or is not visible to you"
+        )
+    try:
+        return row, _compiled_for(session, organisation_id, resolved_row)
+    except DefinitionError as exc:
+        raise Conflict(
+            f"rule set '{key}' version {version} does not pass its static checks ({len(exc.issues)} errors); "
+            f"POST /v1/rulesets/{key}/versions/{version}/validate lists them"
+        ) from None
+
+
+def parse_explain(explain: str | None) -> frozenset[str]:
+    options = frozenset(o.strip() for o in (explain or "").split(",") if o.strip())
+    unknown = options - EXPLAIN_OPTIONS
+    if unknown:
+        raise ValidationFailed(
+            f"unknown explain option(s): {', '.join(sorted(unknown))}",
+            errors=[
+                FieldError(
+                    pointer="/explain", detail="a comma-separated list of trace, counterfactuals", location="query"
+                )
+            ],
+        )
+    return options
+
+
+def evaluate(
+    session: Session, organisation_id: str, key: str, version: int, answers: dict[str, Any], explain: frozenset[str]
+) -> dict[str, Any]:
+    """Dry run against any visible version; nothing is stored. Bad answers: 422 with /answers/<item> pointers."""
+    _row, resolved = _compiled_version(session, organisation_id, key, version)
+    try:
+        return resolved.compiled.evaluate(answers, explain=explain)
+    except AnswerError as exc:
+        raise answers_invalid(exc.issues) from None
+
+
+def answers_invalid(issues: list[Issue]) -> ValidationFailed:
+    count = len(issues)
+    return ValidationFailed(
+        f"{count} answer{'s are' if count != 1 else ' is'} invalid",
+        errors=common.issues_to_errors(issues, prefix="/answers"),
+    )
+
+
+def impact(session: Session, caller: Caller, key: str, version: int, request: ImpactRequest) -> ImpactReport:
+    """Re-score the organisation's stored assessments of the same questionnaire version with this version.
+
+    Reads answers, writes nothing but the audit event, and returns ids and levels only.
+    """
+    # Imported here: the assessments service imports this module (resolve_ruleset) at load time.
+    from app.assessments.service import stored_answers_for_impact
+
+    started = time.perf_counter()
+    row, resolved = _compiled_version(session, caller.organisation_id, key, version)
+    stored = stored_answers_for_impact(
+        session,
+        caller.organisation_id,
+        resolved.questionnaire_key,
+        resolved.questionnaire_version,
+        since=request.since,
+        until=request.until,
+        limit=request.limit + 1,
+    )
+    truncated = len(stored) > request.limit
+    stored = stored[: request.limit]
+    compiled = resolved.compiled
+    levels = resolved.levels
+    rank = {level: index for index, level in enumerate(levels)}
+    rules = compiled.code.rules
+    fired_ever = [False] * len(rules)
+    matrix: Counter[tuple[str, str]] = Counter()
+    rises: list[RisingAssessment] = []
+    unscorable: list[UnscorableAssessment] = []
+    for assessment_id, before, answers in stored:
+        if not isinstance(answers, dict) or not compiled.is_valid(answers):
+            problems = compiled.validate_answers(answers)
+            unscorable.append(
+                UnscorableAssessment(assessment_id=str(assessment_id), errors=[p.pointer.lstrip("/") for p in problems])
+            )
+            continue
+        level_index, _scores, fired = compiled.decide(answers)
+        for index in fired:
+            fired_ever[index] = True
+        after = levels[level_index]
+        matrix[(str(before), after)] += 1
+        if before in rank and level_index > rank[before]:
+            rises.append(RisingAssessment(assessment_id=str(assessment_id), from_level=str(before), to_level=after))
+    never = [RuleRef(id=rule.id, kind=rule.kind) for rule, fired in zip(rules, fired_ever, strict=True) if not fired]
+    order = {level: index for index, level in enumerate(levels)}
+    cells = sorted(matrix.items(), key=lambda cell: (order.get(cell[0][0], -1), cell[0][0], order[cell[0][1]]))
+    report = ImpactReport(
+        ruleset=ContentRef(key=key, version=version),
+        questionnaire=ContentRef(key=resolved.questionnaire_key, version=resolved.questionnaire_version),
+        assessed=sum(matrix.values()),
+        changed=sum(count for (before, after), count in matrix.items() if before != after),
+        matrix=[LevelChange(from_level=b, to_level=a, count=count) for (b, a), count in cells],
+        rises=rises,
+        unscorable=unscorable,
+        rules_never_fired=never,
+        limit=request.limit,
+        truncated=truncated,
+        elapsed_ms=round((time.perf_counter() - started) * 1000, 1),
+    )
+    common.audit(
+        session,
+        caller,
+        "ruleset.impact_analysed",
+        RESOURCE,
+        row.id,
+        {
+            "key": key,
+            "version": version,
+            "since": request.since.isoformat() if request.since else None,
+            "until": request.until.isoformat() if request.until else None,
+            "limit": request.limit,
+            "assessed": report.assessed,
+            "changed": report.changed,
+            "rises": len(rises),
+        },
+        digest_of=report.model_dump(mode="json", by_alias=True),
+    )
+    return report
+
+
+def diff(session: Session, organisation_id: str, key: str, from_version: int, to_version: int) -> ContentDiff:
+    before = _visible(session, organisation_id, key, from_version)
+    after = _visible(session, organisation_id, key, to_version)
+    lines = diff_rulesets(before.document, after.document)
+    if (before.questionnaire_key, before.questionnaire_version) != (
+        after.questionnaire_key,
+        after.questionnaire_version,
+    ):
+        old_q = questionnaire_service.document_of(
+            session, organisation_id, before.questionnaire_key, before.questionnaire_version
+        )
+        new_q = questionnaire_service.document_of(
+            session, organisation_id, after.questionnaire_key, after.questionnaire_version
+        )
+        if old_q is not None and new_q is not None:
+            lines += diff_questionnaires(old_q, new_q)
+    return ContentDiff(
+        key=key,
+        from_version=from_version,
+        to_version=to_version,
+        summary=[line.summary for line in lines],
+        changes=[line.model for line in lines],
+    )
