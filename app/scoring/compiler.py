@@ -1,25 +1,26 @@
-"""Compiles a checked rule set into two generated Python functions.
+"""Compiles a checked rule set into generated Python functions.
 
-`valid(answers) -> bool` is a fast yes/no answer check (the interpreted `AnswerValidator` explains a no), and
-`core(answers) -> (level index, score tuple, fired rule indices)` is the whole decision. Everything that
-explains a result is assembled afterwards from the fired indices (see evaluator.py).
+`valid(answers) -> bool` is a fast yes/no answer check (the interpreted `AnswerValidator` explains a no),
+`core(answers) -> (level index, score tuple, fired rule indices)` is the whole decision, and `plain(answers, chk)`
+/ `traced(answers, chk)` check, decide and build the complete result object (with the trace) in one pass.
 
 Only the validated model reaches the generator: item ids, option codes and numbers are emitted with `repr()`,
-every identifier in the generated source is made here (`a3`, `s1`, `P7`), and no text a rule author wrote
-(titles, reasons) is ever part of the source.
+every identifier in the generated source is made here (`a3`, `s1`, `K7`), and no text a rule author wrote
+(titles, reasons) is ever part of the source: it reaches the result through constant templates.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from app.scoring.answers import can_be_unknown, is_iso_date
 from app.scoring.checker import GAP_RULE_ID, items_read_by_triggers
-from app.scoring.conditions import UNKNOWN, days_between, items_read, years_between
+from app.scoring.conditions import UNKNOWN, days_between, items_read, leaves, years_between
 from app.scoring.models import (
+    URGENCY_ORDER,
     AllCondition,
     AnswerCondition,
     AnyCondition,
@@ -47,6 +48,8 @@ from app.scoring.models import (
 RuleKind = Literal["term", "band", "trigger", "floor", "gap", "action_rule"]
 CoreFunction = Callable[[dict[str, Any]], tuple[int, tuple[int, ...], list[int]]]
 ValidFunction = Callable[[object], bool]
+ResultFunction = Callable[[Any, bool], "dict[str, Any] | None"]
+_ACTION_MEMO_SIZE = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +78,8 @@ class CompiledCode:
     source: str
     valid: ValidFunction
     core: CoreFunction
+    plain: ResultFunction
+    traced: ResultFunction
     rules: tuple[RuleInfo, ...]
     score_ids: tuple[str, ...]
 
@@ -100,21 +105,61 @@ def _date_ok(value: object) -> bool:
 
 
 class _Generator:
-    def __init__(self, ruleset: RuleSet, questionnaire: Questionnaire) -> None:
+    def __init__(self, ruleset: RuleSet, questionnaire: Questionnaire, engine_version: str) -> None:
         self.ruleset = ruleset
+        self.engine_version = engine_version
         self.questionnaire = questionnaire
         self.items = {item.id: item for item in questionnaire.items}
         self.item_var = {item.id: f"a{index}" for index, item in enumerate(questionnaire.items)}
         self.score_var = {score.id: f"s{index}" for index, score in enumerate(ruleset.scores)}
         self.level_index = {level: index for index, level in enumerate(ruleset.levels)}
         self.constants: dict[str, object] = {}
+        self._shared: dict[frozenset[object], str] = {}
         self.rules: list[RuleInfo] = []
         self._temp = itertools.count()
         self.read: set[str] = set()
+        self._next_rule = 0
+        self.mode: Literal["core", "plain", "traced"] = "core"
+        # actions are numbered by (urgency, catalogue order), so a bit mask lists them in their result order
+        urgency = {name: rank for rank, name in enumerate(URGENCY_ORDER)}
+        ranked = sorted(range(len(ruleset.actions)), key=lambda i: (urgency[ruleset.actions[i].urgency], i))
+        self.actions_in_order = tuple(ruleset.actions[i] for i in ranked)
+        self.action_bit = {action.id: bit for bit, action in enumerate(self.actions_in_order)}
+        policies = ruleset.level_policies
+        self.policy_masks = tuple(
+            self.action_mask(policies[level].actions) if level in policies else 0 for level in ruleset.levels
+        )
+        self.review_days = tuple(
+            policies[level].review_within_days if level in policies else None for level in ruleset.levels
+        )
+        self.identity = {
+            "questionnaire": {
+                "key": questionnaire.key,
+                "version": questionnaire.version,
+                "content_hash": questionnaire.content_hash,
+            },
+            "ruleset": {"key": ruleset.key, "version": ruleset.version, "content_hash": ruleset.content_hash},
+        }
+        # term reasons come out by points (descending), then definition order: one list per possible points value
+        points: set[int] = set()
+        for score in ruleset.scores:
+            for term in score.terms or [] if score.purpose == "level" else []:
+                if isinstance(term, ConditionTerm):
+                    points.add(term.add)
+                elif isinstance(term, PointsTerm):
+                    points.update(value for value in term.points.values() if value)
+        self.buckets = {value: index for index, value in enumerate(sorted(points, reverse=True))}
 
     def constant(self, value: object) -> str:
         name = f"K{len(self.constants)}"
         self.constants[name] = value
+        return name
+
+    def shared_constant(self, value: frozenset[object]) -> str:
+        """One name per distinct immutable value (the answer checks use the same few sets many times)."""
+        name = self._shared.get(value)
+        if name is None:
+            name = self._shared[value] = self.constant(value)
         return name
 
     # --- conditions ---------------------------------------------------------------------------------------
@@ -182,23 +227,46 @@ class _Generator:
     # --- answer check -------------------------------------------------------------------------------------
 
     def valid_source(self) -> list[str]:
+        lines = ["def valid(a):", "    if a.__class__ is not dict:", "        return False", "    g = a.get"]
+        lines += [f"    {var} = g({item_id!r})" for item_id, var in self.item_var.items()]
+        lines += ["    try:", *self._check_lines("        ", "return False")]
+        lines += ["    except TypeError:  # an unhashable value where an option code belongs", "        return False"]
+        lines.append("    return True")
+        return lines
+
+    def _check_lines(self, indent: str, fail: str) -> list[str]:
+        """Statements that run `fail` unless the fetched answers (`a0`, `a1`, ...) are valid.
+
+        `len(a)` equal to the number of items answered with something other than None rules out unknown keys
+        and null values in one comparison. A hashable value is checked by set membership; an unhashable one
+        raises TypeError there, which the callers treat as "not valid" (or "ask the full validator")."""
         required_by_rules = items_read_by_triggers(self.ruleset)
-        known = self.constant(frozenset(self.items))
-        lines = [
-            "def valid(a):",
-            "    if a.__class__ is not dict or not a.keys() <= " + known + " or None in a.values():",
-            "        return False",
-            "    g = a.get",
-        ]
-        lines += [f"    {self.item_var[item.id]} = g({item.id!r})" for item in self.questionnaire.items]
+        always = 0
+        maybe: list[str] = []
         for item in self.questionnaire.items:
-            bad = self._malformed_expr(item)
-            lines += [f"    if {self.item_var[item.id]} is not None and {bad}:", "        return False"]
+            if item.enable_when is None and (item.required or item.id in required_by_rules):
+                always += 1
+            else:
+                maybe.append(f"({self.item_var[item.id]} is not None)")
+        # Common case first: every item answered. Then no None may be fetched (each check below rejects it),
+        # and an answered item only has to be enabled.
+        inner = indent + "    "
+        lines = [f"{indent}if len(a) == {len(self.questionnaire.items)}:"]
+        for item in self.questionnaire.items:
+            lines += [f"{inner}if {self._malformed_expr(item, present=True)}:", f"{inner}    {fail}"]
+        for item in self.questionnaire.items:
+            if item.enable_when is not None:
+                lines += [f"{inner}if not {self.expr(item.enable_when)}:", f"{inner}    {fail}"]
+        lines.append(f"{indent}else:")
+        indent = inner
+        lines += [f"{indent}if len(a) != {' + '.join([str(always), *maybe])}:", f"{indent}    {fail}"]
+        for item in self.questionnaire.items:
+            lines += [f"{indent}if {self._malformed_expr(item)}:", f"{indent}    {fail}"]
         for item in self.questionnaire.items:
             var = self.item_var[item.id]
             enabled = self.expr(item.enable_when) if item.enable_when is not None else None
             if enabled is not None:
-                lines += [f"    if {var} is not None and not {enabled}:", "        return False"]
+                lines += [f"{indent}if {var} is not None and not {enabled}:", f"{indent}    {fail}"]
             if item.required or item.id in required_by_rules:
                 needed = [f"{var} is None"]
             elif item.required_when is not None:
@@ -207,22 +275,24 @@ class _Generator:
                 continue
             if enabled is not None:
                 needed.insert(1, enabled)
-            lines += [f"    if {' and '.join(needed)}:", "        return False"]
-        lines.append("    return True")
+            lines += [f"{indent}if {' and '.join(needed)}:", f"{indent}    {fail}"]
         return lines
 
-    def _malformed_expr(self, item: Item) -> str:
+    def _malformed_expr(self, item: Item, present: bool = False) -> str:
+        """True when the answer is not a well-formed value; None passes unless the item must be `present`."""
         var = self.item_var[item.id]
+        absent = () if present else (None,)
         if isinstance(item, YesNoUnknownItem):
-            return f"{var} not in ('yes', 'no', 'unknown')"
-        if isinstance(item, BooleanItem):
-            return f"{var} is not True and {var} is not False"
+            return f"{var} not in {self.shared_constant(frozenset(('yes', 'no', UNKNOWN, *absent)))}"
         if isinstance(item, SingleChoiceItem):
-            codes = self.constant(frozenset(option.code for option in item.options))
-            return f"({var}.__class__ is not str or {var} not in {codes})"
+            codes = self.shared_constant(frozenset([*(option.code for option in item.options), *absent]))
+            return f"{var} not in {codes}"
+        present_test = "" if present else f"{var} is not None and "
+        if isinstance(item, BooleanItem):
+            return f"{present_test}{var} is not True and {var} is not False"
         if isinstance(item, MultiChoiceItem):
-            codes = self.constant(frozenset(option.code for option in item.options))
-            return f"not _multi_ok({var}, {codes})"
+            codes = self.shared_constant(frozenset(option.code for option in item.options))
+            return f"{present_test}not _multi_ok({var}, {codes})"
         unknown_ok = f"{var} != {UNKNOWN!r} and " if item.allow_unknown else ""
         if isinstance(item, IntegerItem):
             bounds = []
@@ -231,21 +301,25 @@ class _Generator:
             if item.max is not None:
                 bounds.append(f"{var} > {item.max!r}")
             out_of_bounds = "".join(f" or {bound}" for bound in bounds)
-            return f"{unknown_ok}({var}.__class__ is not int{out_of_bounds})"
+            return f"{present_test}{unknown_ok}({var}.__class__ is not int{out_of_bounds})"
         if isinstance(item, DateItem):
-            return f"{unknown_ok}not _date_ok({var})"
+            return f"{present_test}{unknown_ok}not _date_ok({var})"
         assert isinstance(item, TextItem)
-        return f"({var}.__class__ is not str or len({var}) > {item.max_length!r})"
+        return f"{present_test}({var}.__class__ is not str or len({var}) > {item.max_length!r})"
 
     # --- decision -----------------------------------------------------------------------------------------
 
     def add_rule(self, info: RuleInfo) -> int:
-        self.rules.append(info)
-        return len(self.rules) - 1
+        """Registers a rule on the first pass; later passes emit the same rules in the same order."""
+        index = self._next_rule
+        self._next_rule += 1
+        if index == len(self.rules):
+            self.rules.append(info)
+        return index
 
     def core_source(self) -> list[str]:
         rs = self.ruleset
-        self.read = set()
+        self.mode, self._next_rule, self.read = "core", 0, set()
         body = self._scores_source() + self._level_source()
         header = ["def core(a):", "    g = a.get"]
         header += [f"    {var} = g({item_id!r})" for item_id, var in self.item_var.items() if item_id in self.read]
@@ -254,6 +328,179 @@ class _Generator:
         scores = ", ".join(self.score_var[score.id] for score in rs.scores)
         lines.append(f"    return lvl, ({scores}{',' if len(rs.scores) == 1 else ''}), f")
         return lines
+
+    # --- result object ------------------------------------------------------------------------------------
+
+    def result_source(self, mode: Literal["plain", "traced"]) -> list[str]:
+        """`plain(a, chk)` / `traced(a, chk)`: the answer check (when `chk`), the decision and the whole result.
+
+        Returns None when `chk` is set and the answers are not valid (the evaluator then asks the interpreted
+        validator why). Reasons are appended where their rule fires into lists whose concatenation is already
+        the documented order, so nothing is sorted per call; author text only comes in through constants.
+        """
+        self.mode, self._next_rule = mode, 0
+        lines = [
+            f"def {mode}(a, chk):",
+            "    if chk and a.__class__ is not dict:",
+            "        return None",
+            "    g = a.get",
+        ]
+        lines += [f"    {var} = g({item_id!r})" for item_id, var in self.item_var.items()]
+        lines += ["    if chk:", *self._check_lines("        ", "return None")]
+        lines += ["    m = 0", "    TR = []", "    FL = []", "    LR = []", "    BR = []"]
+        lines += [f"    b{index} = []" for index in range(len(self.buckets))]
+        if mode == "traced":
+            lines.append("    T = []")
+        lines += self._scores_source() + self._level_source()
+        lines.append("    gp = []")
+        for item in self.questionnaire.items:
+            if can_be_unknown(item):
+                var = self.item_var[item.id]
+                lines.append(f"    if {var} == {_unknown_token(item)!r}:")
+                lines.append(f"        gp.append({item.id!r})")
+        lines.append("    pf = []")
+        for item_id in self.ruleset.protective_factors:
+            if item_id in self.item_var:
+                var = self.item_var[item_id]
+                lines += [f"    if {var} is True or {var} == 'yes':", f"        pf.append({item_id!r})"]
+        ids = self.constant
+        scores = ", ".join(f"{ids(score.id)}: {self.score_var[score.id]}" for score in self.ruleset.scores)
+        reasons = ", ".join(["*LR", "*BR", *(f"*b{index}" for index in range(len(self.buckets)))])
+        lines += [
+            f"    m |= {ids(self.policy_masks)}[lvl]",
+            "    ts = _action_memo.get(m)",
+            "    if ts is None:",
+            "        ts = _actions_of(m)",
+            "    r = {",
+            f"        'level': {ids(tuple(self.ruleset.levels))}[lvl],",
+            f"        'computed_level': {ids(tuple(self.ruleset.levels))}[lvl],",
+            f"        'scores': {{{scores}}},",
+            "        'triggers': TR,",
+            "        'floors_applied': FL,",
+            f"        'reasons': [{reasons}],",
+            "        'actions': list(map(_copy, ts)),",
+            "        'information_gaps': gp,",
+            "        'protective_factors': pf,",
+            f"        'review_within_days': {ids(self.review_days)}[lvl],",
+            f"        'disclaimer': {ids(self.ruleset.disclaimer)},",
+            f"        'questionnaire': _copy({ids(self.identity['questionnaire'])}),",
+            f"        'ruleset': _copy({ids(self.identity['ruleset'])}),",
+            f"        'engine_version': {ids(self.engine_version)},",
+            "    }",
+        ]
+        if mode == "traced":
+            lines.append("    r['trace'] = T")
+        lines.append("    return r")
+        return lines
+
+    def fire(self, index: int, indent: str, when: Condition | None = None) -> list[str]:
+        """What a rule that fired does: record its index (core) or add its part of the result (plain/traced).
+
+        For points and score terms the contribution is in the local `p`."""
+        if self.mode == "core":
+            return [f"{indent}ap({index})"]
+        rule = self.rules[index]
+        lines = []
+        if rule.actions:
+            lines.append(f"{indent}m |= {self.action_mask(rule.actions)!r}")
+        if self.mode == "traced":
+            lines += self._trace_lines(rule, indent)
+        if rule.kind == "term" and rule.explains_level:
+            lines.append(f"{indent}d = _copy({self.constant(_reason_template(rule, rule.add))})")
+            if rule.points is not None:
+                lines.append(f"{indent}d['points'] = p")
+            lines += self._items_lines(rule, when, indent)
+            if rule.points is None:
+                assert rule.add is not None
+                lines.append(f"{indent}b{self.buckets[rule.add]}.append(d)")
+            else:
+                values = sorted({v for v in rule.points.values() if v}, reverse=True)
+                for position, value in enumerate(values):
+                    test = "if" if position == 0 else "elif"
+                    lines += [f"{indent}{test} p == {value!r}:", f"{indent}    b{self.buckets[value]}.append(d)"]
+        elif rule.kind == "band" and rule.explains_level:
+            lines.append(f"{indent}d = _copy({self.constant(_reason_template(rule, None))})")
+            lines += [f"{indent}d['items'] = []", f"{indent}BR.append(d)"]
+        elif rule.kind in ("trigger", "floor"):
+            if rule.kind == "trigger":
+                shown = {"id": rule.id, "title": rule.title, "reason": rule.reason, "source": rule.source}
+                lines.append(f"{indent}TR.append(_copy({self.constant(shown)}))")
+            else:
+                lines.append(f"{indent}FL.append(_copy({self.constant({'id': rule.id, 'reason': rule.reason})}))")
+            lines.append(f"{indent}d = _copy({self.constant(_reason_template(rule, None))})")
+            lines += self._items_lines(rule, when, indent)
+            lines.append(f"{indent}LR.append(d)")
+        elif rule.kind == "gap":
+            lines.append(f"{indent}gu = []")
+            for item_id in rule.items:
+                token = _unknown_token(self.items[item_id])
+                lines += [f"{indent}if {self.item_var[item_id]} == {token!r}:", f"{indent}    gu.append({item_id!r})"]
+            rule_id, source = self.constant(rule.id), self.constant(rule.source)
+            lines += [
+                f"{indent}t = {self.constant(rule.reason or '')}.replace('{{items}}', ', '.join(gu))",
+                f"{indent}FL.append({{'id': {rule_id}, 'reason': t}})",
+                f"{indent}LR.append({{'rule_id': {rule_id}, 'text': t, 'points': None, 'items': gu, "
+                f"'source': {source}}})",
+            ]
+        return lines
+
+    def _items_lines(self, rule: RuleInfo, when: Condition | None, indent: str) -> list[str]:
+        """`d['items'] = ...`: the items that made the rule fire (only the satisfied branches of any/at_least)."""
+        if when is None or _static_items(when):
+            return [f"{indent}d['items'] = {list(rule.items)!r}"]
+        lines = [f"{indent}it = []"]
+        self._emit_items(when, indent, lines)
+        leaf_items = [item for leaf, _ in leaves(when) for item in _leaf_items(leaf)]
+        if len(leaf_items) != len(set(leaf_items)):
+            lines.append(f"{indent}it = list(dict.fromkeys(it))")
+        return [*lines, f"{indent}d['items'] = it"]
+
+    def _emit_items(self, condition: Condition, indent: str, lines: list[str]) -> None:
+        if _static_items(condition):
+            found = items_read(condition)
+            if found:
+                lines.append(f"{indent}it += {tuple(found)!r}")
+        elif isinstance(condition, AllCondition):
+            for child in condition.all:
+                self._emit_items(child, indent, lines)
+        else:
+            assert isinstance(condition, AnyCondition | AtLeastCondition)
+            for child in condition.any if isinstance(condition, AnyCondition) else condition.of:
+                body: list[str] = []
+                self._emit_items(child, indent + "    ", body)
+                if body:
+                    lines += [f"{indent}if {self.expr(child)}:", *body]
+
+    def _trace_lines(self, rule: RuleInfo, indent: str) -> list[str]:
+        """Appends the rule's trace entry: a copy of its constant part, then what this evaluation adds."""
+        template: dict[str, Any] = {"id": rule.id, "kind": rule.kind, "contribution": None, "reads": None}
+        lines = []
+        if rule.kind == "term":
+            if rule.add is not None:
+                template["contribution"] = rule.add
+            else:
+                lines.append(f"{indent}e['contribution'] = p")
+        elif rule.kind == "action_rule":
+            lines.append(f"{indent}e['contribution'] = list({self.constant(rule.actions)})")
+        else:
+            assert rule.level is not None
+            template["contribution"] = self.ruleset.levels[rule.level]
+        reads = ", ".join(f"{item_id!r}: {self.item_var[item_id]}" for item_id in rule.items)
+        lines.append(f"{indent}e['reads'] = {{{reads}}}")
+        if rule.score is not None:
+            template["score"] = rule.score
+        if rule.reads_score is not None:
+            template["reads_score"] = None
+            lines.append(
+                f"{indent}e['reads_score'] = {{{self.constant(rule.reads_score)}: {self.score_var[rule.reads_score]}}}"
+            )
+        return [f"{indent}e = _copy({self.constant(template)})", *lines, f"{indent}T.append(e)"]
+
+    def action_mask(self, action_ids: Collection[str]) -> int:
+        mask = 0
+        for action_id in action_ids:
+            mask |= 1 << self.action_bit[action_id]
+        return mask
 
     def _scores_source(self) -> list[str]:
         rs = self.ruleset
@@ -273,6 +520,7 @@ class _Generator:
             for term in score.terms or []:
                 targets = [target, *subtotals_of_term.get(term.id, [])]
                 explains = score.purpose == "level"
+                when: Condition | None = None
                 if isinstance(term, ConditionTerm):
                     index = self.add_rule(
                         RuleInfo(
@@ -288,6 +536,7 @@ class _Generator:
                             add=term.add,
                         )
                     )
+                    when = term.when
                     lines.append(f"    if {self.expr(term.when)}:")
                     lines += [f"        {t} += {term.add!r}" for t in targets]
                 elif isinstance(term, PointsTerm):
@@ -326,7 +575,7 @@ class _Generator:
                     lines.append(f"    p = {self.score_var[term.score]} * {term.times!r}")
                     lines.append("    if p:")
                     lines += [f"        {t} += p" for t in targets]
-                lines.append(f"        ap({index})")
+                lines += self.fire(index, "        ", when)
         return lines
 
     def _raise_to(self, level: int, indent: str) -> list[str]:
@@ -363,8 +612,7 @@ class _Generator:
                     lines.append(f"    {'if' if rank == 0 else 'elif'} {var} >= {gte!r}:")
                 else:
                     lines.append("    else:" if rank else "    if True:")
-                lines.append(f"        ap({index})")
-                lines += self._raise_to(level, "        ")
+                lines += self.fire(index, "        ") + self._raise_to(level, "        ") or ["        pass"]
         level_rules: tuple[tuple[RuleKind, list[LevelRule]], ...] = (("trigger", rs.triggers), ("floor", rs.floors))
         for kind, rules in level_rules:
             for rule in rules:
@@ -382,7 +630,8 @@ class _Generator:
                         explains_level=True,
                     )
                 )
-                lines += [f"    if {self.expr(rule.when)}:", f"        ap({index})", *self._raise_to(level, "        ")]
+                lines.append(f"    if {self.expr(rule.when)}:")
+                lines += [*self.fire(index, "        ", rule.when), *self._raise_to(level, "        ")]
         gap = rs.unknown_answers
         if gap is not None:
             gap_items = gap.items if gap.items is not None else list(items_read_by_triggers(rs))
@@ -403,7 +652,7 @@ class _Generator:
                     )
                 )
                 test = " or ".join(f"{self.var(i)} == {_unknown_token(self.items[i])!r}" for i in gap_items)
-                lines += [f"    if {test}:", f"        ap({index})", *self._raise_to(level, "        ")]
+                lines += [f"    if {test}:", *self.fire(index, "        "), *self._raise_to(level, "        ")]
         for action_rule in rs.action_rules:
             levels = tuple(self.level_index[level] for level in action_rule.levels) if action_rule.levels else None
             index = self.add_rule(
@@ -419,8 +668,28 @@ class _Generator:
                 )
             )
             guard = f"lvl in {levels!r} and " if levels else ""
-            lines += [f"    if {guard}{self.expr(action_rule.when)}:", f"        ap({index})"]
+            lines += [
+                f"    if {guard}{self.expr(action_rule.when)}:",
+                *(self.fire(index, "        ") or ["        pass"]),
+            ]
         return lines
+
+
+def _reason_template(rule: RuleInfo, points: int | None) -> dict[str, Any]:
+    return {"rule_id": rule.id, "text": rule.reason, "points": points, "items": None, "source": rule.source}
+
+
+def _static_items(condition: Condition) -> bool:
+    """Whether every item the condition reads made it hold (no any/at_least outside a `not`)."""
+    if isinstance(condition, AnyCondition | AtLeastCondition):
+        return False
+    if isinstance(condition, AllCondition):
+        return all(_static_items(child) for child in condition.all)
+    return True
+
+
+def _leaf_items(leaf: Condition) -> list[str]:
+    return items_read(leaf)
 
 
 def _term_items(term: ConditionTerm | PointsTerm | ScoreTerm) -> list[str]:
@@ -431,17 +700,40 @@ def _term_items(term: ConditionTerm | PointsTerm | ScoreTerm) -> list[str]:
     return []
 
 
-def generate(ruleset: RuleSet, questionnaire: Questionnaire) -> CompiledCode:
+def _actions_in_mask(actions: tuple[dict[str, Any], ...], memo: dict[int, tuple[dict[str, Any], ...]]) -> Any:
+    def actions_of(mask: int) -> tuple[dict[str, Any], ...]:
+        found = tuple(action for bit, action in enumerate(actions) if mask >> bit & 1)
+        if len(memo) < _ACTION_MEMO_SIZE:
+            memo[mask] = found
+        return found
+
+    return actions_of
+
+
+def generate(ruleset: RuleSet, questionnaire: Questionnaire, engine_version: str = "") -> CompiledCode:
     """Source and functions for a rule set that passed `check_ruleset`."""
-    generator = _Generator(ruleset, questionnaire)
-    source = "\n".join([*generator.valid_source(), "", "", *generator.core_source(), ""])
+    generator = _Generator(ruleset, questionnaire, engine_version)
+    parts = [generator.valid_source(), generator.core_source()]
+    parts += [generator.result_source("plain"), generator.result_source("traced")]
+    source = "\n\n\n".join("\n".join(part) for part in parts) + "\n"
+    templates = tuple(
+        {"id": action.id, "title": action.title, "who": action.who, "urgency": action.urgency}
+        for action in generator.actions_in_order
+    )
+    memo: dict[int, tuple[dict[str, Any], ...]] = {}
     namespace: dict[str, Any] = {
         "__builtins__": {},
         "_days": days_between,
         "_years": years_between,
         "_multi_ok": _multi_choice_ok,
         "_date_ok": _date_ok,
+        "_copy": dict.copy,
+        "_action_memo": memo,
+        "_actions_of": _actions_in_mask(templates, memo),
+        "TypeError": TypeError,
         "len": len,
+        "list": list,
+        "map": map,
         "dict": dict,
         "int": int,
         "str": str,
@@ -453,6 +745,8 @@ def generate(ruleset: RuleSet, questionnaire: Questionnaire) -> CompiledCode:
         source=source,
         valid=namespace["valid"],
         core=namespace["core"],
+        plain=namespace["plain"],
+        traced=namespace["traced"],
         rules=tuple(generator.rules),
         score_ids=tuple(score.id for score in ruleset.scores),
     )

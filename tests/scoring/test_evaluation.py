@@ -13,7 +13,7 @@ from app.scoring import (
     parse_questionnaire,
     parse_ruleset,
 )
-from tests.scoring.conftest import QUESTIONNAIRE, RULESET, answers, build
+from tests.scoring.conftest import QUESTIONNAIRE, RULESET, answers, build, ruleset_doc
 
 RESULT_KEYS = {
     "level",
@@ -224,3 +224,42 @@ def test_hostile_strings_are_only_data() -> None:
     ruleset = {**RULESET, "title": hostile, "disclaimer": hostile}
     compiled = build(ruleset, questionnaire)
     assert compiled.evaluate(answers())["disclaimer"] == hostile
+
+
+def test_reason_items_are_the_items_that_made_the_rule_fire() -> None:
+    # any / at_least list only their satisfied branches; all lists everything; the trace still shows every read
+    ruleset = ruleset_doc()
+    either = [
+        {"all": [{"q": "contact_unknown_adult", "eq": "yes"}, {"q": "image_shared", "in": ["shared_by_other"]}]},
+        {"q": "meeting", "in": ["planned", "occurred"]},
+        {"q": "image_shared", "eq": "shared_by_other"},
+    ]
+    ruleset["floors"].append(
+        {"id": "F_either", "when": {"any": either}, "level": "medium", "reason": "Either", "source": "S12"}
+    )
+    compiled = build(ruleset)
+    given = answers(contact_unknown_adult="yes", missing_episodes=0, image_shared="shared_by_other", meeting="no")
+    result = compiled.evaluate(given, explain={"trace"})
+    reasons = {reason["rule_id"]: reason for reason in result["reasons"]}
+    assert reasons["F_either"]["items"] == ["contact_unknown_adult", "image_shared"]  # first and third branch
+    reads = {entry["id"]: entry["reads"] for entry in result["trace"]}
+    assert list(reads["F_either"]) == ["contact_unknown_adult", "image_shared", "meeting"]
+    only_meeting = compiled.evaluate(answers(meeting="planned"))
+    assert {r["rule_id"]: r["items"] for r in only_meeting["reasons"]}["F_either"] == ["meeting"]
+
+
+def test_at_least_reason_lists_the_satisfied_branches(mini: CompiledRuleSet) -> None:
+    result = mini.evaluate(answers(platforms=["social", "gaming"]), explain={"trace"})
+    floor = next(reason for reason in result["reasons"] if reason["rule_id"] == "F_many_platforms")
+    assert floor["items"] == ["platforms"]
+    assert result["level"] == "medium"
+
+
+def test_generated_trace_agrees_with_the_interpreted_trace(mini: CompiledRuleSet) -> None:
+    for given in (
+        answers(meeting="occurred", contact_unknown_adult="yes", missing_episodes=4, image_shared="shared_by_child"),
+        answers(child_age_years=11, image_shared="shared_by_other", platforms=["social", "messaging"]),
+        answers(meeting="unknown", date_of_birth="2015-01-01", assessment_date="2024-06-01"),
+    ):
+        _, scores, fired = mini.decide(given)
+        assert mini.evaluate(given, explain={"trace"})["trace"] == mini.trace(given, scores, fired)

@@ -20,9 +20,14 @@ from app.scoring import (
     parse_questionnaire,
     parse_ruleset,
 )
-from app.scoring.conditions import holds
+from app.scoring.conditions import holds, items_read
 from app.scoring.models import (
+    AllCondition,
+    AnyCondition,
+    AtLeastCondition,
     BooleanItem,
+    Condition,
+    ConditionTerm,
     DateItem,
     IntegerItem,
     Item,
@@ -195,3 +200,31 @@ def test_monotone_phq9_never_lowers_the_level(answers: dict[str, Any], position:
 @given(answer_sets(DASH), st.integers(0, 1000))
 def test_monotone_dash_never_lowers_the_level(answers: dict[str, Any], position: int) -> None:
     check_monotone(DASH, answers, position)
+
+
+def firing_items(condition: Condition, answers: dict[str, Any], scores: dict[str, int]) -> list[str]:
+    """Reference: the items of the leaves that made `condition` hold (satisfied branches of any / at_least)."""
+    if isinstance(condition, AllCondition):
+        return [item for child in condition.all for item in firing_items(child, answers, scores)]
+    if isinstance(condition, AnyCondition | AtLeastCondition):
+        branches = condition.any if isinstance(condition, AnyCondition) else condition.of
+        return [i for c in branches if holds(c, answers, scores) for i in firing_items(c, answers, scores)]
+    return items_read(condition)
+
+
+@PROPERTY_SETTINGS
+@given(st.sampled_from([MINI, PHQ9, DASH]).flatmap(lambda c: st.tuples(st.just(c), answer_sets(c))))
+def test_generated_result_agrees_with_the_reference_semantics(case: tuple[CompiledRuleSet, dict[str, Any]]) -> None:
+    compiled, answers = case
+    assume(compiled.validate_answers(answers) == [])
+    result = compiled.evaluate(answers, explain={"trace"})
+    level, scores, fired = compiled.decide(answers)
+    assert result["level"] == compiled.ruleset.levels[level]
+    assert result["trace"] == compiled.trace(answers, scores, fired)
+    conditions = {rule.id: rule.when for rule in [*compiled.ruleset.triggers, *compiled.ruleset.floors]}
+    for score in compiled.ruleset.scores:
+        conditions |= {term.id: term.when for term in score.terms or [] if isinstance(term, ConditionTerm)}
+    for reason in result["reasons"]:
+        if reason["rule_id"] in conditions:
+            expected = firing_items(conditions[reason["rule_id"]], answers, result["scores"])
+            assert reason["items"] == list(dict.fromkeys(expected))
