@@ -115,6 +115,7 @@ class _Generator:
         self.level_index = {level: index for index, level in enumerate(ruleset.levels)}
         self.constants: dict[str, object] = {}
         self._shared: dict[frozenset[object], str] = {}
+        self._texts: dict[str, str] = {}
         self.rules: list[RuleInfo] = []
         self._temp = itertools.count()
         self.read: set[str] = set()
@@ -151,6 +152,15 @@ class _Generator:
         self.buckets = {value: index for index, value in enumerate(sorted(points, reverse=True))}
 
     def constant(self, value: object) -> str:
+        """A generated name for `value` in the functions' globals (one name per distinct string)."""
+        if value is None:
+            return "None"
+        if value.__class__ is str:
+            name = self._texts.get(value)
+            if name is None:
+                name = self._texts[value] = f"K{len(self.constants)}"
+                self.constants[name] = value
+            return name
         name = f"K{len(self.constants)}"
         self.constants[name] = value
         return name
@@ -224,22 +234,36 @@ class _Generator:
             return f"({known} and {var} not in {tuple(operand)!r})"
         return f"({known} and {self._compare(var, op, operand)})"
 
+    def _fetch_lines(self, item_ids: list[str]) -> list[str]:
+        """`a0 = ...` for each item: by subscript when every item is answered (`full`), else with `a.get`.
+
+        A subscript is about half the cost of a `get` call; `full` is only set for an exact dict (a subclass
+        could define `__missing__`) with as many keys as items, and a KeyError (an unknown key) falls back."""
+        count = len(self.questionnaire.items)
+        lines = [f"    full = len(a) == {count} and a.__class__ is dict", "    if full:", "        try:"]
+        lines += [f"            {self.item_var[item_id]} = a[{item_id!r}]" for item_id in item_ids]
+        lines += ["        except KeyError:", "            full = False", "    if not full:", "        g = a.get"]
+        lines += [f"        {self.item_var[item_id]} = g({item_id!r})" for item_id in item_ids]
+        return lines
+
     # --- answer check -------------------------------------------------------------------------------------
 
     def valid_source(self) -> list[str]:
-        lines = ["def valid(a):", "    if a.__class__ is not dict:", "        return False", "    g = a.get"]
-        lines += [f"    {var} = g({item_id!r})" for item_id, var in self.item_var.items()]
-        lines += ["    try:", *self._check_lines("        ", "return False")]
+        lines = ["def valid(a):", "    if a.__class__ is not dict:", "        return False"]
+        lines += [*self._fetch_lines(list(self.item_var)), "    try:"]
+        lines += self._check_lines("        ", "return False", "full")
         lines += ["    except TypeError:  # an unhashable value where an option code belongs", "        return False"]
         lines.append("    return True")
         return lines
 
-    def _check_lines(self, indent: str, fail: str) -> list[str]:
+    def _check_lines(self, indent: str, fail: str, full: str | None = None) -> list[str]:
         """Statements that run `fail` unless the fetched answers (`a0`, `a1`, ...) are valid.
 
         `len(a)` equal to the number of items answered with something other than None rules out unknown keys
-        and null values in one comparison. A hashable value is checked by set membership; an unhashable one
-        raises TypeError there, which the callers treat as "not valid" (or "ask the full validator")."""
+        and null values in one comparison; `full`, when given, names a local that is true only if every item is
+        a key of `a` (it replaces the `len(a)` test of the common case). A hashable value is checked by set
+        membership; an unhashable one raises TypeError there, which the callers treat as "not valid" (or "ask
+        the full validator")."""
         required_by_rules = items_read_by_triggers(self.ruleset)
         always = 0
         maybe: list[str] = []
@@ -251,7 +275,7 @@ class _Generator:
         # Common case first: every item answered. Then no None may be fetched (each check below rejects it),
         # and an answered item only has to be enabled.
         inner = indent + "    "
-        lines = [f"{indent}if len(a) == {len(self.questionnaire.items)}:"]
+        lines = [f"{indent}if {full or f'len(a) == {len(self.questionnaire.items)}'}:"]
         for item in self.questionnaire.items:
             lines += [f"{inner}if {self._malformed_expr(item, present=True)}:", f"{inner}    {fail}"]
         for item in self.questionnaire.items:
@@ -321,8 +345,7 @@ class _Generator:
         rs = self.ruleset
         self.mode, self._next_rule, self.read = "core", 0, set()
         body = self._scores_source() + self._level_source()
-        header = ["def core(a):", "    g = a.get"]
-        header += [f"    {var} = g({item_id!r})" for item_id, var in self.item_var.items() if item_id in self.read]
+        header = ["def core(a):", *self._fetch_lines([item_id for item_id in self.item_var if item_id in self.read])]
         header += ["    f = []", "    ap = f.append"]
         lines = header + body
         scores = ", ".join(self.score_var[score.id] for score in rs.scores)
@@ -343,10 +366,9 @@ class _Generator:
             f"def {mode}(a, chk):",
             "    if chk and a.__class__ is not dict:",
             "        return None",
-            "    g = a.get",
+            *self._fetch_lines(list(self.item_var)),
         ]
-        lines += [f"    {var} = g({item_id!r})" for item_id, var in self.item_var.items()]
-        lines += ["    if chk:", *self._check_lines("        ", "return None")]
+        lines += ["    if chk:", *self._check_lines("        ", "return None", "full")]
         lines += ["    m = 0", "    TR = []", "    FL = []", "    LR = []", "    BR = []"]
         lines += [f"    b{index} = []" for index in range(len(self.buckets))]
         if mode == "traced":
@@ -458,7 +480,9 @@ class _Generator:
     def _emit_items(self, condition: Condition, indent: str, lines: list[str]) -> None:
         if _static_items(condition):
             found = items_read(condition)
-            if found:
+            if len(found) == 1:
+                lines.append(f"{indent}it.append({found[0]!r})")
+            elif found:
                 lines.append(f"{indent}it += {tuple(found)!r}")
         elif isinstance(condition, AllCondition):
             for child in condition.all:
@@ -470,6 +494,13 @@ class _Generator:
                 self._emit_items(child, indent + "    ", body)
                 if body:
                     lines += [f"{indent}if {self.expr(child)}:", *body]
+
+    def _read_value(self, item_id: str) -> str:
+        """An answer as the trace shows it: a multi-choice list is copied (the result must not share the caller's)."""
+        var = self.item_var[item_id]
+        if isinstance(self.items[item_id], MultiChoiceItem):
+            return f"(None if {var} is None else [*{var}])"
+        return var
 
     def _trace_lines(self, rule: RuleInfo, indent: str) -> list[str]:
         """Appends the rule's trace entry: a copy of its constant part, then what this evaluation adds."""
@@ -485,7 +516,7 @@ class _Generator:
         else:
             assert rule.level is not None
             template["contribution"] = self.ruleset.levels[rule.level]
-        reads = ", ".join(f"{item_id!r}: {self.item_var[item_id]}" for item_id in rule.items)
+        reads = ", ".join(f"{item_id!r}: {self._read_value(item_id)}" for item_id in rule.items)
         lines.append(f"{indent}e['reads'] = {{{reads}}}")
         if rule.score is not None:
             template["score"] = rule.score
@@ -731,6 +762,7 @@ def generate(ruleset: RuleSet, questionnaire: Questionnaire, engine_version: str
         "_action_memo": memo,
         "_actions_of": _actions_in_mask(templates, memo),
         "TypeError": TypeError,
+        "KeyError": KeyError,
         "len": len,
         "list": list,
         "map": map,

@@ -14,6 +14,13 @@ from app.scoring.models import Questionnaire, RuleSet
 
 ENGINE_VERSION = "riskapi-scoring/1"
 EXPLAIN_OPTIONS = frozenset({"trace", "counterfactuals"})
+# (trace, counterfactuals) for the explain values callers pass most often (a frozenset's hash is cached)
+_EXPLAIN_MODES = {
+    frozenset(): (False, False),
+    frozenset({"trace"}): (True, False),
+    frozenset({"counterfactuals"}): (False, True),
+    EXPLAIN_OPTIONS: (True, True),
+}
 _CACHE_SIZE = 64
 
 
@@ -26,6 +33,7 @@ class CompiledRuleSet:
         self.code = code
         self.validator = AnswerValidator(questionnaire, items_read_by_triggers(ruleset))
         self._levels = tuple(ruleset.levels)
+        self._plain, self._traced = code.plain, code.traced
 
     # --- answers ------------------------------------------------------------------------------------------
 
@@ -48,14 +56,18 @@ class CompiledRuleSet:
         return self.code.core(answers)
 
     def evaluate(self, answers: object, explain: Collection[str] = frozenset()) -> dict[str, Any]:
-        traced = counterfactuals = False
-        if explain:
+        mode = _EXPLAIN_MODES.get(explain) if explain.__class__ is frozenset else None
+        if mode is not None:
+            traced, counterfactuals = mode
+        elif not explain:
+            traced = counterfactuals = False
+        else:
             unknown_options = set(explain) - EXPLAIN_OPTIONS
             if unknown_options:
                 raise ScoringError(f"unknown explain option(s): {', '.join(sorted(unknown_options))}")
             traced, counterfactuals = "trace" in explain, "counterfactuals" in explain
         # One generated function checks the answers, decides and builds the result object (see compiler.py).
-        run = self.code.traced if traced else self.code.plain
+        run = self._traced if traced else self._plain
         try:
             result = run(answers, True)
         except Exception:  # hostile input may upset the fast check; the full validator decides

@@ -59,7 +59,7 @@ def _describe(item: Item, current: Any, value: Any, level: str) -> dict[str, Any
         text += f" instead of {_label(item, current)}"
     return {
         "item": item.id,
-        "from": current,
+        "from": [*current] if isinstance(current, list) else current,  # not the caller's list
         "to": value,
         "level": level,
         "text": f"{text}, the level would be {level}",

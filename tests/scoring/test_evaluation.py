@@ -6,6 +6,7 @@ import pytest
 
 from app.scoring import (
     ENGINE_VERSION,
+    AnswerError,
     CompiledRuleSet,
     ScoringError,
     canonical_json,
@@ -263,3 +264,69 @@ def test_generated_trace_agrees_with_the_interpreted_trace(mini: CompiledRuleSet
     ):
         _, scores, fired = mini.decide(given)
         assert mini.evaluate(given, explain={"trace"})["trace"] == mini.trace(given, scores, fired)
+
+
+def _mutable_parts(value: object, found: dict[int, object]) -> dict[int, object]:
+    if isinstance(value, dict | list):
+        found[id(value)] = value
+        for child in value.values() if isinstance(value, dict) else value:
+            _mutable_parts(child, found)
+    return found
+
+
+def test_results_share_no_mutable_object_with_each_other_or_the_answers(mini: CompiledRuleSet) -> None:
+    given = answers(platforms=["social", "gaming"], meeting="unknown", child_age_years=9)
+    options = {"trace", "counterfactuals"}
+    first, second = mini.evaluate(given, explain=options), mini.evaluate(given, explain=options)
+    ours = _mutable_parts(first, {})
+    assert not ours.keys() & _mutable_parts(second, {}).keys()
+    assert not ours.keys() & _mutable_parts(given, {}).keys()
+    assert sum(1 for part in ours.values() if part == ["social", "gaming"]) >= 1  # copied, not shared
+
+
+def _every_item_answered() -> dict[str, object]:
+    return answers(
+        date_of_birth="2012-03-04",
+        assessment_date="2024-06-01",
+        contact_unknown_adult="yes",
+        secrecy_requested="no",
+        platforms=["messaging"],
+        has_trusted_adult=True,
+        notes="n",
+        missing_episodes=3,
+    )
+
+
+class _Defaulting(dict[str, object]):
+    def __missing__(self, key: str) -> object:
+        self[key] = "yes"
+        return "yes"
+
+
+def test_every_answer_given_takes_the_same_result_as_the_general_path(mini: CompiledRuleSet) -> None:
+    full = _every_item_answered()
+    assert len(full) == len(mini.questionnaire.items)
+    expected = mini.evaluate(full, explain={"trace"})
+    partial = {key: value for key, value in full.items() if key != "notes"}
+    assert mini.evaluate(partial, explain={"trace"}) == expected
+    assert mini.code.valid(full)
+    # as many keys as items, one of them unknown: the subscript fetch falls back and the answers are refused
+    renamed = {("nope" if key == "notes" else key): value for key, value in full.items()}
+    assert not mini.code.valid(renamed)
+    assert mini.code.plain(renamed, True) is None
+    with pytest.raises(AnswerError):
+        mini.evaluate(renamed)
+    # an explicit null with every key present is refused as before
+    assert not mini.code.valid({**full, "notes": None})
+    # a dict subclass is never read by subscript (its __missing__ must not run)
+    subclass = _Defaulting(partial)
+    subclass["notes"] = "n"
+    assert mini.decide(subclass) == mini.decide(full)
+    assert dict(subclass) == full
+
+
+@pytest.mark.parametrize("explain", [frozenset(), frozenset({"trace"}), {"trace"}, ["trace"], ("trace", "trace"), ()])
+def test_explain_accepts_any_collection(mini: CompiledRuleSet, explain: object) -> None:
+    result = mini.evaluate(answers(), explain=explain)  # type: ignore[arg-type]
+    assert ("trace" in result) == bool(explain)
+    assert "counterfactuals" not in result
