@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 from sqlalchemy.orm import Session
 
+from app.audit.cli import audit_cli
 from app.auth import repository as auth_repository
 from app.auth import service as auth_service
 from app.auth.permissions import Role
@@ -27,6 +28,7 @@ key_cli = typer.Typer(help="API clients and keys", no_args_is_help=True)
 cli.add_typer(db_cli, name="db")
 cli.add_typer(org_cli, name="org")
 cli.add_typer(key_cli, name="key")
+cli.add_typer(audit_cli, name="audit")
 
 DEMO_ORG_SLUG = "demo"
 

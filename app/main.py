@@ -9,6 +9,8 @@ from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
 from fastapi_offline import FastAPIOffline
 
+from app.assessments.router import router as assessments_router
+from app.audit.router import router as audit_router
 from app.auth.router import router as clients_router
 from app.core.config import Settings, get_settings
 from app.core.db import create_db_engine, make_sessionmaker
@@ -18,6 +20,9 @@ from app.core.middleware import RequestContextMiddleware
 from app.core.ratelimit import build_rate_limiter
 from app.health.router import router as health_router
 from app.health.service import head_revisions
+from app.organisation.router import router as organisation_router
+from app.questionnaires.router import router as questionnaires_router
+from app.rulesets.router import router as rulesets_router
 
 API_DESCRIPTION = """
 Scores a structured questionnaire about one child's online exposure against a **versioned rule set**
@@ -32,6 +37,8 @@ Authenticate with `Authorization: Bearer <api key>` (use *Authorize* above). Cas
 """
 
 ROUTERS: list[APIRouter] = [health_router, clients_router]
+ROUTERS += [questionnaires_router, rulesets_router, organisation_router]
+ROUTERS += [assessments_router, audit_router]
 
 
 def _operation_id(route: APIRoute) -> str:

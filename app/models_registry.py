@@ -1,5 +1,7 @@
 """Imports every ORM model so Base.metadata is complete (Alembic autogenerate and `alembic check`)."""
 
+from app.assessments import models as assessment_models  # noqa: F401
+from app.audit import models as audit_models  # noqa: F401
 from app.auth import models as auth_models
 from app.core import ratelimit
 from app.core.db import Base

@@ -76,6 +76,7 @@ def create_client(
         session.flush()
     except IntegrityError as exc:  # pragma: no cover - a 256-bit collision
         raise Conflict("key collision, retry") from exc
+    _audit_key_operation(session, organisation_id, "client.create", client.id, {"key_id": key.id})
     return IssuedKey(client=_client_read(client, [key]), key_id=key.id, api_key=plain)
 
 
@@ -101,6 +102,7 @@ def rotate_key(
             old.expires_at = now + grace
     key, plain = _new_key(session, client, expires_at)
     session.flush()
+    _audit_key_operation(session, organisation_id, "client.rotate_key", client.id, {"key_id": key.id})
     return IssuedKey(client=_client_read(client, [*old_keys, key]), key_id=key.id, api_key=plain)
 
 
@@ -112,6 +114,7 @@ def revoke_client(session: Session, organisation_id: str, client_id: str) -> Cli
     for key in keys:
         key.revoked_at = key.revoked_at or now
     session.flush()
+    _audit_key_operation(session, organisation_id, "client.revoke", client.id, None)
     return _client_read(client, keys)
 
 
@@ -121,6 +124,7 @@ def revoke_key(session: Session, organisation_id: str, client_id: str, key_id: s
         raise NotFound()
     key.revoked_at = key.revoked_at or utcnow()
     session.flush()
+    _audit_key_operation(session, organisation_id, "client.revoke_key", client_id, {"key_id": key.id})
     return _key_read(key)
 
 
@@ -182,3 +186,12 @@ def _client_read(client: ApiClient, keys: list[ApiKey]) -> ClientRead:
         revoked_at=client.revoked_at,
         keys=[_key_read(k) for k in keys],
     )
+
+
+def _audit_key_operation(
+    session: Session, organisation_id: str, action: str, client_id: str, details: dict[str, str] | None
+) -> None:
+    """Chain the admin key operation in the organisation's audit trail (same transaction)."""
+    from app.audit.service import record_key_operation
+
+    record_key_operation(session, organisation_id=organisation_id, action=action, client_id=client_id, details=details)

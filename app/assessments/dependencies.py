@@ -1,0 +1,83 @@
+"""Route dependencies of the assessments API."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Annotated, Any
+
+from fastapi import Depends, Header, Query, Request
+
+from app.assessments import service
+from app.audit.chain import canonical_bytes
+from app.auth.dependencies import Authorize
+from app.auth.permissions import Operation
+from app.auth.service import Caller
+from app.core.errors import BadRequest
+
+STORED_ERROR_STATUSES = frozenset({400, 404, 422})
+
+# One instance per operation, so a route and its dependencies share one authenticated caller.
+Writer = Annotated[Caller, Depends(Authorize(Operation.write_assessments))]
+Reader = Annotated[Caller, Depends(Authorize(Operation.read_assessments))]
+Supervisor = Annotated[Caller, Depends(Authorize(Operation.supervise_assessments))]
+
+
+async def _explain(
+    explain: Annotated[
+        str | None,
+        Query(
+            description="Comma-separated extras: `trace` (every rule that fired, with the answers it read) and "
+            "`counterfactuals` (the smallest answer changes that would change the level)",
+            examples=["trace,counterfactuals"],
+        ),
+    ] = None,
+) -> frozenset[str]:
+    return service.parse_explain(explain)
+
+
+ExplainDep = Annotated[frozenset[str], Depends(_explain)]
+
+
+async def _idempotency(
+    request: Request,
+    caller: Writer,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            description="Optional, per client: a retry with the same key and body replays the first completed "
+            "response (kept at least 24 hours); the same key with another body is a 422; a retry while the first "
+            "is still running is a 409 with Retry-After.",
+        ),
+    ] = None,
+) -> service.Idempotency | None:
+    if idempotency_key is None:
+        return None
+    if not 1 <= len(idempotency_key) <= 255:
+        raise BadRequest("Idempotency-Key must be 1-255 characters")
+    try:
+        body: Any = await request.json()
+    except (ValueError, UnicodeDecodeError):
+        body = (await request.body()).decode("utf-8", "replace")
+    try:
+        canonical = canonical_bytes(body)
+    except ValueError:
+        canonical = json.dumps(body, sort_keys=True).encode()
+    idempotency = service.Idempotency(
+        client_id=caller.client_id,
+        organisation_id=caller.organisation_id,
+        key=idempotency_key,
+        fingerprint=hashlib.sha256(canonical).hexdigest(),
+    )
+
+    def store_client_error(request: Request, problem: Exception, status: int, problem_body: bytes) -> None:
+        if status not in STORED_ERROR_STATUSES or isinstance(problem, service.IdempotencyKeyReused):
+            return
+        service.store_idempotent_error(request.app.state.sessionmaker, idempotency, status, problem_body)
+
+    request.state.after_rollback = store_client_error
+    return idempotency
+
+
+IdempotencyDep = Annotated[service.Idempotency | None, Depends(_idempotency)]

@@ -1,0 +1,219 @@
+"""HTTP endpoints of assessments: create, read, list, amend, override, mark in error, rescore, replay, report."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Path, Query, Response, status
+from fastapi.responses import HTMLResponse
+
+from app.assessments import service
+from app.assessments.dependencies import ExplainDep, IdempotencyDep, Reader, Supervisor, Writer
+from app.assessments.schemas import (
+    AssessmentCreate,
+    AssessmentPage,
+    AssessmentRead,
+    EnteredInErrorCreate,
+    OverrideCreate,
+    ReplayRead,
+    RescoreRead,
+    RevisionChain,
+    RevisionCreate,
+)
+from app.audit.routing import AuditRefusals
+from app.core.db import SessionDep
+from app.core.errors import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    NotFound,
+    Unauthenticated,
+    ValidationFailed,
+    problem_responses,
+)
+
+router = APIRouter(prefix="/v1/assessments", tags=["assessments"], dependencies=[AuditRefusals])
+
+AssessmentId = Annotated[str, Path(max_length=64, description="The assessment's id (a UUID)")]
+COMMON = problem_responses(BadRequest, Unauthenticated, Forbidden, ValidationFailed)
+ONE = {**COMMON, **problem_responses(NotFound)}
+JSON = "application/json"
+
+
+def _json(rendered: service.Rendered) -> Response:
+    headers: dict[str, str] = {}
+    if rendered.location:
+        headers["Location"] = rendered.location
+    if rendered.etag:
+        headers["ETag"] = rendered.etag
+    if rendered.replayed:
+        headers["Idempotent-Replayed"] = "true"
+    media_type = "application/problem+json" if rendered.status >= 400 else JSON
+    return Response(rendered.body, status_code=rendered.status, headers=headers, media_type=media_type)
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=AssessmentRead,
+    responses={**COMMON, **problem_responses(NotFound, Conflict)},
+)
+def create_assessment(
+    body: AssessmentCreate,
+    caller: Writer,
+    session: SessionDep,
+    explain: ExplainDep,
+    idempotency: IdempotencyDep,
+) -> Response:
+    """Score a questionnaire about one child and store the assessment (201 with Location).
+
+    Answers are validated first: a 422 lists every invalid answer with a pointer such as
+    `/answers/child_age_years`. With no `ruleset`, the organisation's current rule set for the questionnaire is
+    used and echoed back in `ruleset`. Send an `Idempotency-Key` to make retries safe.
+    """
+    return _json(service.create_assessment(session, caller, body, explain=explain, idempotency=idempotency))
+
+
+@router.get("", response_model=AssessmentPage, responses=COMMON)
+def list_assessments(
+    caller: Reader,
+    session: SessionDep,
+    explain: ExplainDep,
+    subject_ref: Annotated[str | None, Query(max_length=256, description="The child's case id")] = None,
+    level: Annotated[str | None, Query(max_length=32, description="Final level (after overrides)")] = None,
+    created_from: Annotated[datetime | None, Query(description="Created at or after (ISO 8601)")] = None,
+    created_to: Annotated[datetime | None, Query(description="Created before (ISO 8601)")] = None,
+    ruleset_key: Annotated[str | None, Query(max_length=64)] = None,
+    ruleset_version: Annotated[int | None, Query(ge=1, le=2_147_483_647)] = None,
+    include_superseded: Annotated[bool, Query(description="Also list revisions that were amended")] = False,
+    include_entered_in_error: Annotated[bool, Query(description="Also list assessments entered in error")] = False,
+    cursor: Annotated[str | None, Query(max_length=512, description="`next_cursor` of the previous page")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> Response:
+    """List the organisation's assessments, newest first, with filters and cursor pagination."""
+    for name, value in (("created_from", created_from), ("created_to", created_to)):
+        if value is not None and value.tzinfo is None:
+            raise BadRequest(f"{name} needs a time zone (e.g. 2026-01-31T00:00:00Z)")
+    filters = service.ListFilters(
+        subject_ref=subject_ref,
+        level=level,
+        created_from=created_from,
+        created_to=created_to,
+        ruleset_key=ruleset_key,
+        ruleset_version=ruleset_version,
+        include_superseded=include_superseded,
+        include_entered_in_error=include_entered_in_error,
+    )
+    return _json(service.list_assessments(session, caller, filters, cursor=cursor, limit=limit, explain=explain))
+
+
+@router.get(
+    "/{assessment_id}",
+    response_model=AssessmentRead,
+    responses={**ONE, 304: {"description": "Not modified (If-None-Match)"}},
+)
+def get_assessment(
+    assessment_id: AssessmentId,
+    caller: Reader,
+    session: SessionDep,
+    explain: ExplainDep,
+    if_none_match: Annotated[str | None, Header(description="An ETag from an earlier read")] = None,
+) -> Response:
+    """Read one assessment (any revision) with its overrides and entered-in-error mark; ETag for caching."""
+    rendered = service.get_assessment(session, caller, assessment_id, explain=explain)
+    if if_none_match and rendered.etag in {tag.strip() for tag in if_none_match.split(",")}:
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": rendered.etag or ""})
+    return _json(rendered)
+
+
+@router.get("/{assessment_id}/revisions", response_model=RevisionChain, responses=ONE)
+def list_revisions(assessment_id: AssessmentId, caller: Reader, session: SessionDep, explain: ExplainDep) -> Response:
+    """The whole chain of revisions that holds this assessment, oldest first."""
+    return _json(service.revision_chain(session, caller, assessment_id, explain=explain))
+
+
+@router.post(
+    "/{assessment_id}/revisions",
+    status_code=status.HTTP_201_CREATED,
+    response_model=AssessmentRead,
+    responses={**ONE, **problem_responses(Conflict)},
+)
+def amend_assessment(
+    assessment_id: AssessmentId, body: RevisionCreate, caller: Writer, session: SessionDep, explain: ExplainDep
+) -> Response:
+    """Amend an assessment: a new assessment that supersedes it (only the latest revision: 409 otherwise).
+
+    Keeps the original's subject, questionnaire and rule-set versions unless the body names others; overrides
+    do not carry over. The original stays readable.
+    """
+    return _json(service.amend_assessment(session, caller, assessment_id, body, explain=explain))
+
+
+@router.post(
+    "/{assessment_id}/override",
+    status_code=status.HTTP_201_CREATED,
+    response_model=AssessmentRead,
+    responses={**ONE, **problem_responses(Conflict)},
+)
+def override_assessment(
+    assessment_id: AssessmentId, body: OverrideCreate, caller: Supervisor, session: SessionDep, explain: ExplainDep
+) -> Response:
+    """Set the final level by professional judgement, with a rationale (supervisor).
+
+    The rule set's override policy says which directions are allowed, measured against `computed_level`
+    (default content: raise only); a refused direction is a 422 that says why. The latest override wins.
+    """
+    return _json(service.override_assessment(session, caller, assessment_id, body, explain=explain))
+
+
+@router.post(
+    "/{assessment_id}/entered-in-error",
+    status_code=status.HTTP_201_CREATED,
+    response_model=AssessmentRead,
+    responses={**ONE, **problem_responses(Conflict)},
+)
+def mark_entered_in_error(
+    assessment_id: AssessmentId, body: EnteredInErrorCreate, caller: Supervisor, session: SessionDep
+) -> Response:
+    """Mark an assessment as entered in error, with a reason (supervisor). Nothing is deleted; lists hide it."""
+    return _json(service.mark_entered_in_error(session, caller, assessment_id, body))
+
+
+@router.post("/{assessment_id}/rescore", response_model=RescoreRead, responses=ONE)
+def rescore_assessment(
+    assessment_id: AssessmentId,
+    caller: Writer,
+    session: SessionDep,
+    explain: ExplainDep,
+    ruleset_version: Annotated[int, Query(ge=1, le=2_147_483_647, description="The rule-set version to score against")],
+    ruleset_key: Annotated[str | None, Query(max_length=64, description="Default: the assessment's")] = None,
+) -> Response:
+    """Dry run: score the stored answers against another rule-set version and say what changed (nothing stored)."""
+    return _json(
+        service.rescore_assessment(
+            session, caller, assessment_id, ruleset_version=ruleset_version, ruleset_key=ruleset_key, explain=explain
+        )
+    )
+
+
+@router.get("/{assessment_id}/replay", response_model=ReplayRead, responses=ONE)
+def replay_assessment(
+    assessment_id: AssessmentId, caller: Reader, session: SessionDep, explain: ExplainDep
+) -> Response:
+    """Re-evaluate the stored answers with the stored rule-set version and confirm the stored result.
+
+    Everything in the stored result except `level` and `overrides` is compared; `differences` lists any change
+    by JSON pointer.
+    """
+    return _json(service.replay_assessment(session, caller, assessment_id, explain=explain))
+
+
+@router.get(
+    "/{assessment_id}/report",
+    response_class=HTMLResponse,
+    responses={**ONE, 200: {"content": {"text/html": {}}, "description": "A printable HTML page"}},
+)
+def assessment_report(assessment_id: AssessmentId, caller: Reader, session: SessionDep) -> HTMLResponse:
+    """A printable summary for the case file: level, reasons, triggers, actions, overrides, rule set, disclaimer."""
+    return HTMLResponse(service.report(session, caller, assessment_id))

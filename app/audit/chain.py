@@ -1,0 +1,77 @@
+"""The hash chain itself: pure functions shared by the writer and the verifier (ADR 0003)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import rfc8785
+
+GENESIS_PREFIX = "riskapi-audit-genesis:"
+BODY_FIELDS = (
+    "organisation_id",
+    "occurred_at",
+    "client_id",
+    "acting_user",
+    "action",
+    "resource_type",
+    "resource_id",
+    "subject_ref",
+    "status",
+    "details",
+    "resources",
+    "digest",
+)
+
+
+def genesis_hash(organisation_id: str) -> str:
+    """The `prev_hash` of an organisation's first event: distinct per organisation, known to the verifier."""
+    return hashlib.sha256((GENESIS_PREFIX + organisation_id).encode()).hexdigest()
+
+
+def timestamp(value: datetime) -> str:
+    """UTC with microseconds, the form that is hashed (and that both databases round-trip exactly)."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def body_hash(event: Mapping[str, Any]) -> str:
+    """SHA-256 of the RFC 8785 form of the event's content (every field but its chain position)."""
+    body = {name: event.get(name) for name in BODY_FIELDS}
+    if isinstance(body["occurred_at"], datetime):
+        body["occurred_at"] = timestamp(body["occurred_at"])
+    return hashlib.sha256(bytes(rfc8785.dumps(body))).hexdigest()
+
+
+def link_hash(prev_hash: str, sequence: int, content_hash: str) -> str:
+    """The event's hash: covers the previous hash, the position and the content.
+
+    Kept to string concatenation so PostgreSQL can compute it inside the append statement (ADR 0003):
+    `encode(sha256(convert_to(prev || ':' || seq || ':' || body, 'UTF8')), 'hex')`.
+    """
+    return hashlib.sha256(f"{prev_hash}:{sequence}:{content_hash}".encode()).hexdigest()
+
+
+def event_hash(event: Mapping[str, Any]) -> str:
+    """The hash an event must carry, from its stored fields (used by the verifier and the SQLite writer)."""
+    return link_hash(str(event["prev_hash"]), int(event["sequence"]), body_hash(event))
+
+
+def digest(obj: object) -> str:
+    """SHA-256 of the RFC 8785 form of what was returned or stored."""
+    if isinstance(obj, bytes | bytearray):
+        return hashlib.sha256(obj).hexdigest()
+    return hashlib.sha256(bytes(rfc8785.dumps(obj))).hexdigest()  # type: ignore[arg-type]
+
+
+def canonical_bytes(obj: object) -> bytes:
+    """RFC 8785 bytes of JSON data without floats whose object keys are ASCII, at C speed.
+
+    For such data (every result, assessment and answer set: scores are integers and keys are item, rule and
+    score ids) sorted keys, compact separators and unescaped non-ASCII text are exactly what RFC 8785 asks;
+    the property test in tests/audit proves it against the `rfc8785` package. Used on the hot path, where the
+    pure-Python canonicaliser would cost more than the whole insert.
+    """
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()

@@ -1,0 +1,42 @@
+"""`riskapi audit verify [--org SLUG]`: exits 1 and names the first broken sequence number."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from app.audit import service
+from app.core.config import get_settings
+from app.core.db import create_db_engine, make_sessionmaker
+
+audit_cli = typer.Typer(help="Audit trail", no_args_is_help=True)
+
+
+@audit_cli.command("verify")
+def verify(
+    org: Annotated[str | None, typer.Option(help="organisation slug (default: every organisation)")] = None,
+) -> None:
+    """Verify each organisation's audit hash chain from genesis to its head."""
+    engine = create_db_engine(get_settings())
+    try:
+        with make_sessionmaker(engine)() as session, session.begin():
+            results = service.verify_all(session, org)
+    finally:
+        engine.dispose()
+    if org is not None and not results:
+        typer.secho(f"no organisation '{org}'", fg=typer.colors.RED, err=True)
+        raise typer.Exit(code=1)
+    broken = False
+    for slug, result in results:
+        if result.ok:
+            typer.echo(f"{slug}: ok, {result.events} events, head at sequence {result.head_sequence}")
+        else:
+            broken = True
+            typer.secho(
+                f"{slug}: BROKEN at sequence {result.first_broken_sequence}: {result.problem}",
+                fg=typer.colors.RED,
+                err=True,
+            )
+    if broken:
+        raise typer.Exit(code=1)

@@ -1,0 +1,98 @@
+"""HTTP endpoints of the audit trail: list events with filters, verify the organisation's hash chain."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+
+from app.audit import service
+from app.audit.routing import AuditRefusals
+from app.audit.schemas import AuditEventPage, AuditEventRead, ListedResource, VerificationRead
+from app.auth.dependencies import Authorize
+from app.auth.permissions import Operation
+from app.auth.service import Caller
+from app.core.db import SessionDep
+from app.core.errors import BadRequest, Forbidden, Unauthenticated, ValidationFailed, problem_responses
+
+router = APIRouter(prefix="/v1/audit", tags=["audit"], dependencies=[AuditRefusals])
+Auditor = Annotated[Caller, Depends(Authorize(Operation.read_audit))]
+COMMON = problem_responses(BadRequest, Unauthenticated, Forbidden, ValidationFailed)
+
+
+@router.get("/events", responses=COMMON)
+def list_audit_events(
+    caller: Auditor,
+    session: SessionDep,
+    subject_ref: Annotated[
+        str | None, Query(max_length=256, description="Who saw or changed this child's record?")
+    ] = None,
+    resource_id: Annotated[
+        str | None, Query(max_length=64, description="Events about this resource (lists included)")
+    ] = None,
+    resource_type: Annotated[str | None, Query(max_length=64)] = None,
+    acting_user: Annotated[str | None, Query(max_length=256)] = None,
+    client_id: Annotated[str | None, Query(max_length=36)] = None,
+    action: Annotated[str | None, Query(max_length=64, examples=["assessment.read"])] = None,
+    since: Annotated[datetime | None, Query(description="At or after (ISO 8601 with zone)")] = None,
+    until: Annotated[datetime | None, Query(description="Before (ISO 8601 with zone)")] = None,
+    cursor: Annotated[str | None, Query(max_length=32, description="`next_cursor` of the previous page")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> AuditEventPage:
+    """The organisation's audit events in chain order, filtered (auditor or admin)."""
+    for name, value in (("since", since), ("until", until)):
+        if value is not None and value.tzinfo is None:
+            raise BadRequest(f"{name} needs a time zone (e.g. 2026-01-31T00:00:00Z)")
+    if cursor is not None and not (cursor.isdigit() and len(cursor) <= 18):
+        raise BadRequest("The cursor is not one this API returned")
+    events, more = service.search(
+        session,
+        caller,
+        subject_ref=subject_ref,
+        resource_id=resource_id,
+        resource_type=resource_type,
+        acting_user=acting_user,
+        client_id=client_id,
+        action=action,
+        since=since,
+        until=until,
+        after_sequence=int(cursor) if cursor else None,
+        limit=limit,
+    )
+    page = AuditEventPage(
+        items=[
+            AuditEventRead(
+                sequence=e.sequence,
+                occurred_at=e.occurred_at,
+                client_id=e.client_id,
+                acting_user=e.acting_user,
+                action=e.action,
+                resource_type=e.resource_type,
+                resource_id=e.resource_id,
+                subject_ref=e.subject_ref,
+                status=e.status,
+                details=e.details,
+                resources=[ListedResource(**r) for r in e.resources] if e.resources is not None else None,
+                digest=e.digest,
+                prev_hash=e.prev_hash,
+                hash=e.hash,
+            )
+            for e in events
+        ],
+        next_cursor=str(events[-1].sequence) if more and events else None,
+    )
+    return page
+
+
+@router.get("/verify", responses=COMMON)
+def verify_audit_chain(caller: Auditor, session: SessionDep) -> VerificationRead:
+    """Verify the organisation's hash chain from genesis to its head; names the first broken sequence number."""
+    result = service.verify_for(session, caller)
+    return VerificationRead(
+        ok=result.ok,
+        events=result.events,
+        head_sequence=result.head_sequence,
+        first_broken_sequence=result.first_broken_sequence,
+        problem=result.problem,
+    )

@@ -1,0 +1,80 @@
+"""Response models of the audit API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ListedResource(BaseModel):
+    id: str
+    subject_ref: str | None
+
+
+class AuditEventRead(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "sequence": 42,
+                    "occurred_at": "2026-11-29T08:01:56.691283Z",
+                    "client_id": "3f1c2a4e-8d5b-4a51-9f0e-2f3c7b1d9a10",
+                    "acting_user": "nurse-0192",
+                    "action": "assessment.read",
+                    "resource_type": "assessment",
+                    "resource_id": "c0a8012e-7b0e-4d8f-a9f2-5a3e1f2b9c44",
+                    "subject_ref": "case-7f3a9c",
+                    "status": 200,
+                    "details": None,
+                    "resources": None,
+                    "digest": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+                    "prev_hash": "3e23e8160039594a33894f6564e1b1348bbd7a0088d42c4acb73eeaed59c009d",
+                    "hash": "2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae",
+                }
+            ]
+        }
+    )
+
+    sequence: int = Field(description="Position in the organisation's chain, from 1")
+    occurred_at: datetime = Field(description="UTC, microseconds")
+    client_id: str | None
+    acting_user: str | None
+    action: str = Field(description="e.g. assessment.create, assessment.read, refused.get_assessment")
+    resource_type: str
+    resource_id: str | None
+    subject_ref: str | None
+    status: int = Field(description="HTTP status of the audited request")
+    details: dict[str, Any] | None
+    resources: list[ListedResource] | None = Field(description="Every resource a list returned")
+    digest: str | None = Field(description="SHA-256 of the RFC 8785 form of what was returned or stored")
+    prev_hash: str
+    hash: str
+
+
+class AuditEventPage(BaseModel):
+    items: list[AuditEventRead]
+    next_cursor: str | None
+
+
+class VerificationRead(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "ok": False,
+                    "events": 41,
+                    "head_sequence": 42,
+                    "first_broken_sequence": 42,
+                    "problem": "the chain head is at sequence 42 but the chain ends at 41",
+                }
+            ]
+        }
+    )
+
+    ok: bool
+    events: int = Field(description="Events verified before the first break (all of them when ok)")
+    head_sequence: int
+    first_broken_sequence: int | None
+    problem: str | None

@@ -1,0 +1,305 @@
+"""Audit use cases: append an event to the caller's organisation chain, record refusals, list and verify."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import structlog
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.audit import repository
+from app.audit.chain import body_hash, digest, event_hash, genesis_hash
+from app.audit.models import AuditEvent
+from app.audit.repository import NewRow
+from app.auth.service import Caller
+from app.core.db import utcnow
+
+log = structlog.get_logger("riskapi.audit")
+
+
+@dataclass(frozen=True)
+class Resource:
+    """One resource a list returned: its id and the child it is about."""
+
+    id: str
+    subject_ref: str | None = None
+
+
+def record(
+    session: Session,
+    *,
+    caller: Caller,
+    action: str,
+    resource_type: str,
+    resource_id: str | None = None,
+    subject_ref: str | None = None,
+    details: dict[str, Any] | None = None,
+    digest_of: object | None = None,
+    status: int = 200,
+    resources: Sequence[Resource] | None = None,
+    with_rows: Sequence[NewRow] = (),
+) -> None:
+    """Append one event to the caller's organisation chain inside the session's transaction (never commits).
+
+    `details` is small metadata (never answers or free text); `digest_of` is what was returned or stored
+    (bytes are hashed as they are, anything else as RFC 8785 JSON); `resources` names every item of a list.
+    `with_rows` are the caller's own new rows, written in the same round trip as the event (the write path).
+    """
+    _append(
+        session,
+        organisation_id=caller.organisation_id,
+        client_id=caller.client_id,
+        acting_user=caller.acting_user,
+        action=action,
+        resource_type=resource_type,
+        resource_id=resource_id,
+        subject_ref=subject_ref,
+        details=details,
+        digest_value=None if digest_of is None else digest(digest_of),
+        status=status,
+        resources=resources,
+        with_rows=with_rows,
+    )
+
+
+def _append(
+    session: Session,
+    *,
+    organisation_id: str,
+    client_id: str | None,
+    acting_user: str | None,
+    action: str,
+    resource_type: str,
+    resource_id: str | None,
+    subject_ref: str | None,
+    details: dict[str, Any] | None,
+    digest_value: str | None,
+    status: int,
+    resources: Sequence[Resource] | None,
+    with_rows: Sequence[NewRow] = (),
+) -> None:
+    # Everything is computed before the append: on PostgreSQL the head stays locked from the one append
+    # statement to the COMMIT, so nothing else may run in between.
+    listed = [{"id": r.id, "subject_ref": r.subject_ref} for r in resources] if resources is not None else None
+    now = utcnow()
+    event: dict[str, Any] = {
+        "organisation_id": organisation_id,
+        "occurred_at": now,
+        "client_id": client_id,
+        "acting_user": acting_user,
+        "action": action,
+        "resource_type": resource_type,
+        "resource_id": resource_id,
+        "subject_ref": subject_ref,
+        "status": status,
+        "details": details,
+        "resources": listed,
+        "digest": digest_value,
+    }
+    refs = [
+        {"organisation_id": organisation_id, "position": i, "resource_id": r["id"], "subject_ref": r["subject_ref"]}
+        for i, r in enumerate(listed or ())
+    ]
+    repository.append(session, event, body_hash(event), refs, now, with_rows)
+
+
+def record_key_operation(
+    session: Session, *, organisation_id: str, action: str, client_id: str, details: dict[str, Any] | None
+) -> None:
+    """An admin key operation (create, rotate, revoke), chained in the same transaction as the change.
+
+    The key service does not receive the acting admin yet, so the actor is left empty (see ADR 0003).
+    """
+    _append(
+        session,
+        organisation_id=organisation_id,
+        client_id=None,
+        acting_user=None,
+        action=action,
+        resource_type="client",
+        resource_id=client_id,
+        subject_ref=None,
+        details=details,
+        digest_value=None,
+        status=200,
+        resources=None,
+    )
+
+
+def record_refusal(
+    engine_or_sessionmaker: Engine | sessionmaker[Session],
+    *,
+    organisation_id: str,
+    client_id: str | None,
+    acting_user: str | None,
+    action: str,
+    resource_type: str,
+    resource_id: str | None,
+    status: int,
+    subject_ref: str | None = None,
+) -> None:
+    """Audit a refused case-data request in its own short transaction (the request's one rolled back)."""
+    factory = (
+        engine_or_sessionmaker
+        if isinstance(engine_or_sessionmaker, sessionmaker)
+        else sessionmaker(bind=engine_or_sessionmaker, expire_on_commit=False, autoflush=False)
+    )
+    with factory() as session, session.begin():
+        _append(
+            session,
+            organisation_id=organisation_id,
+            client_id=client_id,
+            acting_user=acting_user,
+            action=action,
+            resource_type=resource_type,
+            resource_id=resource_id,
+            subject_ref=subject_ref,
+            details=None,
+            digest_value=None,
+            status=status,
+            resources=None,
+        )
+
+
+@dataclass(frozen=True)
+class Verification:
+    organisation_id: str
+    ok: bool
+    events: int
+    head_sequence: int
+    first_broken_sequence: int | None
+    problem: str | None
+
+
+def verify(session: Session, organisation_id: str) -> Verification:
+    """Walk the chain from genesis: sequence numbers, links, hashes, and finally the head row."""
+    expected_prev = genesis_hash(organisation_id)
+    expected_sequence = 1
+    count = 0
+
+    def broken(sequence: int, problem: str) -> Verification:
+        head = repository.head(session, organisation_id)
+        return Verification(organisation_id, False, count, head[0] if head else 0, sequence, problem)
+
+    for event in repository.iter_events(session, organisation_id):
+        if event.sequence != expected_sequence:
+            return broken(expected_sequence, f"expected sequence {expected_sequence}, found {event.sequence}")
+        if event.prev_hash != expected_prev:
+            return broken(event.sequence, "prev_hash does not match the previous event's hash")
+        if event_hash(_as_dict(event)) != event.hash:
+            return broken(event.sequence, "the event's content does not match its hash")
+        expected_prev = event.hash
+        expected_sequence += 1
+        count += 1
+    head = repository.head(session, organisation_id)
+    head_sequence, head_hash = head if head is not None else (0, genesis_hash(organisation_id))
+    if head_sequence != count:
+        first = count + 1 if head_sequence > count else head_sequence + 1
+        return Verification(
+            organisation_id,
+            False,
+            count,
+            head_sequence,
+            first,
+            f"the chain head is at sequence {head_sequence} but the chain ends at {count}",
+        )
+    if head_hash != expected_prev:
+        return Verification(
+            organisation_id, False, count, head_sequence, head_sequence, "the chain head's hash does not match"
+        )
+    return Verification(organisation_id, True, count, head_sequence, None, None)
+
+
+def _as_dict(event: AuditEvent) -> dict[str, Any]:
+    return {
+        "organisation_id": event.organisation_id,
+        "sequence": event.sequence,
+        "occurred_at": event.occurred_at,
+        "client_id": event.client_id,
+        "acting_user": event.acting_user,
+        "action": event.action,
+        "resource_type": event.resource_type,
+        "resource_id": event.resource_id,
+        "subject_ref": event.subject_ref,
+        "status": event.status,
+        "details": event.details,
+        "resources": event.resources,
+        "digest": event.digest,
+        "prev_hash": event.prev_hash,
+    }
+
+
+def search(
+    session: Session,
+    caller: Caller,
+    *,
+    subject_ref: str | None = None,
+    resource_id: str | None = None,
+    resource_type: str | None = None,
+    acting_user: str | None = None,
+    client_id: str | None = None,
+    action: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    after_sequence: int | None = None,
+    limit: int = 50,
+) -> tuple[list[AuditEvent], bool]:
+    """A page of the caller's organisation's events in chain order, and whether more follow (itself audited)."""
+    rows = repository.search(
+        session,
+        caller.organisation_id,
+        subject_ref=subject_ref,
+        resource_id=resource_id,
+        resource_type=resource_type,
+        acting_user=acting_user,
+        client_id=client_id,
+        action=action,
+        since=since,
+        until=until,
+        after_sequence=after_sequence,
+        limit=limit + 1,
+    )
+    page = rows[:limit]
+    filters = {
+        "subject_ref": subject_ref,
+        "resource_id": resource_id,
+        "resource_type": resource_type,
+        "acting_user": acting_user,
+        "client_id": client_id,
+        "action": action,
+        "since": since,
+        "until": until,
+    }
+    record(
+        session,
+        caller=caller,
+        action="audit.list",
+        resource_type="audit",
+        subject_ref=subject_ref,
+        resource_id=resource_id,
+        details={"count": len(page), "filters": sorted(k for k, v in filters.items() if v is not None)},
+        digest_of=[e.hash for e in page],
+    )
+    return page, len(rows) > limit
+
+
+def verify_for(session: Session, caller: Caller) -> Verification:
+    """Verify the caller's organisation chain, and record that it was verified."""
+    result = verify(session, caller.organisation_id)
+    record(
+        session,
+        caller=caller,
+        action="audit.verify",
+        resource_type="audit",
+        details={"ok": result.ok, "events": result.events, "first_broken_sequence": result.first_broken_sequence},
+    )
+    return result
+
+
+def verify_all(session: Session, slug: str | None = None) -> list[tuple[str, Verification]]:
+    """(slug, verification) of every organisation, or of the one named."""
+    return [(s, verify(session, org_id)) for org_id, s in repository.organisations(session, slug)]

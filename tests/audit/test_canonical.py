@@ -1,0 +1,40 @@
+"""The hot-path canonical encoder produces exactly RFC 8785 for the data we digest (no floats, ASCII keys)."""
+
+from __future__ import annotations
+
+import pytest
+import rfc8785
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from app.audit.chain import canonical_bytes, digest, event_hash, genesis_hash
+
+
+@pytest.fixture(autouse=True)
+def seeded() -> None:
+    """Pure functions: no database needed."""
+
+
+keys = st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=12)
+scalars = st.none() | st.booleans() | st.integers(min_value=-(2**53) + 1, max_value=2**53 - 1) | st.text()
+json_values = st.recursive(
+    scalars, lambda inner: st.lists(inner, max_size=5) | st.dictionaries(keys, inner, max_size=5), max_leaves=30
+)
+
+
+@settings(max_examples=400)
+@given(json_values)
+def test_canonical_bytes_is_rfc8785(value: object) -> None:
+    assert canonical_bytes(value) == bytes(rfc8785.dumps(value))
+
+
+def test_digest_of_bytes_and_objects_agree() -> None:
+    value = {"b": [1, "é", None], "a": True}
+    assert digest(value) == digest(canonical_bytes(value))
+
+
+def test_genesis_is_per_organisation_and_the_hash_covers_prev_hash() -> None:
+    assert genesis_hash("a") != genesis_hash("b")
+    event = {"organisation_id": "a", "sequence": 1, "occurred_at": "2026-01-01T00:00:00.000001Z", "prev_hash": "x"}
+    assert event_hash(event) != event_hash({**event, "prev_hash": "y"})
+    assert event_hash(event) != event_hash({**event, "sequence": 2})

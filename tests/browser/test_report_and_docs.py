@@ -1,0 +1,184 @@
+"""End to end in a real browser: the printed report reads right on paper, and /docs works offline.
+
+Runs the real server (uvicorn subprocess, SQLite temp database migrated, seeded and keyed through the CLI)
+and the system Chromium (Debian package, /usr/bin/chromium) through Playwright; no browser is downloaded.
+Skips locally without Chromium; fails instead when CI is set.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.assessments.conftest import IMMEDIATE, new_body
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+def _require(path: str, what: str) -> None:
+    if not (Path(path).exists() or shutil.which(path)):
+        message = f"{what} ({path}) is not installed: apt-get install -y chromium poppler-utils"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _riskapi(env: dict[str, str], *args: str) -> str:
+    result = subprocess.run(
+        [sys.executable, "-c", "from app.cli import main; main()", *args],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    _require(CHROMIUM, "Chromium")
+    _require("pdftotext", "pdftotext")
+    db = tmp_path_factory.mktemp("browser") / "riskapi.db"
+    env = {
+        **os.environ,
+        "RISKAPI_DATABASE_URL": f"sqlite:///{db}",
+        "RISKAPI_RATE_LIMIT_PER_MINUTE": "0",
+        "RISKAPI_LOG_LEVEL": "WARNING",
+    }
+    _riskapi(env, "db", "upgrade")
+    _riskapi(env, "seed")
+    _riskapi(env, "org", "create", "browser-org", "Browser test organisation")
+    out = _riskapi(
+        env, "key", "create", "--org", "browser-org", "--name", "browser", "--role", "assessor", "--role", "supervisor"
+    )
+    match = re.search(r"api key:\s+(\S+)", out)
+    assert match, out
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory", "--port", str(port), "--no-access-log"],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        else:
+            pytest.fail("the server did not start")
+        yield base, match.group(1)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def test_printed_report_reads_right(server: tuple[str, str], tmp_path: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    base, key = server
+    headers = {"Authorization": f"Bearer {key}", "X-Acting-User": "nurse-42"}
+    with httpx.Client(base_url=base, headers=headers, timeout=10) as http:
+        created = http.post("/v1/assessments", json=new_body("case-print", IMMEDIATE))
+        assert created.status_code == 201, created.text
+        assessment = created.json()
+        override = http.post(
+            f"/v1/assessments/{assessment['id']}/override",
+            json={"level": "immediate", "rationale": "Strategy meeting agreed"},
+        )
+        assert override.status_code == 201
+
+    pdf = tmp_path / "report.pdf"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(extra_http_headers=headers)
+            page = context.new_page()
+            external: list[str] = []
+            page.on("request", lambda r: external.append(r.url) if not r.url.startswith(base) else None)
+            response = page.goto(f"{base}/v1/assessments/{assessment['id']}/report")
+            assert response is not None
+            assert response.status == 200
+            page.emulate_media(media="print")
+            page.pdf(path=str(pdf), format="A4", print_background=False)
+            assert external == []
+        finally:
+            browser.close()
+    text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    flat = " ".join(text.split())
+    assert "Online-risk assessment" in flat
+    assert "IMMEDIATE" in flat
+    assert "case-print" in flat
+    assert f"{assessment['ruleset']['key']} version {assessment['ruleset']['version']}" in flat
+    assert assessment["triggers"][0]["title"].split()[0] in flat
+    assert "Strategy meeting agreed" in flat
+    assert "Recommended actions" in flat
+    assert "Override history" in flat
+    assert "Disclaimer" in flat
+
+
+def test_docs_work_offline(server: tuple[str, str]) -> None:
+    from playwright.sync_api import Route, sync_playwright
+
+    base, _ = server
+    blocked: list[str] = []
+
+    def only_localhost(route: Route) -> None:
+        url = route.request.url
+        if url.startswith(("http://127.0.0.1", "http://localhost")):
+            route.continue_()
+        else:
+            blocked.append(url)
+            route.abort()
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            page.route("**/*", only_localhost)
+            page.goto(f"{base}/docs")
+            page.wait_for_selector("#operations-assessments-replay_assessment", timeout=20_000)
+            body = page.inner_text("body").replace("\u200b", "")
+            operation_ids = page.eval_on_selector_all(".opblock", "nodes => nodes.map(n => n.id)")
+        finally:
+            browser.close()
+    for operation in ("/v1/assessments", "/v1/assessments/{assessment_id}/override", "/v1/audit/verify"):
+        assert operation in body
+    for operation_id in ("create_assessment", "list_assessments", "assessment_report", "list_audit_events"):
+        assert any(i.endswith(operation_id) for i in operation_ids), operation_ids
+    assert blocked == [], blocked
