@@ -16,10 +16,12 @@ from app.audit.cli import audit_cli
 from app.auth import repository as auth_repository
 from app.auth import service as auth_service
 from app.auth.permissions import Role
+from app.content.cli import describe
 from app.core.config import get_settings
 from app.core.db import create_db_engine, make_sessionmaker
 from app.core.errors import ProblemError
 from app.health.service import alembic_config
+from app.rules_cli import rules_app
 
 cli = typer.Typer(help="riskapi administration", no_args_is_help=True, pretty_exceptions_enable=False)
 db_cli = typer.Typer(help="Database migrations", no_args_is_help=True)
@@ -159,7 +161,7 @@ def dev_setup() -> None:
     typer.secho(
         f"{banner}\nDEVELOPMENT ONLY - an API key holding every role for the demo organisation:\n\n"
         f"    {issued.api_key}\n\nIt is shown once and written to {key_path} (mode 600).\n"
-        f"Use it in /docs (Authorize) or: curl -H 'Authorization: Bearer $(cat {key_path})' ...\n{banner}",
+        f"Use it in /docs (Authorize) or: curl -H \"Authorization: Bearer $(cat {key_path})\" ...\n{banner}",
         fg=typer.colors.YELLOW,
     )
 
@@ -184,21 +186,8 @@ def serve(
     )
 
 
-def _mount_optional_commands() -> None:
-    try:
-        from app.rules_cli import rules_app
-    except ImportError:  # the scoring package is being built in parallel
-        return
-    try:
-        from app.content.cli import describe
-
-        rules_app.command("describe")(describe)
-    except ImportError:
-        pass
-    cli.add_typer(rules_app, name="rules", help="Check, test and describe rule sets")
-
-
-_mount_optional_commands()
+rules_app.command("describe")(describe)
+cli.add_typer(rules_app, name="rules", help="Check, test and describe rule sets")
 
 
 def main() -> None:

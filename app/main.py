@@ -36,9 +36,15 @@ Authenticate with `Authorization: Bearer <api key>` (use *Authorize* above). Cas
 `application/problem+json` (RFC 9457).
 """
 
-ROUTERS: list[APIRouter] = [health_router, clients_router]
-ROUTERS += [questionnaires_router, rulesets_router, organisation_router]
-ROUTERS += [assessments_router, audit_router]
+ROUTERS: list[APIRouter] = [
+    health_router,
+    clients_router,
+    questionnaires_router,
+    rulesets_router,
+    organisation_router,
+    assessments_router,
+    audit_router,
+]
 
 
 def _operation_id(route: APIRoute) -> str:
