@@ -161,7 +161,7 @@ def dev_setup() -> None:
     typer.secho(
         f"{banner}\nDEVELOPMENT ONLY - an API key holding every role for the demo organisation:\n\n"
         f"    {issued.api_key}\n\nIt is shown once and written to {key_path} (mode 600).\n"
-        f"Use it in /docs (Authorize) or: curl -H \"Authorization: Bearer $(cat {key_path})\" ...\n{banner}",
+        f'Use it in /docs (Authorize) or: curl -H "Authorization: Bearer $(cat {key_path})" ...\n{banner}',
         fg=typer.colors.YELLOW,
     )
 

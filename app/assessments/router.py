@@ -72,7 +72,11 @@ def create_assessment(
     `/answers/child_age_years`. With no `ruleset`, the organisation's current rule set for the questionnaire is
     used and echoed back in `ruleset`. Send an `Idempotency-Key` to make retries safe.
     """
-    return _json(service.create_assessment(session, caller, body, explain=explain, idempotency=idempotency))
+    rendered = service.create_assessment(session, caller, body, explain=explain, idempotency=idempotency)
+    # Committed here, in the handler's threadpool hop, rather than in another hop when the session dependency
+    # exits: the connection (on SQLite, the write lock) is then never held while waiting for a thread (ADR 0001).
+    session.commit()
+    return _json(rendered)
 
 
 @router.get("", response_model=AssessmentPage, responses=COMMON)

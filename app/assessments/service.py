@@ -11,7 +11,7 @@ import random
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -26,7 +26,7 @@ from app.core.config import get_settings
 from app.core.db import new_id, utcnow
 from app.core.errors import BadRequest, Conflict, FieldError, NotFound, ValidationFailed
 from app.core.metrics import ASSESSMENTS_CREATED
-from app.rulesets.service import ResolvedRuleSet, get_ruleset_for_replay, resolve_ruleset
+from app.rulesets.service import ResolvedRuleSet, cached_resolution, get_ruleset_for_replay, resolve_ruleset
 from app.scoring import ENGINE_VERSION, AnswerError, Issue
 
 RESOURCE = "assessment"
@@ -264,7 +264,6 @@ def store_idempotent_error(factory: sessionmaker[Session], idempotency: Idempote
 
 
 def _store_new(
-    session: Session,
     caller: Caller,
     resolved: ResolvedRuleSet,
     *,
@@ -300,6 +299,13 @@ def _store_new(
     return row, view
 
 
+class _Choice(TypedDict):
+    questionnaire_key: str
+    questionnaire_version: int | None
+    ruleset_key: str | None
+    ruleset_version: int | None
+
+
 def create_assessment(
     session: Session,
     caller: Caller,
@@ -308,22 +314,34 @@ def create_assessment(
     explain: Collection[str] = frozenset(),
     idempotency: Idempotency | None = None,
 ) -> Rendered:
-    if idempotency is not None:
-        replay = _idempotent_replay(session, caller, idempotency)
-        if replay is not None:
-            return replay
-    resolved = resolve_ruleset(
-        session,
-        caller.organisation_id,
+    """Statements in order: idempotency (lock and) read, rule-set resolution unless cached, one append, and the
+    caller's COMMIT. With the resolution cached, the scoring and rendering run before the first statement, so the
+    transaction (SQLite's write lock, PostgreSQL's advisory lock) spans only I/O. A refusal found by the scoring
+    is raised only after the Idempotency-Key check, in the same order as with nothing cached."""
+    choice = _Choice(
         questionnaire_key=body.questionnaire.key,
         questionnaire_version=body.questionnaire.version,
         ruleset_key=body.ruleset.key if body.ruleset else None,
         ruleset_version=body.ruleset.version if body.ruleset else None,
     )
-    row, view = _store_new(
-        session, caller, resolved, subject_ref=body.subject_ref, answers=body.answers, explain=explain, supersedes=None
-    )
-    rendered = _rendered(201, view, f"/v1/assessments/{row['id']}")
+    resolved = cached_resolution(caller.organisation_id, **choice)
+    prepared: tuple[dict[str, Any], Rendered] | None = None
+    refusal: ValidationFailed | None = None
+    if resolved is not None:
+        try:
+            prepared = _prepare_new(caller, resolved, body, explain)
+        except ValidationFailed as exc:
+            refusal = exc
+    if idempotency is not None:
+        replay = _idempotent_replay(session, caller, idempotency)
+        if replay is not None:
+            return replay
+    if refusal is not None:
+        raise refusal
+    if resolved is None or prepared is None:
+        resolved = resolve_ruleset(session, caller.organisation_id, **choice)
+        prepared = _prepare_new(caller, resolved, body, explain)
+    row, rendered = prepared
     inserts = [repository.new_assessment(row)]
     if idempotency is not None:
         inserts.append(
@@ -348,6 +366,16 @@ def create_assessment(
         raise IdempotencyInFlight() from exc
     ASSESSMENTS_CREATED.labels(row["computed_level"]).inc()
     return rendered
+
+
+def _prepare_new(
+    caller: Caller, resolved: ResolvedRuleSet, body: AssessmentCreate, explain: Collection[str]
+) -> tuple[dict[str, Any], Rendered]:
+    """Score and render a new assessment: CPU only, no statement."""
+    row, view = _store_new(
+        caller, resolved, subject_ref=body.subject_ref, answers=body.answers, explain=explain, supersedes=None
+    )
+    return row, _rendered(201, view, f"/v1/assessments/{row['id']}")
 
 
 def amend_assessment(
@@ -388,7 +416,6 @@ def amend_assessment(
         ruleset_version=ruleset_version,
     )
     row, view = _store_new(
-        session,
         caller,
         resolved,
         subject_ref=original.subject_ref,

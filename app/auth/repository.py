@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from app.auth.models import ApiClient, ApiKey, Organisation
+
+_KEYS = cast(Table, ApiKey.__table__)
+_CLIENTS = cast(Table, ApiClient.__table__)
 
 
 def organisation_by_slug(session: Session, slug: str) -> Organisation | None:
@@ -18,12 +23,49 @@ def organisation_by_id(session: Session, organisation_id: str) -> Organisation |
     return session.get(Organisation, organisation_id)
 
 
-def key_with_client(session: Session, digest: str) -> tuple[ApiKey, ApiClient] | None:
-    """The one unscoped query: it is how the organisation of a request is found."""
-    row = session.execute(
-        select(ApiKey, ApiClient).join(ApiClient, ApiClient.id == ApiKey.client_id).where(ApiKey.digest == digest)
-    ).first()
-    return (row[0], row[1]) if row else None
+@dataclass(frozen=True, slots=True)
+class KeyRecord:
+    """What authentication needs of a key and its client: one Core row, no ORM objects."""
+
+    key_id: str
+    client_id: str
+    organisation_id: str
+    roles: tuple[str, ...]
+    expires_at: datetime | None
+    key_revoked_at: datetime | None
+    client_revoked_at: datetime | None
+    last_used_at: datetime | None
+
+
+# Built once: the hot path of every request (ADR 0001).
+_KEY_RECORD = (
+    select(
+        _KEYS.c.id,
+        _CLIENTS.c.id.label("client_id"),
+        _CLIENTS.c.organisation_id,
+        _CLIENTS.c.roles,
+        _KEYS.c.expires_at,
+        _KEYS.c.revoked_at,
+        _CLIENTS.c.revoked_at.label("client_revoked_at"),
+        _KEYS.c.last_used_at,
+    )
+    .join_from(_KEYS, _CLIENTS, _CLIENTS.c.id == _KEYS.c.client_id)
+    .where(_KEYS.c.digest == bindparam("digest"))
+)
+_TOUCH_KEY = (
+    update(_KEYS)
+    .where(_KEYS.c.id == bindparam("key_id"))
+    .where(_KEYS.c.last_used_at.is_(None) | (_KEYS.c.last_used_at < bindparam("older_than")))
+    .values(last_used_at=bindparam("now"))
+)
+
+
+def key_record(session: Session, digest: str) -> KeyRecord | None:
+    """The one unscoped query, as one Core row: it is how the organisation of a request is found."""
+    row = session.connection().execute(_KEY_RECORD, {"digest": digest}).first()
+    if row is None:
+        return None
+    return KeyRecord(str(row[0]), str(row[1]), str(row[2]), tuple(row[3]), row[4], row[5], row[6], row[7])
 
 
 def clients(session: Session, organisation_id: str) -> list[ApiClient]:
@@ -57,9 +99,4 @@ def key(session: Session, organisation_id: str, key_id: str) -> ApiKey | None:
 
 
 def touch_key(session: Session, key_id: str, now: datetime, older_than: datetime) -> None:
-    session.execute(
-        update(ApiKey)
-        .where(ApiKey.id == key_id)
-        .where((ApiKey.last_used_at.is_(None)) | (ApiKey.last_used_at < older_than))
-        .values(last_used_at=now)
-    )
+    session.connection().execute(_TOUCH_KEY, {"key_id": key_id, "now": now, "older_than": older_than})

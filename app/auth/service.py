@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy import event
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from app.auth import repository
 from app.auth.keys import display_prefix, generate_key, key_digest
@@ -102,6 +104,7 @@ def rotate_key(
             old.expires_at = now + grace
     key, plain = _new_key(session, client, expires_at)
     session.flush()
+    _invalidate_after_commit(session)
     _audit_key_operation(session, organisation_id, "client.rotate_key", client.id, {"key_id": key.id})
     return IssuedKey(client=_client_read(client, [*old_keys, key]), key_id=key.id, api_key=plain)
 
@@ -114,6 +117,7 @@ def revoke_client(session: Session, organisation_id: str, client_id: str) -> Cli
     for key in keys:
         key.revoked_at = key.revoked_at or now
     session.flush()
+    _invalidate_after_commit(session)
     _audit_key_operation(session, organisation_id, "client.revoke", client.id, None)
     return _client_read(client, keys)
 
@@ -124,11 +128,43 @@ def revoke_key(session: Session, organisation_id: str, client_id: str, key_id: s
         raise NotFound()
     key.revoked_at = key.revoked_at or utcnow()
     session.flush()
+    _invalidate_after_commit(session)
     _audit_key_operation(session, organisation_id, "client.revoke_key", client_id, {"key_id": key.id})
     return _key_read(key)
 
 
-def authenticate(session: Session, authorization: str | None) -> Caller:
+# --- authentication ------------------------------------------------------------------------------------------
+#
+# Valid keys are cached in-process by digest for AUTH_CACHE_SECONDS, so most requests authenticate without a
+# database round trip (ADR 0006). Expiry is checked against the clock on every request; revocation and rotation
+# clear this process's cache when they commit; another process sees them within AUTH_CACHE_SECONDS.
+
+AUTH_CACHE_SECONDS = 5.0
+AUTH_CACHE_MAX_ENTRIES = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class _CachedKey:
+    record: repository.KeyRecord
+    caller: Caller
+    fetched: float
+
+
+_auth_cache: dict[str, _CachedKey] = {}
+
+
+def invalidate_auth_cache() -> None:
+    """Forget every cached key of this process (a key or client was revoked or rotated)."""
+    _auth_cache.clear()
+
+
+def _invalidate_after_commit(session: Session) -> None:
+    invalidate_auth_cache()  # a request may have re-cached the old row before this transaction committed
+    event.listen(session, "after_commit", lambda _session: invalidate_auth_cache(), once=True)
+
+
+def presented_digest(authorization: str | None) -> str:
+    """The digest of the bearer key in an Authorization header (401 when it is missing or malformed)."""
     if not authorization:
         AUTH_FAILURES.labels("missing").inc()
         raise Unauthenticated("Missing Authorization header")
@@ -137,24 +173,58 @@ def authenticate(session: Session, authorization: str | None) -> Caller:
     if scheme.lower() != "bearer" or not token:
         AUTH_FAILURES.labels("malformed").inc()
         raise Unauthenticated("Use 'Authorization: Bearer <api key>'")
-    found = repository.key_with_client(session, key_digest(token, get_settings().secret_key.get_secret_value()))
-    if found is None:
+    return key_digest(token, get_settings().secret_key.get_secret_value())
+
+
+def _checked(record: repository.KeyRecord, now: datetime) -> None:
+    if record.key_revoked_at is not None or record.client_revoked_at is not None:
+        raise KeyRefused("This API key has been revoked", record.organisation_id, record.client_id)
+    if record.expires_at is not None and record.expires_at <= now:
+        raise KeyRefused("This API key has expired", record.organisation_id, record.client_id)
+
+
+def cached_caller(digest: str) -> Caller | None:
+    """The caller of a recently authenticated key, without I/O; None when it must be looked up."""
+    entry = _auth_cache.get(digest)
+    if entry is None or time.monotonic() - entry.fetched > AUTH_CACHE_SECONDS:
+        return None
+    _checked(entry.record, utcnow())
+    return entry.caller
+
+
+def authenticate_digest(session: Session, digest: str) -> Caller:
+    """Look the key up (one Core row), refuse revoked or expired keys, note its use, cache it."""
+    fetched = time.monotonic()
+    record = repository.key_record(session, digest)
+    if record is None:
         AUTH_FAILURES.labels("unknown").inc()
         raise Unauthenticated("Unknown API key")
-    key, client = found
     now = utcnow()
-    if key.revoked_at is not None or client.revoked_at is not None:
-        raise KeyRefused("This API key has been revoked", client.organisation_id, client.id)
-    if key.expires_at is not None and key.expires_at <= now:
-        raise KeyRefused("This API key has expired", client.organisation_id, client.id)
-    if key.last_used_at is None or key.last_used_at < now - LAST_USED_RESOLUTION:
-        repository.touch_key(session, key.id, now, now - LAST_USED_RESOLUTION)
-    return Caller(
-        organisation_id=client.organisation_id,
-        client_id=client.id,
-        key_id=key.id,
-        roles=frozenset(Role(r) for r in client.roles),
+    _checked(record, now)
+    if record.last_used_at is None or record.last_used_at < now - LAST_USED_RESOLUTION:
+        repository.touch_key(session, record.key_id, now, now - LAST_USED_RESOLUTION)
+    caller = Caller(
+        organisation_id=record.organisation_id,
+        client_id=record.client_id,
+        key_id=record.key_id,
+        roles=frozenset(Role(r) for r in record.roles),
     )
+    if len(_auth_cache) >= AUTH_CACHE_MAX_ENTRIES:
+        _auth_cache.clear()
+    _auth_cache[digest] = _CachedKey(record, caller, fetched)
+    return caller
+
+
+def authenticate_in_own_transaction(factory: sessionmaker[Session], digest: str) -> Caller:
+    """A cache miss: the lookup (and the at-most-once-a-minute `last_used_at` write) in a short transaction of
+    its own, so the request's transaction does not start, and hold a connection, before its handler runs."""
+    with factory() as session, session.begin():
+        return authenticate_digest(session, digest)
+
+
+def authenticate(session: Session, authorization: str | None) -> Caller:
+    digest = presented_digest(authorization)
+    return cached_caller(digest) or authenticate_digest(session, digest)
 
 
 def _active_client(session: Session, organisation_id: str, client_id: str) -> ApiClient:

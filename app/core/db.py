@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, ClassVar
@@ -13,6 +13,7 @@ from sqlalchemy import DateTime, Engine, MetaData, TypeDecorator, create_engine,
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import QueuePool
+from starlette.concurrency import run_in_threadpool
 
 from app.core.config import Settings
 
@@ -117,16 +118,38 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False, autoflush=False)
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    """One transaction per request: commit after the handler returns, roll back on any error."""
-    session = request.app.state.sessionmaker()
+def _finish(session: Session, commit: bool) -> None:
     try:
-        yield session
-        session.commit()
+        if commit:
+            session.commit()
+        else:
+            session.rollback()
     except BaseException:
         session.rollback()
         raise
     finally:
+        session.close()
+
+
+async def get_session(request: Request) -> AsyncIterator[Session]:
+    """One transaction per request: commit after the handler returns, roll back on any error.
+
+    Async so that entering costs no threadpool hop (the session connects lazily, in the handler's thread), and
+    so that leaving costs none either when the handler already finished the transaction itself (the create
+    route commits in its own hop: ADR 0001). Otherwise the commit or rollback runs in the threadpool.
+    """
+    session: Session = request.app.state.sessionmaker()
+    try:
+        yield session
+    except BaseException:
+        if session.in_transaction():
+            await run_in_threadpool(_finish, session, False)
+        else:
+            session.close()
+        raise
+    if session.in_transaction():
+        await run_in_threadpool(_finish, session, True)
+    else:
         session.close()
 
 

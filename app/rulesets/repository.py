@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, or_, select
+from sqlalchemy import ColumnElement, Select, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from app.questionnaires.models import QuestionnaireVersion
@@ -50,27 +50,48 @@ def _questionnaire_visible(organisation_id: str) -> ColumnElement[bool]:
     return or_(owner.is_(None), owner == organisation_id)
 
 
-def _resolve_statement(organisation_id: str) -> ResolveSelect:
-    return (
-        select(*RESOLVE_COLUMNS)
-        .join(
-            QuestionnaireVersion,
-            (QuestionnaireVersion.key == RuleSetVersion.questionnaire_key)
-            & (QuestionnaireVersion.version == RuleSetVersion.questionnaire_version),
-        )
-        .where(_visible(organisation_id), _questionnaire_visible(organisation_id))
+# Built once with bound parameters (`org`, `key`, `version`, `qkey`, `qversion`): the
+# write path runs one of them per new assessment, and building a statement costs more than running it.
+_RESOLVE = (
+    select(*RESOLVE_COLUMNS)
+    .join(
+        QuestionnaireVersion,
+        (QuestionnaireVersion.key == RuleSetVersion.questionnaire_key)
+        & (QuestionnaireVersion.version == RuleSetVersion.questionnaire_version),
     )
-
-
-def resolve_named(organisation_id: str, key: str, version: int | None) -> ResolveSelect:
-    statement = _resolve_statement(organisation_id).where(RuleSetVersion.key == key)
-    if version is not None:
-        return statement.where(RuleSetVersion.version == version)
-    return statement.where(RuleSetVersion.status == "published").order_by(RuleSetVersion.version.desc()).limit(1)
+    .where(
+        or_(RuleSetVersion.owner_organisation_id.is_(None), RuleSetVersion.owner_organisation_id == bindparam("org")),
+        or_(
+            QuestionnaireVersion.owner_organisation_id.is_(None),
+            QuestionnaireVersion.owner_organisation_id == bindparam("org"),
+        ),
+    )
+)
+_RESOLVE_VERSION = _RESOLVE.where(
+    RuleSetVersion.key == bindparam("key"), RuleSetVersion.version == bindparam("version")
+)
+_RESOLVE_LATEST = (
+    _RESOLVE.where(RuleSetVersion.key == bindparam("key"), RuleSetVersion.status == "published")
+    .order_by(RuleSetVersion.version.desc())
+    .limit(1)
+)
+_CURRENT_CHOICE = select(CurrentRuleSet.ruleset_key, CurrentRuleSet.ruleset_version).where(
+    CurrentRuleSet.organisation_id == bindparam("org"), CurrentRuleSet.questionnaire_key == bindparam("qkey")
+)
+_DEFAULT = _RESOLVE.where(
+    RuleSetVersion.owner_organisation_id.is_(None),
+    RuleSetVersion.status == "published",
+    RuleSetVersion.questionnaire_key == bindparam("qkey"),
+).order_by(RuleSetVersion.version.desc())
+_DEFAULT_ANY_VERSION = _DEFAULT.limit(1)
+_DEFAULT_OF_VERSION = _DEFAULT.where(RuleSetVersion.questionnaire_version == bindparam("qversion")).limit(1)
 
 
 def resolve_named_row(session: Session, organisation_id: str, key: str, version: int | None) -> Sequence[Any] | None:
-    return session.execute(resolve_named(organisation_id, key, version)).first()
+    connection = session.connection()
+    if version is None:
+        return connection.execute(_RESOLVE_LATEST, {"org": organisation_id, "key": key}).first()
+    return connection.execute(_RESOLVE_VERSION, {"org": organisation_id, "key": key, "version": version}).first()
 
 
 def resolve_current_row(
@@ -80,22 +101,14 @@ def resolve_current_row(
 
     Two small indexed statements: the choice (primary key lookup), then the version's metadata.
     """
-    current = session.execute(
-        select(CurrentRuleSet.ruleset_key, CurrentRuleSet.ruleset_version).where(
-            CurrentRuleSet.organisation_id == organisation_id,
-            CurrentRuleSet.questionnaire_key == questionnaire_key,
-        )
-    ).first()
+    connection = session.connection()
+    current = connection.execute(_CURRENT_CHOICE, {"org": organisation_id, "qkey": questionnaire_key}).first()
     if current is not None:
         return resolve_named_row(session, organisation_id, current[0], current[1])
-    statement = _resolve_statement(organisation_id).where(
-        RuleSetVersion.owner_organisation_id.is_(None),
-        RuleSetVersion.status == "published",
-        RuleSetVersion.questionnaire_key == questionnaire_key,
-    )
-    if questionnaire_version is not None:
-        statement = statement.where(RuleSetVersion.questionnaire_version == questionnaire_version)
-    return session.execute(statement.order_by(RuleSetVersion.version.desc()).limit(1)).first()
+    if questionnaire_version is None:
+        return connection.execute(_DEFAULT_ANY_VERSION, {"qkey": questionnaire_key, "org": organisation_id}).first()
+    params = {"qkey": questionnaire_key, "qversion": questionnaire_version, "org": organisation_id}
+    return connection.execute(_DEFAULT_OF_VERSION, params).first()
 
 
 def documents(

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import event
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -143,6 +144,40 @@ def _invalid(pointer: str, detail: str) -> ValidationFailed:
     return ValidationFailed(detail, errors=[FieldError(pointer=pointer, detail=detail)])
 
 
+# Resolutions of new assessments are cached in-process for RESOLVE_CACHE_SECONDS (ADR 0001), so the create path
+# scores and renders before its first statement (on SQLite, before it takes the write lock). Publishing, retiring
+# and changing a current rule set clear this process's cache when they commit; other processes follow within
+# RESOLVE_CACHE_SECONDS. Only successful resolutions are cached; the compiled rule set is content-addressed.
+RESOLVE_CACHE_SECONDS = 5.0
+RESOLVE_CACHE_MAX_ENTRIES = 10_000
+_ResolveKey = tuple[str, str, int | None, str | None, int | None]
+_resolved: dict[_ResolveKey, tuple[float, ResolvedRuleSet]] = {}
+
+
+def invalidate_resolution_cache() -> None:
+    _resolved.clear()
+
+
+def _invalidate_after_commit(session: Session) -> None:
+    invalidate_resolution_cache()  # a request may re-cache the old state before this transaction commits
+    event.listen(session, "after_commit", lambda _session: invalidate_resolution_cache(), once=True)
+
+
+def cached_resolution(
+    organisation_id: str,
+    *,
+    questionnaire_key: str,
+    questionnaire_version: int | None = None,
+    ruleset_key: str | None = None,
+    ruleset_version: int | None = None,
+) -> ResolvedRuleSet | None:
+    """What `resolve_ruleset` returned for the same arguments less than RESOLVE_CACHE_SECONDS ago, without I/O."""
+    entry = _resolved.get((organisation_id, questionnaire_key, questionnaire_version, ruleset_key, ruleset_version))
+    if entry is None or time.monotonic() - entry[0] > RESOLVE_CACHE_SECONDS:
+        return None
+    return entry[1]
+
+
 def resolve_ruleset(
     session: Session,
     organisation_id: str,
@@ -151,6 +186,29 @@ def resolve_ruleset(
     questionnaire_version: int | None = None,
     ruleset_key: str | None = None,
     ruleset_version: int | None = None,
+) -> ResolvedRuleSet:
+    """The published rule set a NEW assessment of `questionnaire_key` uses (see `_resolve`), cached briefly."""
+    key = (organisation_id, questionnaire_key, questionnaire_version, ruleset_key, ruleset_version)
+    entry = _resolved.get(key)
+    if entry is not None and time.monotonic() - entry[0] <= RESOLVE_CACHE_SECONDS:
+        return entry[1]
+    fetched = time.monotonic()
+    resolved = _resolve(
+        session, organisation_id, questionnaire_key, questionnaire_version, ruleset_key, ruleset_version
+    )
+    if len(_resolved) >= RESOLVE_CACHE_MAX_ENTRIES:
+        _resolved.clear()
+    _resolved[key] = (fetched, resolved)
+    return resolved
+
+
+def _resolve(
+    session: Session,
+    organisation_id: str,
+    questionnaire_key: str,
+    questionnaire_version: int | None,
+    ruleset_key: str | None,
+    ruleset_version: int | None,
 ) -> ResolvedRuleSet:
     """The published rule set a NEW assessment of `questionnaire_key` uses.
 
@@ -477,6 +535,7 @@ def publish(
     row.published_by = common.actor(caller)
     row.updated_at = now
     session.flush()
+    _invalidate_after_commit(session)
     common.audit(
         session,
         caller,
@@ -506,6 +565,7 @@ def retire(session: Session, caller: Caller, key: str, version: int) -> RuleSetV
     row.retired_by = common.actor(caller)
     row.updated_at = now
     session.flush()
+    _invalidate_after_commit(session)
     common.audit(
         session,
         caller,
@@ -563,6 +623,7 @@ def _make_current(session: Session, caller: Caller, row: RuleSetVersion) -> Curr
     choice = repository.current_choice(session, caller.organisation_id, row.questionnaire_key)
     previous = None if choice is None else {"key": choice.ruleset_key, "version": choice.ruleset_version}
     now = utcnow()
+    _invalidate_after_commit(session)
     if choice is None:
         choice = CurrentRuleSet(
             organisation_id=caller.organisation_id,
