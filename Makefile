@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit install soak bench-scoring bench-api openapi clean
+.PHONY: run test lint typecheck unit security install soak bench-scoring bench-api openapi clean
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,10 +31,19 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest -n 2 --dist loadgroup
 
-test: lint typecheck unit
+# Dependency audit of the lock file (see tests/hardening/audit_deps.py: it says when the vulnerability services cannot
+# be reached) and a secret scan of every tracked or new file against the reviewed baseline.
+security: $(STAMP)
+	$(BIN)/python -m tests.hardening.audit_deps
+	git ls-files -co --exclude-standard | grep -v -E '^(\.venv|var)/' | xargs -d '\n' $(BIN)/detect-secrets-hook --baseline .secrets.baseline
 
+test: lint typecheck unit security
+
+# Longer runs (schemathesis at 300 examples per operation, repeated SIGKILLs and database outages) and the
+# bench/soak.py load with crashes; each prints its figures.
 soak: $(STAMP)
-	RISKAPI_SOAK=1 $(BIN)/pytest tests/hardening -m slow -p no:randomly
+	RISKAPI_SOAK=1 $(BIN)/pytest tests/hardening -m slow -p no:randomly -s
+	$(BIN)/python bench/soak.py
 
 bench-scoring: $(STAMP)
 	$(BIN)/python bench/scoring.py

@@ -28,6 +28,13 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=10, ge=1, le=200)
     db_timeout_seconds: float = Field(default=5.0, gt=0, le=120)
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # Structural limits on JSON/YAML request documents (app/core/json_guard.py; docs/adr/0005). The default rule
+    # set is depth 9, 82 items in its longest array, 79 keys in its widest object, 734 characters, 5,320 values.
+    json_max_depth: int = Field(default=32, ge=8, le=256)
+    json_max_array_items: int = Field(default=1000, ge=100)
+    json_max_object_keys: int = Field(default=1000, ge=100)
+    json_max_string_chars: int = Field(default=10_000, ge=1000)
+    json_max_nodes: int = Field(default=100_000, ge=10_000)
     rate_limit_per_minute: int = Field(default=600, ge=0)
     key_rotation_grace_hours: int = Field(default=24, ge=0, le=24 * 30)
     idempotency_retention_hours: int = Field(default=48, ge=24)

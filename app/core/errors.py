@@ -10,7 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, OperationalError, StatementError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -261,6 +261,23 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _db_unavailable(request: Request, exc: Exception) -> JSONResponse:
         log.warning("database_unavailable", error_class=type(exc).__name__)
         return render(ServiceUnavailable("The database is not reachable; retry shortly."), request.url.path)
+
+    @app.exception_handler(DataError)
+    @app.exception_handler(OverflowError)
+    async def _out_of_range(request: Request, exc: Exception) -> JSONResponse:
+        # A value the database cannot hold (an integer past 64 bits, say) that no schema bound caught: the
+        # caller's input, so a 422 rather than a 500. Routes should bound such fields; this is the safety net.
+        log.warning("value_out_of_range", error_class=type(exc).__name__)
+        return render(ValidationFailed("A value is out of the range that can be stored"), request.url.path)
+
+    @app.exception_handler(StatementError)
+    async def _statement_error(request: Request, exc: StatementError) -> JSONResponse:
+        # Raised while binding a parameter, before the database saw it: a date-time at the edge of the
+        # calendar whose offset takes it past year 1 or 9999 in UTC overflows there.
+        if isinstance(exc.orig, OverflowError):
+            return await _out_of_range(request, exc.orig)
+        log.error("statement_error", error_class=type(exc.orig).__name__ if exc.orig else type(exc).__name__)
+        return render(ProblemError(), request.url.path)
 
     @app.exception_handler(DBAPIError)
     async def _db_error(request: Request, exc: DBAPIError) -> JSONResponse:

@@ -11,7 +11,8 @@ import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.context import request_id_var
-from app.core.errors import PayloadTooLarge, ProblemError, UnsupportedMediaType, render
+from app.core.errors import BadRequest, PayloadTooLarge, ProblemError, UnsupportedMediaType, render
+from app.core.json_guard import JSON_MEDIA_TYPES, YAML_MEDIA_TYPES, JsonLimits, check_json_body, check_yaml_body
 from app.core.metrics import LATENCY, REQUESTS
 
 log = structlog.get_logger("riskapi.http")
@@ -27,9 +28,10 @@ ACCEPTED_BODY_TYPES = (
 
 
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_body_bytes: int, json_limits: JsonLimits | None = None) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.json_limits = json_limits
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -65,6 +67,15 @@ class RequestContextMiddleware:
             if refusal is not None:
                 await render(refusal, scope.get("path"))(scope, receive, send_with_id)
                 return
+            media_type = self._guarded_media_type(scope, headers)
+            if media_type is not None:
+                # Documents are read whole (at most max_body_bytes) and checked before any route parses them.
+                body = await self._read_body(receive)
+                refusal = self._check_document(scope, media_type, body)
+                if refusal is not None:
+                    await render(refusal, scope.get("path"))(scope, receive, send_with_id)
+                    return
+                receive = _replay(body or b"", receive)
             await self.app(scope, self._limited_receive(receive, state), send_checked)
         except Exception as exc:
             # Rendered here rather than by Starlette's outermost handler so the request id is still known.
@@ -86,7 +97,51 @@ class RequestContextMiddleware:
             )
             request_id_var.reset(token)
 
+    def _limits(self, scope: Scope) -> JsonLimits:
+        if self.json_limits is None:
+            settings = getattr(getattr(scope.get("app"), "state", None), "settings", None)
+            self.json_limits = JsonLimits.from_settings(settings) if settings is not None else JsonLimits()
+        return self.json_limits
+
+    @staticmethod
+    def _guarded_media_type(scope: Scope, headers: dict[str, str]) -> str | None:
+        if scope["method"] not in ("POST", "PUT", "PATCH", "DELETE") or headers.get("content-length") == "0":
+            return None
+        media_type = headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        return media_type if media_type in JSON_MEDIA_TYPES or media_type in YAML_MEDIA_TYPES else None
+
+    async def _read_body(self, receive: Receive) -> bytes | None:
+        """The whole body, or None once it passes max_body_bytes (the rest is never read)."""
+        chunks: list[bytes] = []
+        received = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunk = message.get("body", b"")
+            received += len(chunk)
+            if received > self.max_body_bytes:
+                return None
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        return b"".join(chunks)
+
+    def _check_document(self, scope: Scope, media_type: str, body: bytes | None) -> ProblemError | None:
+        if body is None:
+            return PayloadTooLarge(f"Limit is {self.max_body_bytes} bytes")
+        try:
+            if media_type in YAML_MEDIA_TYPES:
+                check_yaml_body(body, self._limits(scope))
+            else:
+                check_json_body(body, self._limits(scope))
+        except ProblemError as refusal:
+            return refusal
+        return None
+
     def _refuse_early(self, scope: Scope, headers: dict[str, str]) -> ProblemError | None:
+        if "\x00" in scope.get("path", "") or b"%00" in scope.get("query_string", b""):
+            return BadRequest("The URL contains U+0000 (%00), which is never a valid identifier or value")
         length = headers.get("content-length")
         if length is not None:
             if not length.isdigit():
@@ -113,3 +168,17 @@ class RequestContextMiddleware:
             return message
 
         return limited
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """Hands the already-read body to the app once, then defers to the server (disconnects)."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
