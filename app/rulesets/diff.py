@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.questionnaires.diff import Change, DiffLine, by_id, changed_fields, diff_collection, diff_scalar, show
+from app.content_versions.diff import Change, DiffLine, by_id, changed_fields, diff_collection, diff_scalar, show
 
 
 def _bands(document: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -1,8 +1,8 @@
 """All SQL for rule-set versions and each organisation's current rule set.
 
-Every read is scoped by construction: `_visible` keeps system-owned rows (owner NULL) and the caller's own rows;
-another organisation's rows never match. The only unscoped statements are the key-ownership probe (keys are
-globally unique, so a new key must be checked against every owner) and the seed's system-content lookup.
+Every read is scoped by construction: `readable` keeps system-owned rows (owner NULL) and the caller's own rows;
+another organisation's rows never match. The version life cycle shared with questionnaires (get, list, key
+ownership, add) is in app.content_versions.repository.
 """
 
 from __future__ import annotations
@@ -10,23 +10,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, bindparam, func, or_, select
+from sqlalchemy import Select, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
+from app.content_versions import repository as versions
 from app.questionnaires.models import QuestionnaireVersion
 from app.rulesets.models import CurrentRuleSet, RuleSetVersion
 
 
-def _visible(organisation_id: str | None) -> ColumnElement[bool]:
-    owner = RuleSetVersion.owner_organisation_id
-    if organisation_id is None:
-        return owner.is_(None)
-    return or_(owner.is_(None), owner == organisation_id)
-
-
-def readable(organisation_id: str | None) -> Select[RuleSetVersion]:
+def readable(organisation_id: str) -> Select[RuleSetVersion]:
     """The base statement of every rule-set read: system content plus the organisation's own."""
-    return select(RuleSetVersion).where(_visible(organisation_id))
+    return versions.readable(RuleSetVersion, organisation_id)
 
 
 # --- the fast path of new assessments: metadata only, documents loaded on a cache miss -------------------
@@ -43,11 +37,6 @@ RESOLVE_COLUMNS = (
     RuleSetVersion.questionnaire_version,
     QuestionnaireVersion.content_hash,
 )
-
-
-def _questionnaire_visible(organisation_id: str) -> ColumnElement[bool]:
-    owner = QuestionnaireVersion.owner_organisation_id
-    return or_(owner.is_(None), owner == organisation_id)
 
 
 # Built once with bound parameters (`org`, `key`, `version`, `qkey`, `qversion`): the
@@ -132,57 +121,14 @@ def documents(
             RuleSetVersion.version == ruleset_version,
             QuestionnaireVersion.key == questionnaire_key,
             QuestionnaireVersion.version == questionnaire_version,
-            _visible(organisation_id),
-            _questionnaire_visible(organisation_id),
+            versions.visible(RuleSetVersion, organisation_id),
+            versions.visible(QuestionnaireVersion, organisation_id),
         )
     ).first()
     return (row[0], row[1]) if row else None
 
 
 # --- versions ----------------------------------------------------------------------------------------------
-
-
-def get_version(session: Session, organisation_id: str, key: str, version: int) -> RuleSetVersion | None:
-    return session.scalar(readable(organisation_id).where(RuleSetVersion.key == key, RuleSetVersion.version == version))
-
-
-def get_version_for_update(session: Session, organisation_id: str, key: str, version: int) -> RuleSetVersion | None:
-    statement = readable(organisation_id).where(RuleSetVersion.key == key, RuleSetVersion.version == version)
-    return session.scalar(statement.with_for_update())
-
-
-def key_owners(session: Session, key: str) -> tuple[set[str | None], int]:
-    """Who owns versions of `key` (any organisation: keys are global) and the highest version number."""
-    rows = session.execute(
-        select(RuleSetVersion.owner_organisation_id, func.max(RuleSetVersion.version))
-        .where(RuleSetVersion.key == key)
-        .group_by(RuleSetVersion.owner_organisation_id)
-    ).all()
-    return {r[0] for r in rows}, max((int(r[1]) for r in rows), default=0)
-
-
-def list_versions(
-    session: Session,
-    organisation_id: str,
-    *,
-    key: str | None,
-    status: str | None,
-    after: tuple[str, int] | None,
-    limit: int,
-) -> list[RuleSetVersion]:
-    statement = readable(organisation_id)
-    if key is not None:
-        statement = statement.where(RuleSetVersion.key == key)
-    if status is not None:
-        statement = statement.where(RuleSetVersion.status == status)
-    if after is not None:
-        statement = statement.where(
-            or_(
-                RuleSetVersion.key > after[0],
-                (RuleSetVersion.key == after[0]) & (RuleSetVersion.version > after[1]),
-            )
-        )
-    return list(session.scalars(statement.order_by(RuleSetVersion.key, RuleSetVersion.version).limit(limit)))
 
 
 def published_targeting(
@@ -197,16 +143,6 @@ def published_targeting(
             )
         )
     )
-
-
-def add(session: Session, row: RuleSetVersion) -> None:
-    session.add(row)
-    session.flush()
-
-
-def system_version(session: Session, key: str, version: int) -> RuleSetVersion | None:
-    """Seed only: the row holding (key, version), whoever owns it."""
-    return session.scalar(select(RuleSetVersion).where(RuleSetVersion.key == key, RuleSetVersion.version == version))
 
 
 # --- current rule sets -------------------------------------------------------------------------------------

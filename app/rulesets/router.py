@@ -4,38 +4,23 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Query, Response
 
 from app.auth.dependencies import Authorize
 from app.auth.permissions import Operation
 from app.auth.service import Caller
+from app.content_versions.http import ContentKey, DocumentBody, IfMatch, VersionNumber, document_request_body
+from app.content_versions.router import COMMON, Author, Publisher, Reader, VersionRoutes, add_version_routes
+from app.content_versions.service import etag
 from app.core.db import SessionDep
 from app.core.errors import (
-    BadRequest,
     Conflict,
-    Forbidden,
     NotFound,
     PayloadTooLarge,
     PreconditionFailed,
-    Unauthenticated,
     UnsupportedMediaType,
-    ValidationFailed,
     problem_responses,
 )
-from app.questionnaires.common import etag
-from app.questionnaires.http import (
-    YAML_RESPONSE,
-    ContentKey,
-    Cursor,
-    DocumentBody,
-    IfMatch,
-    Limit,
-    VersionNumber,
-    document_request_body,
-    wants_yaml,
-    yaml_response,
-)
-from app.questionnaires.schemas import ContentDiff, ContentStatus
 from app.rulesets import service
 from app.rulesets.schemas import (
     EvaluateRequest,
@@ -45,14 +30,11 @@ from app.rulesets.schemas import (
     ImpactRequest,
     PublishOptions,
     RuleSetValidationReport,
-    RuleSetVersionPage,
     RuleSetVersionRead,
 )
 from app.scoring import ruleset_json_schema
 
 router = APIRouter(prefix="/v1/rulesets", tags=["rule sets"])
-COMMON = problem_responses(BadRequest, Unauthenticated, Forbidden, ValidationFailed)
-WRITE = problem_responses(NotFound, Conflict, PayloadTooLarge, UnsupportedMediaType)
 
 EXAMPLE_DOCUMENT: dict[str, Any] = {
     "key": "my-online-harm-rules",
@@ -69,23 +51,8 @@ EXPLAIN = Annotated[
     Query(max_length=64, description="Comma-separated extras: trace, counterfactuals", examples=["trace"]),
 ]
 
-Reader = Annotated[Caller, Depends(Authorize(Operation.read_content))]
 Evaluator = Annotated[Caller, Depends(Authorize(Operation.evaluate))]
-Author = Annotated[Caller, Depends(Authorize(Operation.author_content))]
 Analyst = Annotated[Caller, Depends(Authorize(Operation.impact_analysis))]
-Publisher = Annotated[Caller, Depends(Authorize(Operation.publish_content))]
-
-
-@router.get("", responses=COMMON)
-def list_rulesets(
-    caller: Reader,
-    session: SessionDep,
-    status_filter: Annotated[ContentStatus | None, Query(alias="status")] = None,
-    cursor: Cursor = None,
-    limit: Limit = 50,
-) -> RuleSetVersionPage:
-    """Every rule-set version you can see (shipped and your own), by key then version."""
-    return service.list_versions(session, caller.organisation_id, status=status_filter, cursor=cursor, limit=limit)
 
 
 @router.get("/schema", responses=COMMON)
@@ -103,79 +70,6 @@ def validate_ruleset_document(caller: Author, session: SessionDep, document: Doc
     """Static checks of a posted rule set (JSON or YAML) against the questionnaire it names, then its embedded
     tests; every error with its JSON pointer. Nothing is stored."""
     return service.validate_document(session, caller.organisation_id, document)
-
-
-@router.get("/{key}/versions", responses=COMMON)
-def list_ruleset_versions(
-    key: ContentKey,
-    caller: Reader,
-    session: SessionDep,
-    status_filter: Annotated[ContentStatus | None, Query(alias="status")] = None,
-    cursor: Cursor = None,
-    limit: Limit = 50,
-) -> RuleSetVersionPage:
-    """The versions of one rule-set key."""
-    return service.list_versions(
-        session, caller.organisation_id, key=key, status=status_filter, cursor=cursor, limit=limit
-    )
-
-
-@router.post("/{key}/versions", status_code=status.HTTP_201_CREATED, responses={**COMMON, **WRITE}, openapi_extra=BODY)
-def create_ruleset_draft(
-    key: ContentKey, document: DocumentBody, caller: Author, session: SessionDep, response: Response
-) -> RuleSetVersionRead:
-    """Create a new draft version from JSON or YAML (the server assigns the number). The document must have the
-    language's shape (422 otherwise); its meaning is checked by validate and by the publish gate. A key held by
-    the system or another organisation is a 409."""
-    created = service.create_draft(session, caller, key, document)
-    response.headers["ETag"] = etag(created)
-    response.headers["Location"] = f"/v1/rulesets/{key}/versions/{created.version}"
-    return created
-
-
-@router.get(
-    "/{key}/versions/{version}",
-    response_model=RuleSetVersionRead,
-    responses={**COMMON, **problem_responses(NotFound), **YAML_RESPONSE},
-)
-def get_ruleset_version(
-    key: ContentKey, version: VersionNumber, caller: Reader, session: SessionDep, request: Request, response: Response
-) -> RuleSetVersionRead | Response:
-    """One version with its document; `Accept: application/yaml` returns the document alone, as YAML."""
-    found = service.get_version(session, caller.organisation_id, key, version)
-    if wants_yaml(request):
-        return yaml_response(found.document, etag(found))
-    response.headers["ETag"] = etag(found)
-    return found
-
-
-@router.put(
-    "/{key}/versions/{version}",
-    responses={**COMMON, **WRITE, **problem_responses(PreconditionFailed)},
-    openapi_extra=BODY,
-)
-def replace_ruleset_draft(
-    key: ContentKey,
-    version: VersionNumber,
-    document: DocumentBody,
-    caller: Author,
-    session: SessionDep,
-    response: Response,
-    if_match: IfMatch = None,
-) -> RuleSetVersionRead:
-    """Replace a draft's document. Needs If-Match with the current ETag (412 if missing or stale); a published or
-    retired version is a 409."""
-    replaced = service.replace_draft(session, caller, key, version, document, if_match)
-    response.headers["ETag"] = etag(replaced)
-    return replaced
-
-
-@router.post("/{key}/versions/{version}/validate", responses={**COMMON, **problem_responses(NotFound)})
-def validate_ruleset_version(
-    key: ContentKey, version: VersionNumber, caller: Author, session: SessionDep
-) -> RuleSetValidationReport:
-    """Static checks and embedded tests of a stored version; nothing changes."""
-    return service.validate_version(session, caller.organisation_id, key, version)
 
 
 @router.post(
@@ -198,17 +92,6 @@ def publish_ruleset_version(
     published = service.publish(session, caller, key, version, if_match, make_current=options.make_current)
     response.headers["ETag"] = etag(published)
     return published
-
-
-@router.post("/{key}/versions/{version}/retire", responses={**COMMON, **problem_responses(NotFound, Conflict)})
-def retire_ruleset_version(
-    key: ContentKey, version: VersionNumber, caller: Publisher, session: SessionDep, response: Response
-) -> RuleSetVersionRead:
-    """Retire a published version: stored assessments still replay with it; new ones cannot use it. Refused (409)
-    while it is your current rule set."""
-    retired = service.retire(session, caller, key, version)
-    response.headers["ETag"] = etag(retired)
-    return retired
 
 
 @router.post(
@@ -251,14 +134,46 @@ def get_ruleset_fixtures(key: ContentKey, version: VersionNumber, caller: Reader
     return service.fixtures(session, caller.organisation_id, key, version)
 
 
-@router.get("/{key}/diff", responses={**COMMON, **problem_responses(NotFound)})
-def diff_ruleset_versions(
-    key: ContentKey,
-    caller: Author,
-    session: SessionDep,
-    from_version: Annotated[int, Query(alias="from", ge=1, le=2_147_483_647)],
-    to_version: Annotated[int, Query(alias="to", ge=1, le=2_147_483_647)],
-) -> ContentDiff:
-    """Rules, weights, bands, triggers, floors, actions, levels and tests added, removed and changed between two
-    versions (and the questionnaire's items when the target changed), each with a readable summary line."""
-    return service.diff(session, caller.organisation_id, key, from_version, to_version)
+DOCS = {  # the routes' descriptions (line breaks included: they are part of the OpenAPI document)
+    "list": "Every rule-set version you can see (shipped and your own), by key then version.",
+    "list_versions": "The versions of one rule-set key.",
+    "create": (
+        "Create a new draft version from JSON or YAML (the server assigns the number). The document must "
+        "have the\n"
+        "language's shape (422 otherwise); its meaning is checked by validate and by the publish gate. A key "
+        "held by\n"
+        "the system or another organisation is a 409."
+    ),
+    "get": "One version with its document; `Accept: application/yaml` returns the document alone, as YAML.",
+    "replace": (
+        "Replace a draft's document. Needs If-Match with the current ETag (412 if missing or stale); a "
+        "published or\n"
+        "retired version is a 409."
+    ),
+    "validate": "Static checks and embedded tests of a stored version; nothing changes.",
+    "retire": (
+        "Retire a published version: stored assessments still replay with it; new ones cannot use it. "
+        "Refused (409)\n"
+        "while it is your current rule set."
+    ),
+    "diff": (
+        "Rules, weights, bands, triggers, floors, actions, levels and tests added, removed and changed "
+        "between two\n"
+        "versions (and the questionnaire's items when the target changed), each with a readable summary line."
+    ),
+}
+
+
+add_version_routes(
+    router,
+    VersionRoutes(
+        noun="ruleset",
+        body=BODY,
+        kind=service.KIND,
+        report=RuleSetValidationReport,
+        validate_version=service.validate_version,
+        retire=service.retire,
+        diff=service.diff,
+        docs=DOCS,
+    ),
+)

@@ -7,7 +7,7 @@ from typing import Any, Literal, Self
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-from app.questionnaires.schemas import VERSION_EXAMPLE, ValidationReport, VersionSummary
+from app.content_versions.schemas import VERSION_EXAMPLE, ValidationReport, VersionSummary
 
 
 class ContentRef(BaseModel):

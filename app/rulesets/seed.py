@@ -7,13 +7,14 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from app.content import default_documents
+from app.content_versions import repository
+from app.content_versions.models import VersionedDocument
 from app.core.db import utcnow
-from app.questionnaires import repository as questionnaire_repository
 from app.questionnaires.models import QuestionnaireVersion
-from app.rulesets import repository
 from app.rulesets.models import RuleSetVersion
 from app.scoring import (
     Questionnaire,
+    RuleSet,
     check,
     compile_ruleset,
     content_hash,
@@ -44,30 +45,9 @@ def seed_default_content(session: Session) -> list[str]:
 
 
 def _seed_questionnaire(session: Session, questionnaire: Questionnaire) -> str:
-    digest = content_hash(questionnaire)
     name = f"questionnaire {questionnaire.key} v{questionnaire.version}"
-    existing = questionnaire_repository.any_version(session, questionnaire.key, questionnaire.version)
-    if existing is not None:
-        _same_or_fail(name, existing.owner_organisation_id, existing.content_hash, digest)
-        return f"{name}: already present ({digest[:12]})"
-    now = utcnow()
-    questionnaire_repository.add(
-        session,
-        QuestionnaireVersion(
-            key=questionnaire.key,
-            version=questionnaire.version,
-            owner_organisation_id=None,
-            status="published",
-            document=hashable_form(questionnaire),
-            content_hash=digest,
-            created_at=now,
-            created_by=SYSTEM,
-            updated_at=now,
-            published_at=now,
-            published_by=SYSTEM,
-        ),
-    )
-    return f"{name}: published ({digest[:12]})"
+    digest, added = _store(session, QuestionnaireVersion, questionnaire, name)
+    return f"{name}: {'published' if added else 'already present'} ({digest[:12]})"
 
 
 def _seed_ruleset(
@@ -85,22 +65,33 @@ def _seed_ruleset(
     failed = [outcome for outcome in run_tests(compile_ruleset(ruleset, questionnaire)) if not outcome.passed]
     if failed:
         raise ShippedContentError(f"{name}: {len(failed)} embedded tests fail, first: {failed[0].name}")
-    digest = content_hash(ruleset)
-    existing = repository.system_version(session, ruleset.key, ruleset.version)
+    digest, added = _store(
+        session, RuleSetVersion, ruleset, name, questionnaire_key=target[0], questionnaire_version=target[1]
+    )
+    if not added:
+        return f"{name}: already present ({digest[:12]})"
+    return f"{name}: published ({digest[:12]}, {len(ruleset.tests)} embedded tests pass)"
+
+
+def _store(
+    session: Session, model: type[VersionedDocument], document: Questionnaire | RuleSet, name: str, **columns: Any
+) -> tuple[str, bool]:
+    """The document's hash, and whether it was added now as a published system version (False: already there)."""
+    digest = content_hash(document)
+    existing = repository.any_version(session, model, document.key, document.version)
     if existing is not None:
         _same_or_fail(name, existing.owner_organisation_id, existing.content_hash, digest)
-        return f"{name}: already present ({digest[:12]})"
+        return digest, False
     now = utcnow()
     repository.add(
         session,
-        RuleSetVersion(
-            key=ruleset.key,
-            version=ruleset.version,
-            questionnaire_key=target[0],
-            questionnaire_version=target[1],
+        model(
+            key=document.key,
+            version=document.version,
+            **columns,
             owner_organisation_id=None,
             status="published",
-            document=hashable_form(ruleset),
+            document=hashable_form(document),
             content_hash=digest,
             created_at=now,
             created_by=SYSTEM,
@@ -109,7 +100,7 @@ def _seed_ruleset(
             published_by=SYSTEM,
         ),
     )
-    return f"{name}: published ({digest[:12]}, {len(ruleset.tests)} embedded tests pass)"
+    return digest, True
 
 
 def _same_or_fail(name: str, owner: str | None, stored_hash: str, shipped_hash: str) -> None:

@@ -1,4 +1,5 @@
-"""Rule-set use cases: resolving the version a new assessment uses, replay, authoring, publishing, impact."""
+"""Rule-set use cases: resolving the version a new assessment uses, replay, the publish gate, current rule sets,
+impact (the draft, list and read life cycle is shared: app.content_versions)."""
 
 from __future__ import annotations
 
@@ -10,17 +11,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.auth.service import Caller
+from app.content_versions import service as versions
+from app.content_versions.diff import DiffLine
+from app.content_versions.schemas import ContentDiff, ValidationIssue
+from app.content_versions.service import DRAFT, PUBLISHED
 from app.core.db import utcnow
 from app.core.errors import Conflict, FieldError, NotFound, ValidationFailed
-from app.questionnaires import common
 from app.questionnaires import service as questionnaire_service
-from app.questionnaires.common import DRAFT, PUBLISHED, RETIRED
 from app.questionnaires.diff import diff_questionnaires
-from app.questionnaires.schemas import ContentDiff, ValidationIssue
 from app.rulesets import repository
 from app.rulesets.diff import diff_rulesets
 from app.rulesets.models import CurrentRuleSet, RuleSetVersion
@@ -56,7 +57,6 @@ from app.scoring import (
     parse_ruleset,
     run_tests,
 )
-from app.scoring.canonical import hashable_form
 from app.scoring.evaluator import EXPLAIN_OPTIONS
 
 WHAT = "rule set"
@@ -265,67 +265,41 @@ def get_ruleset_for_replay(
 # --- reads ------------------------------------------------------------------------------------------------------
 
 
-def _summary_fields(row: RuleSetVersion) -> dict[str, Any]:
-    title = row.document.get("title")
-    return {
-        "key": row.key,
-        "version": row.version,
-        "status": row.status,
-        "owner": "system" if row.owner_organisation_id is None else "organisation",
-        "title": title if isinstance(title, str) else None,
-        "content_hash": row.content_hash,
-        "questionnaire": ContentRef(key=row.questionnaire_key, version=row.questionnaire_version),
-        "created_at": row.created_at,
-        "created_by": row.created_by,
-        "updated_at": row.updated_at,
-        "published_at": row.published_at,
-        "published_by": row.published_by,
-        "retired_at": row.retired_at,
-        "retired_by": row.retired_by,
-    }
+def shape(document: dict[str, Any]) -> RuleSet:
+    try:
+        return parse_ruleset(document)
+    except DefinitionError as exc:
+        raise versions.invalid_document(exc.issues, "rule set") from None
+
+
+def _target(ruleset: RuleSet) -> dict[str, Any]:
+    return {"questionnaire_key": ruleset.questionnaire.key, "questionnaire_version": ruleset.questionnaire.version}
+
+
+def _target_ref(row: RuleSetVersion) -> dict[str, Any]:
+    return {"questionnaire": ContentRef(key=row.questionnaire_key, version=row.questionnaire_version)}
+
+
+KIND = versions.Kind(
+    model=RuleSetVersion,
+    what=WHAT,
+    action="ruleset",
+    resource=RESOURCE,
+    shape=shape,
+    summary=RuleSetVersionSummary,
+    read=RuleSetVersionRead,
+    page=RuleSetVersionPage,
+    columns=_target,
+    fields=_target_ref,
+)
 
 
 def to_read(row: RuleSetVersion) -> RuleSetVersionRead:
-    return RuleSetVersionRead(**_summary_fields(row), document=row.document)
+    return versions.to_read(KIND, row)
 
 
 def _visible(session: Session, organisation_id: str, key: str, version: int) -> RuleSetVersion:
-    row = repository.get_version(session, organisation_id, key, version)
-    if row is None:
-        raise NotFound(f"No rule set '{key}' version {version}")
-    return row
-
-
-def _for_update(session: Session, organisation_id: str, key: str, version: int) -> RuleSetVersion:
-    row = repository.get_version_for_update(session, organisation_id, key, version)
-    if row is None:
-        raise NotFound(f"No rule set '{key}' version {version}")
-    common.ensure_mutable_by(row, organisation_id, WHAT)
-    return row
-
-
-def list_versions(
-    session: Session,
-    organisation_id: str,
-    *,
-    key: str | None = None,
-    status: str | None = None,
-    cursor: str | None = None,
-    limit: int = common.DEFAULT_PAGE,
-) -> RuleSetVersionPage:
-    rows = repository.list_versions(
-        session, organisation_id, key=key, status=status, after=common.decode_cursor(cursor), limit=limit + 1
-    )
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return RuleSetVersionPage(
-        items=[RuleSetVersionSummary(**_summary_fields(r)) for r in rows],
-        next_cursor=common.encode_cursor(rows[-1].key, rows[-1].version) if more else None,
-    )
-
-
-def get_version(session: Session, organisation_id: str, key: str, version: int) -> RuleSetVersionRead:
-    return to_read(_visible(session, organisation_id, key, version))
+    return versions.visible(session, KIND, organisation_id, key, version)
 
 
 def published_rulesets_targeting(
@@ -354,13 +328,6 @@ def fixtures(session: Session, organisation_id: str, key: str, version: int) -> 
 
 
 # --- checks -----------------------------------------------------------------------------------------------------
-
-
-def shape(document: dict[str, Any]) -> RuleSet:
-    try:
-        return parse_ruleset(document)
-    except DefinitionError as exc:
-        raise common.invalid_document(exc.issues, "rule set") from None
 
 
 @dataclass(frozen=True)
@@ -397,7 +364,7 @@ def _outcomes(compiled: CompiledRuleSet) -> list[TestOutcomeRead]:
 
 def validate_document(session: Session, organisation_id: str, document: dict[str, Any]) -> RuleSetValidationReport:
     """Static checks (and, when clean, the embedded tests) of a posted or stored document; nothing is stored."""
-    document, complete = common.complete_for_validation(document)
+    document, complete = versions.complete_for_validation(document)
     try:
         ruleset = parse_ruleset(document)
     except DefinitionError as exc:
@@ -424,79 +391,31 @@ def _issue(issue: Issue) -> ValidationIssue:
 # --- writes -----------------------------------------------------------------------------------------------------
 
 
-def create_draft(session: Session, caller: Caller, key: str, document: dict[str, Any]) -> RuleSetVersionRead:
-    """A new draft version of `key` (the server assigns the number); its checks may still fail."""
-    owners, latest = repository.key_owners(session, key)
-    common.check_key_free(owners, caller.organisation_id, key, WHAT)
-    version = latest + 1
-    ruleset = shape(common.prepare_document(document, key, version))
-    now = utcnow()
-    row = RuleSetVersion(
-        key=key,
-        version=version,
-        questionnaire_key=ruleset.questionnaire.key,
-        questionnaire_version=ruleset.questionnaire.version,
-        owner_organisation_id=caller.organisation_id,
-        status=DRAFT,
-        document=hashable_form(ruleset),
-        content_hash=content_hash(ruleset),
-        created_at=now,
-        created_by=common.actor(caller),
-        updated_at=now,
-    )
-    try:
-        repository.add(session, row)
-    except IntegrityError:  # the request's transaction rolls back with the 409
-        raise Conflict(f"another draft of '{key}' was created at the same time; retry") from None
-    common.audit(
-        session,
-        caller,
-        "ruleset.draft_created",
-        RESOURCE,
-        row.id,
-        {"key": key, "version": version, "content_hash": row.content_hash},
-        digest_of=row.document,
-    )
-    return to_read(row)
-
-
-def replace_draft(
-    session: Session, caller: Caller, key: str, version: int, document: dict[str, Any], if_match: str | None
-) -> RuleSetVersionRead:
-    row = _for_update(session, caller.organisation_id, key, version)
-    common.ensure_draft(row, WHAT)
-    common.check_if_match(row, if_match, required=True)
-    ruleset = shape(common.prepare_document(document, key, version))
-    previous = row.content_hash
-    row.document = hashable_form(ruleset)
-    row.content_hash = content_hash(ruleset)
-    row.questionnaire_key = ruleset.questionnaire.key
-    row.questionnaire_version = ruleset.questionnaire.version
-    row.updated_at = utcnow()
-    session.flush()
-    common.audit(
-        session,
-        caller,
-        "ruleset.draft_replaced",
-        RESOURCE,
-        row.id,
-        {"key": key, "version": version, "previous_hash": previous, "content_hash": row.content_hash},
-        digest_of=row.document,
-    )
-    return to_read(row)
-
-
 def publish(
     session: Session, caller: Caller, key: str, version: int, if_match: str | None, *, make_current: bool = False
 ) -> RuleSetVersionRead:
     """The publish gate: static checks clean (monotonicity included when declared), at least one embedded test and
     every one passing, and the target questionnaire version published. Otherwise 422 listing every failure."""
-    row = _for_update(session, caller.organisation_id, key, version)
-    common.ensure_draft(row, WHAT)
-    common.check_if_match(row, if_match, required=False)
+    row = versions.publish(
+        session,
+        KIND,
+        caller,
+        key,
+        version,
+        if_match,
+        gate=lambda row: _publish_gate(session, caller.organisation_id, row),
+        details={"make_current": make_current},
+    )
+    _invalidate_after_commit(session)
+    if make_current:
+        _make_current(session, caller, row)
+    return to_read(row)
+
+
+def _publish_gate(session: Session, organisation_id: str, row: RuleSetVersion) -> None:
     ruleset = parse_ruleset(row.document)
-    checked = _check_against_target(session, caller.organisation_id, ruleset)
-    failures = common.issues_to_errors(checked.issues, location="document")
+    checked = _check_against_target(session, organisation_id, ruleset)
+    failures = versions.issues_to_errors(checked.issues, location="document")
     ref = ruleset.questionnaire
     if checked.questionnaire_status not in (None, PUBLISHED):
         failures.append(
@@ -525,55 +444,24 @@ def publish(
                 )
     if failures:
         raise ValidationFailed(
-            f"rule set '{key}' version {version} cannot be published: {len(failures)} "
+            f"rule set '{row.key}' version {row.version} cannot be published: {len(failures)} "
             f"problem{'s' if len(failures) != 1 else ''}",
             errors=failures,
         )
-    now = utcnow()
-    row.status = PUBLISHED
-    row.published_at = now
-    row.published_by = common.actor(caller)
-    row.updated_at = now
-    session.flush()
-    _invalidate_after_commit(session)
-    common.audit(
-        session,
-        caller,
-        "ruleset.published",
-        RESOURCE,
-        row.id,
-        {"key": key, "version": version, "content_hash": row.content_hash, "make_current": make_current},
-    )
-    if make_current:
-        _make_current(session, caller, row)
-    return to_read(row)
 
 
 def retire(session: Session, caller: Caller, key: str, version: int) -> RuleSetVersionRead:
     """Retire a published version: stored assessments still replay with it; new assessments cannot name it."""
-    row = _for_update(session, caller.organisation_id, key, version)
-    if row.status != PUBLISHED:
-        raise Conflict(f"rule set '{key}' version {version} is {row.status}: only a published version retires")
-    if repository.is_current_for(session, caller.organisation_id, key, version):
-        raise Conflict(
-            f"rule set '{key}' version {version} is your current rule set for questionnaire "
-            f"'{row.questionnaire_key}'; adopt another version first (PUT /v1/organisation/current-rulesets)"
-        )
-    now = utcnow()
-    row.status = RETIRED
-    row.retired_at = now
-    row.retired_by = common.actor(caller)
-    row.updated_at = now
-    session.flush()
+
+    def not_current(row: RuleSetVersion) -> None:
+        if repository.is_current_for(session, caller.organisation_id, key, version):
+            raise Conflict(
+                f"rule set '{key}' version {version} is your current rule set for questionnaire "
+                f"'{row.questionnaire_key}'; adopt another version first (PUT /v1/organisation/current-rulesets)"
+            )
+
+    row = versions.retire(session, KIND, caller, key, version, guard=not_current)
     _invalidate_after_commit(session)
-    common.audit(
-        session,
-        caller,
-        "ruleset.retired",
-        RESOURCE,
-        row.id,
-        {"key": key, "version": version, "content_hash": row.content_hash},
-    )
     return to_read(row)
 
 
@@ -608,9 +496,7 @@ def _current_read(choice: CurrentRuleSet) -> CurrentRuleSetRead:
 
 def set_current_ruleset(session: Session, caller: Caller, key: str, version: int) -> CurrentRuleSetRead:
     """Adopt a published version (or roll back to an earlier published one) for new assessments."""
-    row = repository.get_version(session, caller.organisation_id, key, version)
-    if row is None:
-        raise NotFound(f"No rule set '{key}' version {version}")
+    row = _visible(session, caller.organisation_id, key, version)
     if row.status != PUBLISHED:
         raise ValidationFailed(
             f"rule set '{key}' version {version} is {row.status}: only a published version can be current",
@@ -631,16 +517,16 @@ def _make_current(session: Session, caller: Caller, row: RuleSetVersion) -> Curr
             ruleset_key=row.key,
             ruleset_version=row.version,
             updated_at=now,
-            updated_by=common.actor(caller),
+            updated_by=versions.actor(caller),
         )
         repository.add_choice(session, choice)
     else:
         choice.ruleset_key = row.key
         choice.ruleset_version = row.version
         choice.updated_at = now
-        choice.updated_by = common.actor(caller)
+        choice.updated_by = versions.actor(caller)
         session.flush()
-    common.audit(
+    versions.audit(
         session,
         caller,
         "ruleset.current_set",
@@ -708,7 +594,7 @@ def answers_invalid(issues: list[Issue]) -> ValidationFailed:
     count = len(issues)
     return ValidationFailed(
         f"{count} answer{'s are' if count != 1 else ' is'} invalid",
-        errors=common.issues_to_errors(issues, prefix="/answers"),
+        errors=versions.issues_to_errors(issues, prefix="/answers"),
     )
 
 
@@ -771,7 +657,7 @@ def impact(session: Session, caller: Caller, key: str, version: int, request: Im
         truncated=truncated,
         elapsed_ms=round((time.perf_counter() - started) * 1000, 1),
     )
-    common.audit(
+    versions.audit(
         session,
         caller,
         "ruleset.impact_analysed",
@@ -793,25 +679,20 @@ def impact(session: Session, caller: Caller, key: str, version: int, request: Im
 
 
 def diff(session: Session, organisation_id: str, key: str, from_version: int, to_version: int) -> ContentDiff:
-    before = _visible(session, organisation_id, key, from_version)
-    after = _visible(session, organisation_id, key, to_version)
-    lines = diff_rulesets(before.document, after.document)
-    if (before.questionnaire_key, before.questionnaire_version) != (
-        after.questionnaire_key,
-        after.questionnaire_version,
-    ):
-        old_q = questionnaire_service.document_of(
-            session, organisation_id, before.questionnaire_key, before.questionnaire_version
-        )
-        new_q = questionnaire_service.document_of(
-            session, organisation_id, after.questionnaire_key, after.questionnaire_version
-        )
-        if old_q is not None and new_q is not None:
-            lines += diff_questionnaires(old_q, new_q)
-    return ContentDiff(
-        key=key,
-        from_version=from_version,
-        to_version=to_version,
-        summary=[line.summary for line in lines],
-        changes=[line.model for line in lines],
-    )
+    def lines(before: RuleSetVersion, after: RuleSetVersion) -> list[DiffLine]:
+        found = diff_rulesets(before.document, after.document)
+        if (before.questionnaire_key, before.questionnaire_version) != (
+            after.questionnaire_key,
+            after.questionnaire_version,
+        ):
+            old_q = questionnaire_service.document_of(
+                session, organisation_id, before.questionnaire_key, before.questionnaire_version
+            )
+            new_q = questionnaire_service.document_of(
+                session, organisation_id, after.questionnaire_key, after.questionnaire_version
+            )
+            if old_q is not None and new_q is not None:
+                found += diff_questionnaires(old_q, new_q)
+        return found
+
+    return versions.diff(session, KIND, organisation_id, key, from_version, to_version, lines)

@@ -1,0 +1,75 @@
+"""All SQL of the shared version life cycle, for any `VersionedDocument` table.
+
+Reads keep system content (owner NULL) and the caller's own rows only. The unscoped statements are the
+key-ownership probe (keys are globally unique, so a new key is checked against every owner) and the seed's lookup.
+"""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+from sqlalchemy import ColumnElement, Select, func, or_, select
+from sqlalchemy.orm import Session
+
+from app.content_versions.models import VersionedDocument
+
+M = TypeVar("M", bound=VersionedDocument)
+
+
+def visible(model: type[VersionedDocument], organisation_id: str) -> ColumnElement[bool]:
+    owner = model.owner_organisation_id
+    return or_(owner.is_(None), owner == organisation_id)
+
+
+def readable(model: type[M], organisation_id: str) -> Select[M]:
+    """The base statement of every read: system content plus the organisation's own."""
+    return select(model).where(visible(model, organisation_id))
+
+
+def get_version(session: Session, model: type[M], organisation_id: str, key: str, version: int) -> M | None:
+    return session.scalar(readable(model, organisation_id).where(model.key == key, model.version == version))
+
+
+def get_version_for_update(session: Session, model: type[M], organisation_id: str, key: str, version: int) -> M | None:
+    statement = readable(model, organisation_id).where(model.key == key, model.version == version)
+    return session.scalar(statement.with_for_update())
+
+
+def key_owners(session: Session, model: type[VersionedDocument], key: str) -> tuple[set[str | None], int]:
+    """Who owns versions of `key` (any organisation: keys are global) and the highest version number."""
+    rows = session.execute(
+        select(model.owner_organisation_id, func.max(model.version))
+        .where(model.key == key)
+        .group_by(model.owner_organisation_id)
+    ).all()
+    return {r[0] for r in rows}, max((int(r[1]) for r in rows), default=0)
+
+
+def list_versions(
+    session: Session,
+    model: type[M],
+    organisation_id: str,
+    *,
+    key: str | None,
+    status: str | None,
+    after: tuple[str, int] | None,
+    limit: int,
+) -> list[M]:
+    statement = readable(model, organisation_id)
+    if key is not None:
+        statement = statement.where(model.key == key)
+    if status is not None:
+        statement = statement.where(model.status == status)
+    if after is not None:
+        statement = statement.where(or_(model.key > after[0], (model.key == after[0]) & (model.version > after[1])))
+    return list(session.scalars(statement.order_by(model.key, model.version).limit(limit)))
+
+
+def add(session: Session, row: VersionedDocument) -> None:
+    session.add(row)
+    session.flush()
+
+
+def any_version(session: Session, model: type[M], key: str, version: int) -> M | None:
+    """Seed only: the row holding (key, version), whoever owns it."""
+    return session.scalar(select(model).where(model.key == key, model.version == version))
