@@ -34,7 +34,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session, aliased
 
 from app.assessments.models import Assessment, AssessmentEnteredInError, AssessmentOverride, IdempotencyRecord
-from app.audit.repository import NewRow
+from app.audit.service import NewRow
 from app.core.db import UTCDateTime
 
 _ASSESSMENTS = cast(Table, Assessment.__table__)

@@ -14,7 +14,6 @@ from sqlalchemy.orm import Session
 
 from app.audit.chain import genesis_hash, link_hash
 from app.audit.models import AuditChainHead, AuditEvent, AuditEventRef
-from app.auth.models import Organisation
 from app.core.db import utcnow
 
 _HEAD = cast(Table, AuditChainHead.__table__)
@@ -165,13 +164,6 @@ def iter_events(session: Session, organisation_id: str, batch: int = 1000) -> It
             return
         after = rows[-1].sequence
         session.expunge_all()
-
-
-def organisations(session: Session, slug: str | None = None) -> list[tuple[str, str]]:
-    stmt = select(Organisation.id, Organisation.slug).order_by(Organisation.slug)
-    if slug is not None:
-        stmt = stmt.where(Organisation.slug == slug)
-    return [(str(r[0]), str(r[1])) for r in session.execute(stmt)]
 
 
 def search(

@@ -15,6 +15,7 @@ from app.audit import repository
 from app.audit.chain import body_hash, digest, event_hash, genesis_hash
 from app.audit.models import AuditEvent
 from app.audit.repository import NewRow
+from app.auth import service as auth_service
 from app.auth.service import Caller
 from app.core.db import utcnow
 
@@ -302,4 +303,4 @@ def verify_for(session: Session, caller: Caller) -> Verification:
 
 def verify_all(session: Session, slug: str | None = None) -> list[tuple[str, Verification]]:
     """(slug, verification) of every organisation, or of the one named."""
-    return [(s, verify(session, org_id)) for org_id, s in repository.organisations(session, slug)]
+    return [(s, verify(session, org_id)) for org_id, s in auth_service.organisations(session, slug)]

@@ -100,3 +100,10 @@ def key(session: Session, organisation_id: str, key_id: str) -> ApiKey | None:
 
 def touch_key(session: Session, key_id: str, now: datetime, older_than: datetime) -> None:
     session.connection().execute(_TOUCH_KEY, {"key_id": key_id, "now": now, "older_than": older_than})
+
+
+def organisation_ids_and_slugs(session: Session, slug: str | None = None) -> list[tuple[str, str]]:
+    stmt = select(Organisation.id, Organisation.slug).order_by(Organisation.slug)
+    if slug is not None:
+        stmt = stmt.where(Organisation.slug == slug)
+    return [(str(r[0]), str(r[1])) for r in session.execute(stmt)]

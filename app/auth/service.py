@@ -43,6 +43,11 @@ class KeyRefused(Unauthenticated):
         self.client_id = client_id
 
 
+def organisations(session: Session, slug: str | None = None) -> list[tuple[str, str]]:
+    """(id, slug) of every organisation, or of the one named."""
+    return repository.organisation_ids_and_slugs(session, slug)
+
+
 def create_organisation(session: Session, slug: str, name: str) -> Organisation:
     if not SLUG.match(slug):
         raise ValidationFailed("slug must be 2-63 lowercase letters, digits or hyphens")
