@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.audit import repository
 from app.audit.chain import body_hash, digest, event_hash, genesis_hash
 from app.audit.models import AuditEvent
-from app.audit.repository import NewRow
+from app.audit.repository import NewRow as NewRow
 from app.auth import service as auth_service
 from app.auth.service import Caller
 from app.core.db import utcnow
