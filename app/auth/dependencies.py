@@ -12,7 +12,6 @@ from app.auth import service
 from app.auth.permissions import CASE_DATA_OPERATIONS, Operation, allowed
 from app.auth.service import Caller
 from app.core.errors import BadRequest, Forbidden
-from app.core.ratelimit import MemoryCounters
 
 bearer_scheme = HTTPBearer(auto_error=False, description="An API key issued by `riskapi` (shown once on creation)")
 
@@ -58,10 +57,10 @@ class Authorize:
         )
         request.state.caller = caller
         limiter = request.app.state.rate_limiter
-        if limiter.limit <= 0 or limiter.store is None or isinstance(limiter.store, MemoryCounters):
-            limiter.check(caller.client_id)  # no I/O
-        else:
+        if limiter.blocking:
             await run_in_threadpool(limiter.check, caller.client_id)
+        else:
+            limiter.check(caller.client_id)
         if not allowed(caller.roles, self.operation):
             raise Forbidden(f"This operation needs one of the roles allowed to '{self.operation.value}'")
         if self.case_data and x_acting_user is None:

@@ -26,10 +26,14 @@ class RateLimitCounter(Base):
 
 
 class CounterStore(Protocol):
+    blocking: bool  # whether increment() does I/O (then it runs in the threadpool, off the event loop)
+
     def increment(self, client_id: str, window: int) -> int: ...
 
 
 class MemoryCounters:
+    blocking = False
+
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._counts: dict[tuple[str, int], int] = {}
@@ -44,6 +48,8 @@ class MemoryCounters:
 
 
 class RedisCounters:
+    blocking = True
+
     def __init__(self, url: str) -> None:
         import redis
 
@@ -60,6 +66,8 @@ class RedisCounters:
 
 class DatabaseCounters:
     """PostgreSQL: an upsert in its own short autocommit transaction, never in the request's."""
+
+    blocking = True
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine.execution_options(isolation_level="AUTOCOMMIT")
@@ -83,6 +91,10 @@ class RateLimiter:
     def __init__(self, limit_per_minute: int, store: CounterStore | None) -> None:
         self.limit = limit_per_minute
         self.store = store
+
+    @property
+    def blocking(self) -> bool:
+        return self.limit > 0 and self.store is not None and self.store.blocking
 
     def check(self, client_id: str) -> None:
         if self.limit <= 0 or self.store is None:
