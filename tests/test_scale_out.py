@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,15 +14,10 @@ from app.auth import service as auth_service
 from app.auth.permissions import Role
 from app.core.db import create_db_engine, make_sessionmaker
 from tests.conftest import create_postgres_database, drop_postgres_database, make_settings, migrate, require_postgres
+from tests.servers import start_server
 
 pytestmark = pytest.mark.postgres
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
@@ -40,36 +30,7 @@ def postgres_url() -> Iterator[str]:
     drop_postgres_database(admin, name)
 
 
-def start_server(url: str, workers: int, **env: str) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    environment = {
-        **os.environ,
-        "RISKAPI_DATABASE_URL": url,
-        "RISKAPI_ENVIRONMENT": "test",
-        "RISKAPI_LOG_LEVEL": "WARNING",
-        **env,
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--workers", str(workers)],
-        cwd=ROOT,
-        env=environment,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                return process, base
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    process.kill()
-    raise AssertionError("server did not become ready")
-
-
-def test_two_workers_share_rate_limit_counters_and_data(postgres_url: str) -> None:
+def test_two_workers_share_rate_limit_counters_and_data(postgres_url: str, tmp_path: Path) -> None:
     engine = create_db_engine(make_settings(postgres_url))
     session: Session = make_sessionmaker(engine)()
     with session.begin():
@@ -78,7 +39,8 @@ def test_two_workers_share_rate_limit_counters_and_data(postgres_url: str) -> No
     session.close()
     engine.dispose()
 
-    process, base = start_server(postgres_url, workers=2, RISKAPI_RATE_LIMIT_PER_MINUTE="10")
+    server = start_server(postgres_url, tmp_path / "server.log", workers=2, RISKAPI_RATE_LIMIT_PER_MINUTE="10")
+    base = server.base
     try:
         statuses = []
         for _ in range(40):  # a new connection each time, so the kernel spreads them over both workers
@@ -88,8 +50,7 @@ def test_two_workers_share_rate_limit_counters_and_data(postgres_url: str) -> No
             f"{base}/v1/clients", json={"name": "x", "roles": ["assessor"]}, headers={"Authorization": f"Bearer {key}"}
         )
     finally:
-        process.terminate()
-        process.wait(timeout=20)
+        server.stop()
     assert statuses.count(200) == 10, statuses
     assert statuses.count(429) == 30
     assert created.status_code == 429

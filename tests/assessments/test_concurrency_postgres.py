@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
-import subprocess
-import sys
-import time
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +21,7 @@ from app.auth.permissions import Role
 from app.rulesets.seed import seed_default_content
 from tests.assessments.conftest import new_body
 from tests.conftest import create_postgres_database, drop_postgres_database, migrate, require_postgres
+from tests.servers import start_server
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]
@@ -48,48 +46,11 @@ def server() -> Iterator[tuple[str, str, str, str]]:
         key = auth_service.create_client(session, org.id, "load", [Role.assessor]).api_key
         org_id = org.id
     engine.dispose()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {
-        **os.environ,
-        "RISKAPI_DATABASE_URL": url,
-        "RISKAPI_RATE_LIMIT_PER_MINUTE": "0",
-        "RISKAPI_LOG_LEVEL": "WARNING",
-    }
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "app.main:create_app",
-            "--factory",
-            "--port",
-            str(port),
-            "--workers",
-            "2",
-            "--no-access-log",
-        ],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
+    server = start_server(url, Path(tempfile.mkdtemp()) / "server.log", workers=2, RISKAPI_LOG_LEVEL="WARNING")
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        else:
-            pytest.fail("the server did not start")
-        yield base, key, url, org_id
+        yield server.base, key, url, org_id
     finally:
-        process.terminate()
-        process.wait(timeout=15)
+        server.stop()
         drop_postgres_database(admin_url, name)
 
 

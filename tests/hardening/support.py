@@ -5,17 +5,12 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import signal
-import socket
 import subprocess
-import sys
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 from fastapi import FastAPI
 from fastapi.routing import APIRoute, iter_route_contexts
 from sqlalchemy import Engine, inspect, text
@@ -121,75 +116,7 @@ def row_counts(engine: Engine) -> dict[str, int]:
         return {name: int(conn.execute(text(f'SELECT count(*) FROM "{name}"')).scalar_one()) for name in names}
 
 
-# --- real servers ----------------------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@dataclass
-class Server:
-    process: subprocess.Popen[bytes]
-    base: str
-    log_path: Path
-
-    def kill(self) -> None:
-        """SIGKILL: no shutdown handler, no flush, no rollback: what a power cut or the OOM killer does."""
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait(timeout=20)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
-    def log(self) -> str:
-        return self.log_path.read_text(encoding="utf-8", errors="replace") if self.log_path.exists() else ""
-
-
-def start_server(
-    database_url: str, log_path: Path, *, workers: int = 1, ready_timeout: float = 40, **env: str
-) -> Server:
-    port = free_port()
-    environment = {
-        **os.environ,
-        "RISKAPI_DATABASE_URL": database_url,
-        "RISKAPI_ENVIRONMENT": "test",
-        "RISKAPI_LOG_LEVEL": "INFO",
-        "RISKAPI_RATE_LIMIT_PER_MINUTE": "0",
-        **env,
-    }
-    handle = log_path.open("ab")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--workers", str(workers)],
-        cwd=ROOT,
-        env=environment,
-        stdout=handle,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,  # its own process group, so a kill reaches every worker and nothing else
-    )
-    handle.close()
-    server = Server(process, f"http://127.0.0.1:{port}", log_path)
-    deadline = time.monotonic() + ready_timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"server exited with {process.returncode}:\n{server.log()[-3000:]}")
-        try:
-            if httpx.get(f"{server.base}/readyz", timeout=2).status_code == 200:
-                return server
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    server.kill()
-    raise AssertionError(f"server did not become ready:\n{server.log()[-3000:]}")
-
+from tests.servers import Server, free_port, start_server  # noqa: E402,F401  (re-exported for the hardening tests)
 
 # --- requests built from the route table and the OpenAPI document ---------------------------------------------
 

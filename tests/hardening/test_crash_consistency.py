@@ -23,7 +23,8 @@ from app.auth.permissions import Role
 from app.core.db import create_db_engine, make_sessionmaker
 from app.rulesets.seed import seed_default_content
 from tests.conftest import create_postgres_database, drop_postgres_database, make_settings, migrate, require_postgres
-from tests.hardening.support import SOAK, Server, assessment_body, embedded_tests, start_server
+from tests.hardening.support import SOAK, assessment_body, embedded_tests
+from tests.servers import Server, start_server
 
 pytestmark = pytest.mark.xdist_group("servers")
 

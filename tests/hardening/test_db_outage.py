@@ -18,7 +18,8 @@ from app.auth.permissions import Role
 from app.core.db import create_db_engine, make_sessionmaker
 from app.rulesets.seed import seed_default_content
 from tests.conftest import make_settings, migrate
-from tests.hardening.support import SOAK, ThrowawayPostgres, assessment_body, start_server
+from tests.hardening.support import SOAK, ThrowawayPostgres, assessment_body
+from tests.servers import start_server
 
 pytestmark = [pytest.mark.postgres, pytest.mark.xdist_group("servers")]
 

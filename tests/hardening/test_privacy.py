@@ -21,8 +21,8 @@ from tests.hardening.support import (
     SUBJECT_MARKER,
     answers_with_free_text,
     assessment_body,
-    start_server,
 )
+from tests.servers import start_server
 
 pytestmark = pytest.mark.xdist_group("servers")
 
