@@ -109,17 +109,22 @@ def _append(
 
 
 def record_key_operation(
-    session: Session, *, organisation_id: str, action: str, client_id: str, details: dict[str, Any] | None
+    session: Session,
+    *,
+    organisation_id: str,
+    action: str,
+    client_id: str,
+    details: dict[str, Any] | None,
+    actor_client_id: str | None,
+    acting_user: str | None,
 ) -> None:
-    """An admin key operation (create, rotate, revoke), chained in the same transaction as the change.
-
-    The key service does not receive the acting admin yet, so the actor is left empty (see ADR 0003).
-    """
+    """An admin key operation (create, rotate, revoke), chained in the same transaction as the change; the actor
+    is the admin's client and acting user (the resource is the client whose keys changed)."""
     _append(
         session,
         organisation_id=organisation_id,
-        client_id=None,
-        acting_user=None,
+        client_id=actor_client_id,
+        acting_user=acting_user,
         action=action,
         resource_type="client",
         resource_id=client_id,

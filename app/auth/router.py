@@ -25,7 +25,7 @@ COMMON = problem_responses(BadRequest, Unauthenticated, Forbidden, ValidationFai
 @router.post("", status_code=status.HTTP_201_CREATED, responses=COMMON)
 def create_client(body: ClientCreate, caller: AdminCaller, session: SessionDep) -> IssuedKey:
     """Create an API client with roles and issue its first key (shown once)."""
-    return service.create_client(session, caller.organisation_id, body.name, body.roles, body.expires_at)
+    return service.create_client(session, caller.organisation_id, body.name, body.roles, body.expires_at, actor=caller)
 
 
 @router.get("", responses=COMMON)
@@ -42,16 +42,18 @@ def list_clients(caller: AdminCaller, session: SessionDep) -> ClientList:
 def rotate_key(client_id: str, caller: AdminCaller, session: SessionDep, body: KeyRotate | None = None) -> IssuedKey:
     """Issue a new key; the client's older keys stay valid for a grace period, then expire."""
     body = body or KeyRotate()
-    return service.rotate_key(session, caller.organisation_id, client_id, body.grace_hours, body.expires_at)
+    return service.rotate_key(
+        session, caller.organisation_id, client_id, body.grace_hours, body.expires_at, actor=caller
+    )
 
 
 @router.post("/{client_id}/revoke", responses={**COMMON, **problem_responses(NotFound, Conflict)})
 def revoke_client(client_id: str, caller: AdminCaller, session: SessionDep) -> ClientRead:
     """Revoke a client and every key it holds, at once."""
-    return service.revoke_client(session, caller.organisation_id, client_id)
+    return service.revoke_client(session, caller.organisation_id, client_id, actor=caller)
 
 
 @router.post("/{client_id}/keys/{key_id}/revoke", responses={**COMMON, **problem_responses(NotFound)})
 def revoke_key(client_id: str, key_id: str, caller: AdminCaller, session: SessionDep) -> KeyRead:
     """Revoke one key of a client."""
-    return service.revoke_key(session, caller.organisation_id, client_id, key_id)
+    return service.revoke_key(session, caller.organisation_id, client_id, key_id, actor=caller)

@@ -73,7 +73,13 @@ def _new_key(session: Session, client: ApiClient, expires_at: datetime | None) -
 
 
 def create_client(
-    session: Session, organisation_id: str, name: str, roles: list[Role], expires_at: datetime | None = None
+    session: Session,
+    organisation_id: str,
+    name: str,
+    roles: list[Role],
+    expires_at: datetime | None = None,
+    *,
+    actor: Caller | None = None,
 ) -> IssuedKey:
     client = ApiClient(organisation_id=organisation_id, name=name, roles=sorted({r.value for r in roles}))
     session.add(client)
@@ -83,7 +89,7 @@ def create_client(
         session.flush()
     except IntegrityError as exc:  # pragma: no cover - a 256-bit collision
         raise Conflict("key collision, retry") from exc
-    _audit_key_operation(session, organisation_id, "client.create", client.id, {"key_id": key.id})
+    _audit_key_operation(session, organisation_id, "client.create", client.id, {"key_id": key.id}, actor)
     return IssuedKey(client=_client_read(client, [key]), key_id=key.id, api_key=plain)
 
 
@@ -99,6 +105,8 @@ def rotate_key(
     client_id: str,
     grace_hours: int | None = None,
     expires_at: datetime | None = None,
+    *,
+    actor: Caller | None = None,
 ) -> IssuedKey:
     client = _active_client(session, organisation_id, client_id)
     now = utcnow()
@@ -110,11 +118,11 @@ def rotate_key(
     key, plain = _new_key(session, client, expires_at)
     session.flush()
     _invalidate_after_commit(session)
-    _audit_key_operation(session, organisation_id, "client.rotate_key", client.id, {"key_id": key.id})
+    _audit_key_operation(session, organisation_id, "client.rotate_key", client.id, {"key_id": key.id}, actor)
     return IssuedKey(client=_client_read(client, [*old_keys, key]), key_id=key.id, api_key=plain)
 
 
-def revoke_client(session: Session, organisation_id: str, client_id: str) -> ClientRead:
+def revoke_client(session: Session, organisation_id: str, client_id: str, *, actor: Caller | None = None) -> ClientRead:
     client = _active_client(session, organisation_id, client_id)
     now = utcnow()
     client.revoked_at = now
@@ -123,18 +131,20 @@ def revoke_client(session: Session, organisation_id: str, client_id: str) -> Cli
         key.revoked_at = key.revoked_at or now
     session.flush()
     _invalidate_after_commit(session)
-    _audit_key_operation(session, organisation_id, "client.revoke", client.id, None)
+    _audit_key_operation(session, organisation_id, "client.revoke", client.id, None, actor)
     return _client_read(client, keys)
 
 
-def revoke_key(session: Session, organisation_id: str, client_id: str, key_id: str) -> KeyRead:
+def revoke_key(
+    session: Session, organisation_id: str, client_id: str, key_id: str, *, actor: Caller | None = None
+) -> KeyRead:
     key = repository.key(session, organisation_id, key_id)
     if key is None or key.client_id != client_id:
         raise NotFound()
     key.revoked_at = key.revoked_at or utcnow()
     session.flush()
     _invalidate_after_commit(session)
-    _audit_key_operation(session, organisation_id, "client.revoke_key", client_id, {"key_id": key.id})
+    _audit_key_operation(session, organisation_id, "client.revoke_key", client_id, {"key_id": key.id}, actor)
     return _key_read(key)
 
 
@@ -264,9 +274,23 @@ def _client_read(client: ApiClient, keys: list[ApiKey]) -> ClientRead:
 
 
 def _audit_key_operation(
-    session: Session, organisation_id: str, action: str, client_id: str, details: dict[str, str] | None
+    session: Session,
+    organisation_id: str,
+    action: str,
+    client_id: str,
+    details: dict[str, str] | None,
+    actor: Caller | None,
 ) -> None:
-    """Chain the admin key operation in the organisation's audit trail (same transaction)."""
+    """Chain the admin key operation in the organisation's audit trail (same transaction). `actor` is the admin
+    caller over HTTP; None for the operator's CLI, recorded as acting user 'riskapi-cli'."""
     from app.audit.service import record_key_operation
 
-    record_key_operation(session, organisation_id=organisation_id, action=action, client_id=client_id, details=details)
+    record_key_operation(
+        session,
+        organisation_id=organisation_id,
+        action=action,
+        client_id=client_id,
+        details=details,
+        actor_client_id=actor.client_id if actor else None,
+        acting_user=actor.acting_user if actor else "riskapi-cli",
+    )

@@ -108,3 +108,23 @@ async def test_keys_are_stored_only_as_digests(client: httpx.AsyncClient, tenant
         assert key is not None
         assert created["api_key"] not in (key.digest, key.prefix)
         assert len(key.digest) == 64
+
+
+async def test_key_operations_are_audited_with_the_acting_admin(
+    client: httpx.AsyncClient, tenant: Tenant, app: FastAPI
+) -> None:
+    from sqlalchemy import select
+
+    from app.audit.models import AuditEvent
+
+    admin = tenant.headers(Role.admin, acting_user="admin-7")
+    created = (await client.post("/v1/clients", json={"name": "cms", "roles": ["assessor"]}, headers=admin)).json()
+    await client.post(f"/v1/clients/{created['client']['id']}/revoke", headers=admin)
+    with app.state.sessionmaker() as session:
+        events = session.execute(
+            select(AuditEvent.action, AuditEvent.acting_user, AuditEvent.client_id, AuditEvent.resource_id)
+            .where(AuditEvent.organisation_id == tenant.organisation_id, AuditEvent.acting_user == "admin-7")
+            .order_by(AuditEvent.sequence)
+        ).all()
+    assert [e.action for e in events] == ["client.create", "client.revoke"]
+    assert all(e.resource_id == created["client"]["id"] and e.client_id for e in events)
