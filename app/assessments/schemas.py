@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from app.scoring.result import Result
 
 SubjectRef = Field(
     min_length=1,
@@ -98,65 +100,6 @@ class EnteredInErrorCreate(_Input):
     )
 
     reason: str = Field(min_length=1, max_length=2000)
-
-
-# --- the result object -----------------------------------------------------------------------------------
-
-
-class ContentRef(BaseModel):
-    key: str
-    version: int
-    content_hash: str
-
-
-class Trigger(BaseModel):
-    id: str
-    title: str | None
-    reason: str | None
-    source: str | None
-
-
-class FloorApplied(BaseModel):
-    id: str
-    reason: str | None
-
-
-class Reason(BaseModel):
-    rule_id: str
-    text: str | None
-    points: int | None
-    items: list[str]
-    source: str | None
-
-
-class Action(BaseModel):
-    id: str
-    title: str
-    who: str | None
-    urgency: Literal["now", "same_day", "within_week", "routine"]
-
-
-class Result(BaseModel):
-    """The result object: the same in evaluate, assessment, rescore and replay."""
-
-    level: str = Field(description="The latest override's level, else computed_level.")
-    computed_level: str
-    scores: dict[str, int]
-    triggers: list[Trigger]
-    floors_applied: list[FloorApplied]
-    reasons: list[Reason] = Field(description="Triggers and floors first, then by contribution.")
-    actions: list[Action] = Field(description="Most urgent first, then in the catalogue's order.")
-    information_gaps: list[str]
-    protective_factors: list[str]
-    review_within_days: int | None
-    disclaimer: str
-    questionnaire: ContentRef
-    ruleset: ContentRef
-    engine_version: str
-    trace: list[dict[str, Any]] | None = Field(default=None, description="Only with ?explain=trace.")
-    counterfactuals: list[dict[str, Any]] | None = Field(
-        default=None, description="Only with ?explain=counterfactuals."
-    )
 
 
 class OverrideRead(BaseModel):

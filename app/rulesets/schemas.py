@@ -8,6 +8,7 @@ from typing import Any, Literal, Self
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from app.content_versions.schemas import VERSION_EXAMPLE, ValidationReport, VersionSummary
+from app.scoring.result import HashedRef, Result
 
 
 class ContentRef(BaseModel):
@@ -15,12 +16,6 @@ class ContentRef(BaseModel):
 
     key: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")
     version: int = Field(ge=1, le=2_147_483_647)
-
-
-class HashedRef(BaseModel):
-    key: str
-    version: int
-    content_hash: str
 
 
 RULESET_EXAMPLE = {
@@ -88,54 +83,8 @@ class EvaluateRequest(BaseModel):
     answers: dict[str, Any] = Field(description="One flat object keyed by item id")
 
 
-class TriggerOut(BaseModel):
-    id: str
-    title: str | None
-    reason: str | None
-    source: str | None
-
-
-class FloorOut(BaseModel):
-    id: str
-    reason: str | None
-
-
-class ReasonOut(BaseModel):
-    rule_id: str
-    text: str | None
-    points: int | None
-    items: list[str]
-    source: str | None
-
-
-class ActionOut(BaseModel):
-    id: str
-    title: str
-    who: str
-    urgency: Literal["now", "same_day", "within_week", "routine"]
-
-
-class EvaluationResult(BaseModel):
-    """The result object (design.md): the same shape as an assessment's result; nothing is stored."""
-
-    level: str
-    computed_level: str
-    scores: dict[str, int]
-    triggers: list[TriggerOut]
-    floors_applied: list[FloorOut]
-    reasons: list[ReasonOut]
-    actions: list[ActionOut]
-    information_gaps: list[str]
-    protective_factors: list[str]
-    review_within_days: int | None
-    disclaimer: str
-    questionnaire: HashedRef
-    ruleset: HashedRef
-    engine_version: str
-    trace: list[dict[str, Any]] | None = Field(None, description="With ?explain=trace: every rule that fired")
-    counterfactuals: list[dict[str, Any]] | None = Field(
-        None, description="With ?explain=counterfactuals: the smallest answer changes that would change the level"
-    )
+# The dry run returns the one result object (app/scoring/result.py) that assessments also return.
+EvaluationResult = Result
 
 
 # --- fixtures ---------------------------------------------------------------------------------------------------

@@ -31,7 +31,6 @@ from app.rulesets.schemas import (
     CurrentRuleSetRead,
     Fixture,
     FixtureSet,
-    HashedRef,
     ImpactReport,
     ImpactRequest,
     LevelChange,
@@ -58,6 +57,7 @@ from app.scoring import (
     run_tests,
 )
 from app.scoring.evaluator import EXPLAIN_OPTIONS
+from app.scoring.result import HashedRef
 
 WHAT = "rule set"
 RESOURCE = "ruleset_version"
