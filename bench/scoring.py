@@ -1,10 +1,18 @@
 """Scoring benchmark: compile time and µs per evaluation, against a hand-written function and two peers.
 
-Run: .venv/bin/python bench/scoring.py   (prints a table; asserts nothing)
+Run: .venv/bin/python bench/scoring.py   (prints tables; asserts only that every peer agrees with the engine)
 
 The "hand-written" function is the straight-line Python a developer would write for the same synthetic
 rules (`if a.get("y3") == "yes": total += 2`, no trace, no validation); the bench emits it from the same
-rule list so that 60 and 200 rules need not be typed, but it shares no code with the compiler.
+rule list so that 60 and 200 rules need not be typed, but it shares no code with the compiler. Every "vs hand"
+ratio is against it. A second hand-written function, emitted the same way, also builds the whole result object
+`evaluate()` returns (reasons, triggers, actions, gaps...; fresh dicts and lists, no answer validation) and must
+equal the engine's result for every input: it shows what the result object itself costs in hand-written Python.
+
+Timing: the functions of a table take turns, round after round (so that load from other processes on this shared
+machine falls on all of them alike); each round times single calls (`calls` per function, inputs cycled), and a
+row shows the median of its per-round medians, the p99 of all its calls, and the lowest and highest round median.
+The garbage collector stays on: its cost is part of building results.
 """
 
 from __future__ import annotations
@@ -14,6 +22,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +32,7 @@ import json_logic
 import zen
 
 from app.scoring import (
+    ENGINE_VERSION,
     compile_ruleset,
     load_document,
     parse_questionnaire,
@@ -166,6 +176,75 @@ def hand_written(rules: list[dict[str, Any]]) -> Callable[[dict[str, Any]], tupl
     return namespace["decide"]  # type: ignore[no-any-return]
 
 
+def _items_of(condition: dict[str, Any]) -> list[str]:
+    """The items a condition reads, in order of first appearance."""
+    children = condition.get("all") or condition.get("any")
+    if children is not None:
+        return list(dict.fromkeys(item for child in children for item in _items_of(child)))
+    return [condition["q"]]
+
+
+def _reason_lines(rule: dict[str, Any], points: int | None, target: str) -> list[str]:
+    """`target.append({...})`: the rule's reason; for `any`, only the items of the branches that held."""
+    fixed = f"'rule_id': {rule['id']!r}, 'text': 'r', 'points': {points!r}"
+    if "any" not in rule["when"]:
+        return [f"        {target}.append({{{fixed}, 'items': {_items_of(rule['when'])!r}, 'source': 's'}})"]
+    lines = ["        items = []"]
+    for branch in rule["when"]["any"]:
+        lines += [f"        if {python_condition(branch)}:", f"            items += {_items_of(branch)!r}"]
+    if len(_items_of(rule["when"])) < sum(len(_items_of(branch)) for branch in rule["when"]["any"]):
+        lines.append("        items = list(dict.fromkeys(items))")
+    return [*lines, f"        {target}.append({{{fixed}, 'items': items, 'source': 's'}})"]
+
+
+def hand_written_result(
+    rules: list[dict[str, Any]], gap_items: list[str], identity: dict[str, dict[str, Any]]
+) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """The decision of `hand_written` plus the whole result object of `evaluate()` (no answer validation):
+    trigger reasons first, then term reasons by points (descending) in definition order; fresh dicts and lists."""
+    points = sorted({rule["add"] for rule in rules if rule["kind"] == "term"}, reverse=True)
+    lines = ["def evaluate(a):", "    total = 0", *(f"    by{add} = []" for add in points)]
+    for rule in rules:
+        if rule["kind"] == "term":
+            lines += [f"    if {python_condition(rule['when'])}:", f"        total += {rule['add']}"]
+            lines += _reason_lines(rule, rule["add"], f"by{rule['add']}")
+    lines += ["    level = 2 if total >= 25 else 1 if total >= 10 else 0", "    triggers = []", "    fired = []"]
+    for rule in rules:
+        if rule["kind"] == "trigger":
+            lines += [
+                f"    if {python_condition(rule['when'])}:",
+                f"        triggers.append({{'id': {rule['id']!r}, 'title': None, 'reason': 'r', 'source': 's'}})",
+                *_reason_lines(rule, None, "fired"),
+                f"        if level < {rule['level']}:",
+                f"            level = {rule['level']}",
+            ]
+    lines += ["    gaps = []"]
+    for item in gap_items:
+        lines += [f"    if a.get({item!r}) == 'unknown':", f"        gaps.append({item!r})"]
+    levels = ("low", "medium", "high", "immediate")
+    lines += [
+        "    return {",
+        f"        'level': {levels!r}[level],",
+        f"        'computed_level': {levels!r}[level],",
+        "        'scores': {'total': total},",
+        "        'triggers': triggers,",
+        "        'floors_applied': [],",
+        f"        'reasons': [*fired, {', '.join(f'*by{add}' for add in points)}],",
+        "        'actions': [{'id': 'act', 'title': 'Act', 'who': 'x', 'urgency': 'now'}] if triggers else [],",
+        "        'information_gaps': gaps,",
+        "        'protective_factors': [],",
+        "        'review_within_days': None,",
+        "        'disclaimer': 'd',",
+        f"        'questionnaire': {identity['questionnaire']!r},",
+        f"        'ruleset': {identity['ruleset']!r},",
+        f"        'engine_version': {ENGINE_VERSION!r},",
+        "    }",
+    ]
+    namespace: dict[str, Any] = {}
+    exec("\n".join(lines), namespace)
+    return namespace["evaluate"]  # type: ignore[no-any-return]
+
+
 def zen_condition(condition: dict[str, Any]) -> str:
     if "all" in condition:
         return "(" + " and ".join(zen_condition(c) for c in condition["all"]) + ")"
@@ -227,60 +306,100 @@ def json_logic_function(rules: list[dict[str, Any]]) -> Callable[[dict[str, Any]
 # --- measurement ------------------------------------------------------------------------------------------
 
 
-def measure(function: Callable[[Any], Any], inputs: list[Any], runs: int) -> tuple[float, float]:
-    """Median and p99 in µs of single calls (inputs cycled; a warm-up pass first)."""
-    for value in inputs:
-        function(value)
+@dataclass(frozen=True)
+class Figures:
+    median: float  # µs: the median of the per-round medians
+    p99: float  # µs: over every timed call
+    low: float  # µs: the lowest and the highest round median (the spread the load caused)
+    high: float
+
+
+def measure(functions: dict[str, tuple[Callable[[Any], Any], int]], inputs: list[Any], rounds: int) -> list[Figures]:
+    """Times single calls of each function (`label: (function, calls per round)`), the functions taking turns in
+    each round (their order rotates from round to round); inputs are cycled and a warm-up pass comes first."""
+    for function, _ in functions.values():
+        for value in inputs:
+            function(value)
     clock = time.perf_counter_ns
-    samples = []
+    labels = list(functions)
+    samples: dict[str, list[int]] = {label: [] for label in labels}
+    medians: dict[str, list[float]] = {label: [] for label in labels}
     count = len(inputs)
-    for index in range(runs):
-        value = inputs[index % count]
-        start = clock()
-        function(value)
-        samples.append(clock() - start)
-    samples.sort()
-    return statistics.median(samples) / 1000, samples[int(len(samples) * 0.99)] / 1000
+    for round_number in range(rounds):
+        shift = round_number % len(labels)
+        for label in labels[shift:] + labels[:shift]:
+            function, calls = functions[label]
+            times = []
+            for index in range(round_number * calls, (round_number + 1) * calls):
+                value = inputs[index % count]
+                start = clock()
+                function(value)
+                times.append(clock() - start)
+            samples[label] += times
+            medians[label].append(statistics.median(times))
+    figures = []
+    for label in labels:
+        every = sorted(samples[label])
+        per_round = medians[label]
+        figures.append(
+            Figures(
+                statistics.median(per_round) / 1000,
+                every[int(len(every) * 0.99)] / 1000,
+                min(per_round) / 1000,
+                max(per_round) / 1000,
+            )
+        )
+    return figures
 
 
-def row(label: str, figures: tuple[float, float], reference: float | None) -> str:
-    median, p99 = figures
-    ratio = f"{median / reference:6.2f}x" if reference else "      "
-    return f"  {label:<34} {median:9.2f} {p99:9.2f}  {ratio}"
+def header(vs_hand: bool) -> str:
+    return f"  {'':<40} {'median µs':>9} {'p99 µs':>9}  {'vs hand' if vs_hand else '':>7}  round medians µs"
 
 
-def bench_synthetic(rule_count: int, runs: int) -> None:
+def row(label: str, figures: Figures, reference: float | None) -> str:
+    ratio = f"{figures.median / reference:6.2f}x" if reference else "       "
+    spread = f"{figures.low:.2f}–{figures.high:.2f}"
+    return f"  {label:<40} {figures.median:9.2f} {figures.p99:9.2f}  {ratio}  {spread}"
+
+
+def bench_synthetic(rule_count: int, rounds: int, calls: int) -> None:
     questionnaire_doc, ruleset_doc, rules = synthetic(rule_count)
     _compiled.clear()
     start = time.perf_counter()
-    compiled = compile_ruleset(parse_ruleset(ruleset_doc), parse_questionnaire(questionnaire_doc))
+    ruleset, questionnaire = parse_ruleset(ruleset_doc), parse_questionnaire(questionnaire_doc)
+    compiled = compile_ruleset(ruleset, questionnaire)
     compile_ms = (time.perf_counter() - start) * 1000
     inputs = [answers_for(seed) for seed in range(200)]
     hand = hand_written(rules)
+    identity = {
+        "questionnaire": {"key": "bench-q", "version": 1, "content_hash": questionnaire.content_hash},
+        "ruleset": {"key": ruleset.key, "version": 1, "content_hash": ruleset.content_hash},
+    }
+    hand_result = hand_written_result(rules, [f"y{i}" for i in range(YES_NO_ITEMS)], identity)
+    zen_decide = zen_function(rules)
     for answers in inputs:  # the peers must agree with the engine before their timings mean anything
         level, scores, _ = compiled.decide(answers)
         assert hand(answers) == (level, scores[0])
-    print(f"\n{rule_count} rules over 50 answers: compile (parse + check + generate) {compile_ms:.1f} ms")
-    print(f"  {'':<34} {'median µs':>9} {'p99 µs':>9}  vs hand")
-    reference = measure(hand, inputs, runs)
-    print(row("hand-written Python", reference, reference[0]))
-    print(row("engine fast path (level/scores/ids)", measure(compiled.decide, inputs, runs), reference[0]))
-    print(row("engine plain (validated result)", measure(compiled.evaluate, inputs, runs), reference[0]))
+        assert hand_result(answers) == compiled.evaluate(answers)
+        assert zen_decide(answers) == hand(answers)
     traced = frozenset({"trace"})
-    print(row("engine with trace", measure(lambda a: compiled.evaluate(a, traced), inputs, runs), reference[0]))
-    zen_decide = zen_function(rules)
-    assert all(zen_decide(answers) == hand(answers) for answers in inputs)
-    print(row("zen-engine expressions", measure(zen_decide, inputs, max(runs // 5, 1000)), reference[0]))
-    print(
-        row(
-            "JSON Logic (panzi-json-logic)",
-            measure(json_logic_function(rules), inputs, max(runs // 50, 200)),
-            reference[0],
-        )
-    )
+    functions: dict[str, tuple[Callable[[Any], Any], int]] = {
+        "hand-written Python": (hand, calls),
+        "hand-written, whole result object": (hand_result, calls),
+        "engine fast path (level/scores/ids)": (compiled.decide, calls),
+        "engine plain (validated result)": (compiled.evaluate, calls),
+        "engine with trace": (lambda a: compiled.evaluate(a, traced), calls),
+        "zen-engine expressions": (zen_decide, max(calls // 5, 1)),
+        "JSON Logic (panzi-json-logic)": (json_logic_function(rules), max(calls // 50, 1)),
+    }
+    print(f"\n{rule_count} rules over 50 answers: compile (parse + check + generate) {compile_ms:.1f} ms")
+    print(header(vs_hand=True))
+    figures = measure(functions, inputs, rounds)
+    for label, figure in zip(functions, figures, strict=True):
+        print(row(label, figure, figures[0].median))
 
 
-def bench_default_content(runs: int) -> None:
+def bench_default_content(rounds: int, calls: int) -> None:
     rules_path = CONTENT / "online-harm-england.v1.yaml"
     questionnaire_path = CONTENT / "online-exposure.v1.yaml"
     if not rules_path.exists() or not questionnaire_path.exists():
@@ -306,27 +425,24 @@ def bench_default_content(runs: int) -> None:
         f"\ndefault rule set ({rule_total} rules over {len(questionnaire.items)} items, "
         f"answers of its {len(inputs)} embedded tests): compile {compile_ms:.1f} ms"
     )
-    print(f"  {'':<34} {'median µs':>9} {'p99 µs':>9}")
-    print(row("engine fast path", measure(compiled.decide, inputs, runs), None))
-    print(row("engine plain", measure(compiled.evaluate, inputs, runs), None))
-    traced = frozenset({"trace"})
-    print(row("engine with trace", measure(lambda a: compiled.evaluate(a, traced), inputs, runs), None))
-    counterfactual = frozenset({"counterfactuals"})
-    print(
-        row(
-            "with counterfactuals",
-            measure(lambda a: compiled.evaluate(a, counterfactual), inputs, max(runs // 100, 300)),
-            None,
-        )
-    )
+    traced, counterfactual = frozenset({"trace"}), frozenset({"counterfactuals"})
+    functions: dict[str, tuple[Callable[[Any], Any], int]] = {
+        "engine fast path": (compiled.decide, calls),
+        "engine plain": (compiled.evaluate, calls),
+        "engine with trace": (lambda a: compiled.evaluate(a, traced), calls),
+        "with counterfactuals": (lambda a: compiled.evaluate(a, counterfactual), max(calls // 66, 3)),
+    }
+    print(header(vs_hand=False))
+    for label, figure in zip(functions, measure(functions, inputs, rounds), strict=True):
+        print(row(label, figure, None))
 
 
 def main() -> None:
-    runs = 20000
-    print(f"Python {sys.version.split()[0]}; times are per evaluation, single thread")
+    rounds, calls = 100, 200  # 20,000 timed calls per engine function (zen a fifth, JSON Logic a fiftieth)
+    print(f"Python {sys.version.split()[0]}; times are per evaluation, single thread; {rounds} rounds")
     for rule_count in (60, 200):
-        bench_synthetic(rule_count, runs)
-    bench_default_content(runs)
+        bench_synthetic(rule_count, rounds, calls)
+    bench_default_content(rounds, calls)
 
 
 if __name__ == "__main__":

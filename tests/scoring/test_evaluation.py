@@ -14,6 +14,7 @@ from app.scoring import (
     parse_questionnaire,
     parse_ruleset,
 )
+from app.scoring.frozen import FrozenDict, FrozenList
 from tests.scoring.conftest import QUESTIONNAIRE, RULESET, answers, build, ruleset_doc
 
 RESULT_KEYS = {
@@ -267,8 +268,10 @@ def test_generated_trace_agrees_with_the_interpreted_trace(mini: CompiledRuleSet
 
 
 def _mutable_parts(value: object, found: dict[int, object]) -> dict[int, object]:
+    """Every dict and list reachable from `value` that can be changed (read-only FrozenDict/FrozenList aside)."""
     if isinstance(value, dict | list):
-        found[id(value)] = value
+        if not isinstance(value, FrozenDict | FrozenList):
+            found[id(value)] = value
         for child in value.values() if isinstance(value, dict) else value:
             _mutable_parts(child, found)
     return found
