@@ -183,6 +183,9 @@ def serve(
         workers=workers,
         proxy_headers=True,
         access_log=False,
+        # A worker that starts slowly on a busy machine (imports take seconds) is not killed and restarted in a
+        # loop by uvicorn's 5 s health check.
+        timeout_worker_healthcheck=30,
     )
 
 

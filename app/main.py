@@ -13,7 +13,7 @@ from app.assessments.router import router as assessments_router
 from app.audit.router import router as audit_router
 from app.auth.router import router as clients_router
 from app.core.config import Settings, get_settings
-from app.core.db import create_db_engine, make_sessionmaker
+from app.core.db import create_async_db_engine, create_db_engine, make_async_sessionmaker, make_sessionmaker
 from app.core.errors import install_error_handlers
 from app.core.logging import configure_logging
 from app.core.middleware import RequestContextMiddleware
@@ -37,14 +37,15 @@ Authenticate with `Authorization: Bearer <api key>` (use *Authorize* above). Cas
 `application/problem+json` (RFC 9457).
 """
 
+# Matched in this order on every request: the write path first (ADR 0001); the docs list tags in this order too.
 ROUTERS: list[APIRouter] = [
-    health_router,
-    clients_router,
+    assessments_router,
+    audit_router,
     questionnaires_router,
     rulesets_router,
     organisation_router,
-    assessments_router,
-    audit_router,
+    clients_router,
+    health_router,
 ]
 
 
@@ -57,10 +58,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     configure_logging(settings.log_level)
     engine = create_db_engine(settings)
 
+    async_engine = create_async_db_engine(settings)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
         engine.dispose()
+        if async_engine is not None:
+            await async_engine.dispose()
 
     app = FastAPIOffline(
         title="riskapi",
@@ -74,6 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
+    app.state.async_sessionmaker = make_async_sessionmaker(async_engine)
     app.state.migration_heads = head_revisions()
     app.state.rate_limiter = build_rate_limiter(settings, engine)
     install_error_handlers(app)

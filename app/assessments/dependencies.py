@@ -14,11 +14,13 @@ from app.auth.dependencies import Authorize
 from app.auth.permissions import Operation
 from app.auth.service import Caller
 from app.core.errors import BadRequest
+from app.core.json_guard import PARSED_JSON_KEY, CheckedJson
 
 STORED_ERROR_STATUSES = frozenset({400, 404, 422})
 
 # One instance per operation, so a route and its dependencies share one authenticated caller.
-Writer = Annotated[Caller, Depends(Authorize(Operation.write_assessments))]
+WRITE = Authorize(Operation.write_assessments)
+Writer = Annotated[Caller, Depends(WRITE)]
 Reader = Annotated[Caller, Depends(Authorize(Operation.read_assessments))]
 Supervisor = Annotated[Caller, Depends(Authorize(Operation.supervise_assessments))]
 
@@ -52,16 +54,25 @@ async def _idempotency(
         ),
     ] = None,
 ) -> service.Idempotency | None:
+    return await idempotency_for(request, caller, idempotency_key)
+
+
+async def idempotency_for(request: Request, caller: Caller, idempotency_key: str | None) -> service.Idempotency | None:
+    """The request's Idempotency-Key, fingerprinted from the raw body, with the hook that stores a client error."""
     if idempotency_key is None:
         return None
     if not 1 <= len(idempotency_key) <= 255:
         raise BadRequest("Idempotency-Key must be 1-255 characters")
+    checked: CheckedJson | None = request.scope.get(PARSED_JSON_KEY)  # from the middleware's JSON guard
+    if checked is not None:
+        body: Any = checked.document
+    else:
+        try:
+            body = await request.json()
+        except (ValueError, UnicodeDecodeError):
+            body = (await request.body()).decode("utf-8", "replace")
     try:
-        body: Any = await request.json()
-    except (ValueError, UnicodeDecodeError):
-        body = (await request.body()).decode("utf-8", "replace")
-    try:
-        canonical = canonical_bytes(body)
+        canonical = canonical_bytes(body, floats=checked is None or checked.floats)
     except ValueError:
         canonical = json.dumps(body, sort_keys=True).encode()
     idempotency = service.Idempotency(

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Integer,
     Select,
@@ -34,7 +35,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session, aliased
 
 from app.assessments.models import Assessment, AssessmentEnteredInError, AssessmentOverride, IdempotencyRecord
-from app.audit.service import NewRow
+from app.audit.service import Gate, NewRow
 from app.core.db import UTCDateTime
 
 _ASSESSMENTS = cast(Table, Assessment.__table__)
@@ -279,6 +280,33 @@ class StoredResponse:
     expires_at: datetime
 
 
+# PostgreSQL: the gate of the one-statement create (service._create_in_one_statement). The key's advisory lock and
+# its stored response are read in the append statement itself; the assessment, the record, the audit event and
+# the head move are written only when the lock is granted and no response is stored yet.
+IDEMPOTENCY_GATE = Gate(
+    key="idempotency",
+    sql=(
+        "SELECT l.locked, l.locked AND r.fingerprint IS NULL AS ok, r.fingerprint IS NOT NULL AS stored "
+        "FROM (SELECT pg_try_advisory_xact_lock(:g_lock) AS locked) AS l "
+        "LEFT JOIN idempotency_records AS r ON r.client_id = :g_client AND r.key = :g_key"
+    ),
+    binds=(
+        bindparam("g_lock", type_=BigInteger()),
+        bindparam("g_client", type_=String()),
+        bindparam("g_key", type_=String()),
+    ),
+)
+NO_GATE = Gate(key="none", sql="SELECT true AS locked, true AS ok, false AS stored", binds=())
+
+
+def idempotency_gate_params(client_id: str, key: str) -> dict[str, Any]:
+    return {"g_lock": _lock_id(client_id, key), "g_client": client_id, "g_key": key}
+
+
+def _lock_id(client_id: str, key: str) -> int:
+    return int.from_bytes(hashlib.sha256(f"{client_id}\x00{key}".encode()).digest()[:8], "big", signed=True)
+
+
 def lock_and_read_idempotency_key(session: Session, client_id: str, key: str) -> tuple[bool, StoredResponse | None]:
     """(whether this request may proceed, the stored response of the key if any), in one round trip.
 
@@ -286,10 +314,8 @@ def lock_and_read_idempotency_key(session: Session, client_id: str, key: str) ->
     is running. SQLite needs none: BEGIN IMMEDIATE already serialises every write transaction.
     """
     if session.get_bind().dialect.name == "postgresql":
-        lock_id = int.from_bytes(hashlib.sha256(f"{client_id}\x00{key}".encode()).digest()[:8], "big", signed=True)
-        row = (
-            session.connection().execute(_PG_LOCK_AND_READ, {"lock": lock_id, "client": client_id, "key": key}).first()
-        )
+        params = {"lock": _lock_id(client_id, key), "client": client_id, "key": key}
+        row = session.connection().execute(_PG_LOCK_AND_READ, params).first()
     else:
         row = session.connection().execute(_READ, {"client": client_id, "key": key}).first()
     if row is None:

@@ -314,16 +314,18 @@ def create_assessment(
     explain: Collection[str] = frozenset(),
     idempotency: Idempotency | None = None,
 ) -> Rendered:
-    """Statements in order: idempotency (lock and) read, rule-set resolution unless cached, one append, and the
-    caller's COMMIT. With the resolution cached, the scoring and rendering run before the first statement, so the
-    transaction (SQLite's write lock, PostgreSQL's advisory lock) spans only I/O. A refusal found by the scoring
-    is raised only after the Idempotency-Key check, in the same order as with nothing cached."""
-    choice = _Choice(
-        questionnaire_key=body.questionnaire.key,
-        questionnaire_version=body.questionnaire.version,
-        ruleset_key=body.ruleset.key if body.ruleset else None,
-        ruleset_version=body.ruleset.version if body.ruleset else None,
-    )
+    """On PostgreSQL, with a fresh session, first the common case in one autocommit statement
+    (`_create_in_one_statement`). Otherwise, statements in order: idempotency (lock and) read, rule-set resolution
+    unless cached, one append, and the caller's COMMIT. With the resolution cached, the scoring and rendering run
+    before the first statement, so the transaction (SQLite's write lock, PostgreSQL's advisory lock) spans only
+    I/O. A refusal found by the scoring is raised only after the Idempotency-Key check, in the same order as with
+    nothing cached."""
+    choice = _choice(body)
+    if session.get_bind().dialect.name == "postgresql" and not session.in_transaction():
+        created = _create_in_one_statement(session, caller, body, choice, explain, idempotency)
+        if created is not None:
+            return created
+        session.rollback()  # nothing was written; the transactional path below starts afresh
     resolved = cached_resolution(caller.organisation_id, **choice)
     prepared: tuple[dict[str, Any], Rendered] | None = None
     refusal: ValidationFailed | None = None
@@ -366,6 +368,70 @@ def create_assessment(
         raise IdempotencyInFlight() from exc
     ASSESSMENTS_CREATED.labels(row["computed_level"]).inc()
     return rendered
+
+
+def _choice(body: AssessmentCreate) -> _Choice:
+    return _Choice(
+        questionnaire_key=body.questionnaire.key,
+        questionnaire_version=body.questionnaire.version,
+        ruleset_key=body.ruleset.key if body.ruleset else None,
+        ruleset_version=body.ruleset.version if body.ruleset else None,
+    )
+
+
+def _create_in_one_statement(
+    session: Session,
+    caller: Caller,
+    body: AssessmentCreate,
+    choice: _Choice,
+    explain: Collection[str],
+    idempotency: Idempotency | None,
+) -> Rendered | None:
+    """PostgreSQL, the common case in ONE round trip and no BEGIN/COMMIT (ADR 0001): the Idempotency-Key's lock
+    and record check, the assessment, the idempotency record, the audit event and the chain-head move are one
+    statement (`repository.IDEMPOTENCY_GATE`), atomic on its own, run in autocommit, so it is committed when it
+    returns. None, having written nothing, when the transactional path must decide: a response stored under the
+    key (replay, reuse, expiry), the organisation's first event (no chain head yet), answers to refuse, a rule-set
+    resolution not cached, or the housekeeping purge that is due."""
+    resolved = cached_resolution(caller.organisation_id, **choice)
+    if resolved is None or (idempotency is not None and random.random() < PURGE_PROBABILITY):  # noqa: S311
+        return None
+    try:
+        row, rendered = _prepare_new(caller, resolved, body, explain)
+    except ValidationFailed:
+        return None
+    inserts = [repository.new_assessment(row)]
+    gate, gate_params = repository.NO_GATE, {}
+    if idempotency is not None:
+        inserts.append(
+            repository.new_idempotency_record(_idempotency_values(idempotency, 201, rendered.body, rendered.location))
+        )
+        gate = repository.IDEMPOTENCY_GATE
+        gate_params = repository.idempotency_gate_params(idempotency.client_id, idempotency.key)
+    connection = session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+    try:
+        outcome = audit.record_gated(
+            connection,
+            caller=caller,
+            action="assessment.create",
+            resource_type=RESOURCE,
+            resource_id=row["id"],
+            subject_ref=row["subject_ref"],
+            details={"level": row["computed_level"], "ruleset": f"{resolved.ruleset_key}@{resolved.ruleset_version}"},
+            digest_of=rendered.body,
+            status=201,
+            with_rows=inserts,
+            gate=gate,
+            gate_params=gate_params,
+        )
+    except IntegrityError as exc:  # the same key committed between the statement's snapshot and its lock
+        raise IdempotencyInFlight() from exc
+    if outcome.sequence is not None:
+        ASSESSMENTS_CREATED.labels(row["computed_level"]).inc()
+        return rendered
+    if not outcome.locked:
+        raise IdempotencyInFlight()
+    return None
 
 
 def _prepare_new(

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 import rfc8785
 
 GENESIS_PREFIX = "riskapi-audit-genesis:"
@@ -87,18 +88,27 @@ def _canonical(obj: object) -> bytes:
     raises on what RFC 8785 refuses)."""
     if _plain(obj):
         try:
-            return canonical_bytes(obj)
+            return canonical_bytes(obj, floats=False)
         except UnicodeEncodeError:  # a lone surrogate: let the reference implementation refuse it
             pass
     return bytes(rfc8785.dumps(obj))  # type: ignore[arg-type]
 
 
-def canonical_bytes(obj: object) -> bytes:
+def canonical_bytes(obj: object, *, floats: bool = True) -> bytes:
     """RFC 8785 bytes of JSON data without floats whose object keys are ASCII, at C speed.
 
     For such data (every result, assessment and answer set: scores are integers and keys are item, rule and
     score ids) sorted keys, compact separators and unescaped non-ASCII text are exactly what RFC 8785 asks;
     the property test in tests/audit proves it against the `rfc8785` package. Used on the hot path, where the
     pure-Python canonicaliser would cost more than the whole insert.
+
+    `floats=False` promises that `obj` holds no float: then orjson writes the same bytes several times faster
+    (the property tests in tests/audit prove the two agree); where orjson refuses a value (an integer beyond
+    64 bits, a lone surrogate) the standard library's result, or error, stands.
     """
+    if not floats:
+        try:
+            return orjson.dumps(obj, option=orjson.OPT_SORT_KEYS)
+        except orjson.JSONEncodeError:
+            pass
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()

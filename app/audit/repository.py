@@ -7,7 +7,22 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Select, String, Table, TextClause, bindparam, insert, select, text, union, update
+from sqlalchemy import (
+    BindParameter,
+    Connection,
+    Insert,
+    Row,
+    Select,
+    String,
+    Table,
+    TextClause,
+    bindparam,
+    insert,
+    select,
+    text,
+    union,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -29,19 +44,34 @@ class NewRow:
     values: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class Gate:
+    """PostgreSQL: a condition the append checks in its own statement (ADR 0001).
+
+    `sql` selects exactly one row with a boolean column `ok` and whatever else the caller wants back; the head is
+    locked and the event and rows are written only when `ok` is true. Only our own SQL and bound parameters
+    (`binds`, whose values the caller passes) go in; `key` names the gate in the statement cache."""
+
+    key: str
+    sql: str
+    binds: tuple[BindParameter[Any], ...]
+
+
 _EVENT_VALUE_COLUMNS = [c.name for c in _EVENTS.c if c.name not in ("sequence", "prev_hash", "hash")]
-_appends: dict[tuple[tuple[str, tuple[str, ...]], ...], TextClause] = {}
+_appends: dict[tuple[str, tuple[tuple[str, tuple[str, ...]], ...]], TextClause] = {}
 
 
-def _append_statement(rows: Sequence[NewRow]) -> TextClause:
-    """PostgreSQL: the whole append as ONE statement, built once per shape of the caller's rows.
+def _append_statement(rows: Sequence[NewRow], gate: Gate | None = None) -> TextClause:
+    """PostgreSQL: the whole append as ONE statement, built once per shape of the caller's rows (and gate).
 
     It locks the head row (`FOR UPDATE`: appends of one organisation queue here, so the chain never forks),
     computes the link hash in SQL from the content hash computed by Python, inserts the event and the
     caller's rows (data-modifying CTEs that depend on the head move, so nothing is written without it) and
-    moves the head. The head lock is then held only until the COMMIT that follows.
+    moves the head. The head lock is then held only until the COMMIT that follows (or, run alone in autocommit,
+    until the statement's own commit). With a gate, the head is read only when the gate's `ok` holds, so nothing
+    moves or is written otherwise, and the statement returns the gate's row with the new `sequence`.
     """
-    shape = tuple((row.table.name, tuple(sorted(row.values))) for row in rows)
+    shape = (gate.key if gate else "", tuple((row.table.name, tuple(sorted(row.values))) for row in rows))
     statement = _appends.get(shape)
     if statement is not None:
         return statement
@@ -57,9 +87,17 @@ def _append_statement(rows: Sequence[NewRow]) -> TextClause:
         ctes.append(f", w{i} AS (INSERT INTO {row.table.name} ({columns}) SELECT {values} FROM moved)")  # noqa: S608
     event_columns = ", ".join(_EVENT_VALUE_COLUMNS)
     event_values = ", ".join(f":e_{c}" for c in _EVENT_VALUE_COLUMNS)
+    if gate is not None:
+        binds += gate.binds
+        head = f"WITH gate AS ({gate.sql}), old AS (SELECT sequence, hash FROM audit_chain_heads "  # noqa: S608
+        head += "WHERE organisation_id = :h_org AND (SELECT ok FROM gate) FOR UPDATE), "
+        result = " SELECT gate.*, (SELECT sequence FROM ev) AS sequence FROM gate"
+    else:
+        head = "WITH old AS (SELECT sequence, hash FROM audit_chain_heads WHERE organisation_id = :h_org FOR UPDATE), "
+        result = " SELECT sequence FROM ev"
     sql = "".join(
         [
-            "WITH old AS (SELECT sequence, hash FROM audit_chain_heads WHERE organisation_id = :h_org FOR UPDATE), ",
+            head,
             "new AS (SELECT old.sequence + 1 AS sequence, old.hash AS prev_hash, ",
             "encode(sha256(convert_to(old.hash || ':' || (old.sequence + 1)::text || ':' || :h_body, 'UTF8')), ",
             "'hex') AS hash FROM old), ",
@@ -69,11 +107,22 @@ def _append_statement(rows: Sequence[NewRow]) -> TextClause:
             f"ev AS (INSERT INTO audit_events ({event_columns}, sequence, prev_hash, hash) ",
             f"SELECT {event_values}, moved.sequence, moved.prev_hash, moved.hash FROM moved RETURNING sequence)",  # noqa: S608
             *ctes,
-            " SELECT sequence FROM ev",
+            result,
         ]
     )
     statement = text(sql).bindparams(*binds)
     _appends[shape] = statement
+    return statement
+
+
+_inserts: dict[str, Insert] = {}
+
+
+def _insert(table: Table) -> Insert:
+    """One INSERT construct per table, built once: a new construct per call costs its cache key every time."""
+    statement = _inserts.get(table.name)
+    if statement is None:
+        statement = _inserts[table.name] = insert(table)
     return statement
 
 
@@ -111,10 +160,7 @@ def append(
     organisation_id = event["organisation_id"]
     if connection.dialect.name == "postgresql":
         statement = _append_statement(with_rows)
-        params = {f"e_{c}": event[c] for c in _EVENT_VALUE_COLUMNS}
-        params.update({"h_org": organisation_id, "h_body": content_hash, "h_now": now})
-        for i, row in enumerate(with_rows):
-            params.update({f"p{i}_{k}": v for k, v in row.values.items()})
+        params = _append_params(event, content_hash, now, with_rows)
         sequence = connection.execute(statement, params).scalar()
         if sequence is None:  # the organisation's first event: create its head, then append
             _ensure_head(session, organisation_id)
@@ -129,8 +175,8 @@ def append(
         chained = {**event, "sequence": sequence, "prev_hash": head[1]}
         chained["hash"] = link_hash(str(head[1]), sequence, content_hash)
         for row in with_rows:
-            connection.execute(insert(row.table), [row.values])
-        connection.execute(insert(_EVENTS), [chained])
+            connection.execute(_insert(row.table), row.values)
+        connection.execute(_insert(_EVENTS), chained)
         connection.execute(
             _MOVE_HEAD,
             {"h_org": organisation_id, "h_sequence": sequence, "h_hash": chained["hash"], "h_updated_at": now},
@@ -138,6 +184,31 @@ def append(
     if refs:
         connection.execute(insert(_REFS), [{**ref, "sequence": sequence} for ref in refs])
     return int(sequence)
+
+
+def _append_params(
+    event: dict[str, Any], content_hash: str, now: datetime, with_rows: Sequence[NewRow]
+) -> dict[str, Any]:
+    params = {f"e_{c}": event[c] for c in _EVENT_VALUE_COLUMNS}
+    params.update({"h_org": event["organisation_id"], "h_body": content_hash, "h_now": now})
+    for i, row in enumerate(with_rows):
+        params.update({f"p{i}_{k}": v for k, v in row.values.items()})
+    return params
+
+
+def append_gated(
+    connection: Connection,
+    event: dict[str, Any],
+    content_hash: str,
+    now: datetime,
+    with_rows: Sequence[NewRow],
+    gate: Gate,
+    gate_params: dict[str, Any],
+) -> Row[Any]:
+    """PostgreSQL: the gated append (see `_append_statement`); the gate's row with `sequence`, which is None when
+    nothing was written (the gate said no, or the organisation has no chain head yet)."""
+    params = _append_params(event, content_hash, now, with_rows) | gate_params
+    return connection.execute(_append_statement(with_rows, gate), params).one()
 
 
 def head(session: Session, organisation_id: str) -> tuple[int, str] | None:

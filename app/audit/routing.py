@@ -9,6 +9,7 @@ and released its connection, and the problem response has not been sent yet.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
 import structlog
@@ -32,6 +33,13 @@ class AfterRollback(Protocol):
 
 
 async def _audit_refusals(request: Request) -> AsyncIterator[None]:
+    async with refusals_audited(request):
+        yield
+
+
+@asynccontextmanager
+async def refusals_audited(request: Request) -> AsyncIterator[None]:
+    """What `AuditRefusals` does, for a route that serves itself (app/assessments/create_route.py)."""
     try:
         yield
     except ProblemError as exc:

@@ -8,12 +8,13 @@ from datetime import datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine, Row
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.audit import repository
 from app.audit.chain import body_hash, digest, event_hash, genesis_hash
 from app.audit.models import AuditEvent
+from app.audit.repository import Gate as Gate
 from app.audit.repository import NewRow as NewRow
 from app.auth import service as auth_service
 from app.auth.service import Caller
@@ -86,6 +87,73 @@ def _append(
     # Everything is computed before the append: on PostgreSQL the head stays locked from the one append
     # statement to the COMMIT, so nothing else may run in between.
     listed = [{"id": r.id, "subject_ref": r.subject_ref} for r in resources] if resources is not None else None
+    event, now = _event(
+        organisation_id=organisation_id,
+        client_id=client_id,
+        acting_user=acting_user,
+        action=action,
+        resource_type=resource_type,
+        resource_id=resource_id,
+        subject_ref=subject_ref,
+        details=details,
+        digest_value=digest_value,
+        status=status,
+        listed=listed,
+    )
+    refs = [
+        {"organisation_id": organisation_id, "position": i, "resource_id": r["id"], "subject_ref": r["subject_ref"]}
+        for i, r in enumerate(listed or ())
+    ]
+    repository.append(session, event, body_hash(event), refs, now, with_rows)
+
+
+def record_gated(
+    connection: Connection,
+    *,
+    caller: Caller,
+    action: str,
+    resource_type: str,
+    resource_id: str,
+    subject_ref: str,
+    details: dict[str, Any],
+    digest_of: bytes,
+    status: int,
+    with_rows: Sequence[NewRow],
+    gate: Gate,
+    gate_params: dict[str, Any],
+) -> Row[Any]:
+    """PostgreSQL: `record`, written only if `gate` holds, in one statement that may run alone in autocommit
+    (`repository.append_gated`). Returns the gate's row with the event's `sequence` (None: nothing written)."""
+    event, now = _event(
+        organisation_id=caller.organisation_id,
+        client_id=caller.client_id,
+        acting_user=caller.acting_user,
+        action=action,
+        resource_type=resource_type,
+        resource_id=resource_id,
+        subject_ref=subject_ref,
+        details=details,
+        digest_value=digest(digest_of),
+        status=status,
+        listed=None,
+    )
+    return repository.append_gated(connection, event, body_hash(event), now, with_rows, gate, gate_params)
+
+
+def _event(
+    *,
+    organisation_id: str,
+    client_id: str | None,
+    acting_user: str | None,
+    action: str,
+    resource_type: str,
+    resource_id: str | None,
+    subject_ref: str | None,
+    details: dict[str, Any] | None,
+    digest_value: str | None,
+    status: int,
+    listed: list[dict[str, str | None]] | None,
+) -> tuple[dict[str, Any], datetime]:
     now = utcnow()
     event: dict[str, Any] = {
         "organisation_id": organisation_id,
@@ -101,11 +169,7 @@ def _append(
         "resources": listed,
         "digest": digest_value,
     }
-    refs = [
-        {"organisation_id": organisation_id, "position": i, "resource_id": r["id"], "subject_ref": r["subject_ref"]}
-        for i, r in enumerate(listed or ())
-    ]
-    repository.append(session, event, body_hash(event), refs, now, with_rows)
+    return event, now
 
 
 def record_key_operation(

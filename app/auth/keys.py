@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 
@@ -14,7 +13,7 @@ def generate_key() -> str:
 
 
 def key_digest(key: str, secret: str) -> str:
-    return hmac.new(secret.encode(), key.encode(), hashlib.sha256).hexdigest()
+    return hmac.digest(secret.encode(), key.encode(), "sha256").hex()
 
 
 def display_prefix(key: str) -> str:

@@ -117,6 +117,11 @@ def _bad_string(value: str) -> str | None:
     return None
 
 
+# Where the middleware leaves a checked JSON body (`CheckedJson`), for a route that reads it instead of parsing
+# the body again (app/assessments/create_route.py).
+PARSED_JSON_KEY = "riskapi.parsed_json"
+
+
 def parse_json(body: bytes) -> Any:
     """Strict parse: UTF-8 only, no NaN/Infinity, no out-of-range numbers. Raises BadRequest."""
     try:
@@ -133,10 +138,13 @@ def parse_json(body: bytes) -> Any:
         raise BadRequest(f"The body is not valid JSON: {str(exc)[:200]}") from None
 
 
-def check_document(document: Any, limits: JsonLimits) -> None:
-    """Iterative walk: depth, array length, keys per object, string length, node count, string content."""
+def check_document(document: Any, limits: JsonLimits) -> bool:
+    """Iterative walk: depth, array length, keys per object, string length, node count, string content.
+
+    Returns whether the document holds a number with a fraction or exponent (a float)."""
     stack: list[tuple[Any, int, tuple[Any, str | int] | None]] = [(document, 0, None)]
     nodes = 0
+    floats = False
     while stack:
         value, depth, link = stack.pop()
         nodes += 1
@@ -182,12 +190,25 @@ def check_document(document: Any, limits: JsonLimits) -> None:
                     f"array of {len(value)} items; the limit is {limits.max_array_items} (json_max_array_items)",
                 )
             stack.extend((item, depth + 1, (link, index)) for index, item in enumerate(value))
+        elif isinstance(value, float):
+            floats = True
+    return floats
 
 
-def check_json_body(body: bytes, limits: JsonLimits) -> None:
+@dataclass(frozen=True, slots=True)
+class CheckedJson:
+    """A JSON body that passed the guard: the parsed document, and whether it holds floats."""
+
+    document: Any
+    floats: bool
+
+
+def check_json_body(body: bytes, limits: JsonLimits) -> CheckedJson | None:
+    """The parsed document once it passes the checks (None for an empty body)."""
     if not body.strip():
-        return  # an empty body is the route's business (a missing required body is its 422)
-    check_document(parse_json(body), limits)
+        return None  # an empty body is the route's business (a missing required body is its 422)
+    document = parse_json(body)
+    return CheckedJson(document, check_document(document, limits))
 
 
 _YAML_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)

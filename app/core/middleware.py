@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import re
 import time
-import uuid
 from typing import Any
 
 import structlog
@@ -12,7 +13,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.context import request_id_var
 from app.core.errors import BadRequest, PayloadTooLarge, ProblemError, UnsupportedMediaType, render
-from app.core.json_guard import JSON_MEDIA_TYPES, YAML_MEDIA_TYPES, JsonLimits, check_json_body, check_yaml_body
+from app.core.json_guard import (
+    JSON_MEDIA_TYPES,
+    PARSED_JSON_KEY,
+    YAML_MEDIA_TYPES,
+    JsonLimits,
+    check_json_body,
+    check_yaml_body,
+)
 from app.core.metrics import LATENCY, REQUESTS
 
 log = structlog.get_logger("riskapi.http")
@@ -39,7 +47,7 @@ class RequestContextMiddleware:
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         incoming = headers.get("x-request-id", "")
-        request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        request_id = incoming if _REQUEST_ID.match(incoming) else os.urandom(16).hex()
         token = request_id_var.set(request_id)
         started = time.perf_counter()
         state: dict[str, Any] = {"status": 500, "started": False, "too_large": False, "replaced": False}
@@ -75,8 +83,10 @@ class RequestContextMiddleware:
                 if refusal is not None:
                     await render(refusal, scope.get("path"))(scope, receive, send_with_id)
                     return
-                receive = _replay(body or b"", receive)
-            await self.app(scope, self._limited_receive(receive, state), send_checked)
+                # Already read whole and within the limit: the app gets it as it is.
+                await self.app(scope, _replay(body or b"", receive), send_with_id)
+            else:
+                await self.app(scope, self._limited_receive(receive, state), send_checked)
         except Exception as exc:
             # Rendered here rather than by Starlette's outermost handler so the request id is still known.
             log.error("unhandled_error", error_class=type(exc).__name__)
@@ -86,15 +96,17 @@ class RequestContextMiddleware:
             route = scope.get("route")
             template = getattr(route, "path", "unmatched")
             elapsed = time.perf_counter() - started
-            REQUESTS.labels(scope["method"], template, str(state["status"])).inc()
-            LATENCY.labels(scope["method"], template).observe(elapsed)
-            log.info(
-                "request",
-                method=scope["method"],
-                route=template,
-                status=state["status"],
-                duration_ms=round(elapsed * 1000, 2),
-            )
+            count, latency = _metrics(scope["method"], template, state["status"])
+            count.inc()
+            latency.observe(elapsed)
+            if _ROOT_LOGGER.isEnabledFor(logging.INFO):  # skips binding a logger that would drop the line
+                log.info(
+                    "request",
+                    method=scope["method"],
+                    route=template,
+                    status=state["status"],
+                    duration_ms=round(elapsed * 1000, 2),
+                )
             request_id_var.reset(token)
 
     def _limits(self, scope: Scope) -> JsonLimits:
@@ -134,7 +146,9 @@ class RequestContextMiddleware:
             if media_type in YAML_MEDIA_TYPES:
                 check_yaml_body(body, self._limits(scope))
             else:
-                check_json_body(body, self._limits(scope))
+                checked = check_json_body(body, self._limits(scope))
+                if checked is not None:
+                    scope[PARSED_JSON_KEY] = checked
         except ProblemError as refusal:
             return refusal
         return None
@@ -168,6 +182,22 @@ class RequestContextMiddleware:
             return message
 
         return limited
+
+
+_ROOT_LOGGER = logging.getLogger()
+_METRIC_CHILDREN_LIMIT = 4096
+_metric_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+
+def _metrics(method: str, template: str, status: int) -> tuple[Any, Any]:
+    """The request counter and latency histogram children of one (method, route, status), looked up once."""
+    key = (method, template, status)
+    children = _metric_children.get(key)
+    if children is None:
+        children = (REQUESTS.labels(method, template, str(status)), LATENCY.labels(method, template))
+        if len(_metric_children) < _METRIC_CHILDREN_LIMIT:  # methods come from clients: bound what we keep
+            _metric_children[key] = children
+    return children
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

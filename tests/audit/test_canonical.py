@@ -28,6 +28,33 @@ def test_canonical_bytes_is_rfc8785(value: object) -> None:
     assert canonical_bytes(value) == bytes(rfc8785.dumps(value))
 
 
+@settings(max_examples=400)
+@given(json_values)
+def test_the_orjson_path_is_rfc8785_too(value: object) -> None:
+    assert canonical_bytes(value, floats=False) == bytes(rfc8785.dumps(value))
+
+
+any_keys = st.text(max_size=12)
+wide_scalars = st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70) | st.text()
+wide_values = st.recursive(
+    wide_scalars,
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(any_keys, inner, max_size=5),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=400)
+@given(wide_values)
+def test_without_floats_both_encoders_write_the_same_bytes(value: object) -> None:
+    """Idempotency fingerprints of any float-free body (any keys, any integers) do not depend on the encoder."""
+    assert canonical_bytes(value, floats=False) == canonical_bytes(value)
+
+
+def test_a_lone_surrogate_is_refused_on_either_path() -> None:
+    with pytest.raises(UnicodeEncodeError):
+        canonical_bytes({"a": "\ud800"}, floats=False)
+
+
 def test_digest_of_bytes_and_objects_agree() -> None:
     value = {"b": [1, "é", None], "a": True}
     assert digest(value) == digest(canonical_bytes(value))
