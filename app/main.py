@@ -79,6 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
+    app.state.async_engine = async_engine
     app.state.async_sessionmaker = make_async_sessionmaker(async_engine)
     app.state.migration_heads = head_revisions()
     app.state.rate_limiter = build_rate_limiter(settings, engine)

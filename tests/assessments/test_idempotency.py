@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import httpx
+import pytest
 from fastapi import FastAPI
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from app.assessments.models import Assessment, IdempotencyRecord
 from app.auth.permissions import Role
@@ -99,3 +101,28 @@ async def test_concurrent_retries_create_exactly_one(client: httpx.AsyncClient, 
 async def test_bad_key_header(client: httpx.AsyncClient, tenant: Tenant) -> None:
     headers = {**tenant.headers(Role.assessor), "Idempotency-Key": "x" * 300}
     assert (await client.post("/v1/assessments", json=new_body(), headers=headers)).status_code == 400
+
+
+async def test_on_postgresql_a_create_is_one_statement_in_autocommit(
+    client: httpx.AsyncClient, tenant: Tenant, app: FastAPI
+) -> None:
+    """The gate, the rows, the audit event and the head move: one round trip, no BEGIN or COMMIT (ADR 0001)."""
+    if app.state.async_engine is None:
+        pytest.skip("PostgreSQL only: SQLite writes inside its BEGIN IMMEDIATE transaction")
+    headers = tenant.headers(Role.assessor)
+    first = await client.post("/v1/assessments", json=new_body(), headers={**headers, "Idempotency-Key": "one"})
+    assert first.status_code == 201  # the organisation's first event may take the transactional path
+    seen: list[tuple[str, bool]] = []
+
+    def before_cursor_execute(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        seen.append((statement.split()[0], conn.connection.driver_connection.autocommit))
+
+    engine = app.state.async_engine.sync_engine
+    event.listen(engine, "before_cursor_execute", before_cursor_execute)
+    try:
+        second = await client.post("/v1/assessments", json=new_body(), headers={**headers, "Idempotency-Key": "two"})
+    finally:
+        event.remove(engine, "before_cursor_execute", before_cursor_execute)
+    assert second.status_code == 201
+    assert seen == [("WITH", True)]
+    assert count_assessments(app) == 2

@@ -108,6 +108,17 @@ def test_each_limit_is_a_422_naming_the_limit_and_the_pointer(document: Any, poi
         assert problem.errors[0].pointer == pointer
 
 
+@pytest.mark.parametrize(
+    ("body", "floats"),
+    [(b'{"a": [1, "2.5", {"b": null}]}', False), (b'{"a": [1, {"b": 2.5}]}', True), (b"1e3", True)],
+)
+def test_a_checked_body_is_handed_on_parsed_with_whether_it_holds_floats(body: bytes, floats: bool) -> None:
+    checked = check_json_body(body, JsonLimits())
+    assert checked is not None
+    assert checked.document == json.loads(body)
+    assert checked.floats is floats
+
+
 def test_nesting_past_the_parser_stack_is_still_a_limit() -> None:
     problem = refusal(b"[" * 200_000 + b"]" * 200_000)
     assert isinstance(problem, ValidationFailed)
