@@ -13,7 +13,7 @@ from app.assessments.router import router as assessments_router
 from app.audit.router import router as audit_router
 from app.auth.router import router as clients_router
 from app.core.config import Settings, get_settings
-from app.core.db import create_async_db_engine, create_db_engine, make_sessionmaker
+from app.core.db import create_async_db_engine, create_db_engine, make_async_sessionmaker, make_sessionmaker
 from app.core.errors import install_error_handlers
 from app.core.logging import configure_logging
 from app.core.middleware import RequestContextMiddleware
@@ -80,6 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
     app.state.async_engine = async_engine
+    app.state.async_sessionmaker = make_async_sessionmaker(async_engine)
     app.state.migration_heads = head_revisions()
     app.state.rate_limiter = build_rate_limiter(settings, engine)
     install_error_handlers(app)

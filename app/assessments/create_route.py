@@ -11,11 +11,10 @@ serves requests is replaced by `handle`, which runs the same steps in the same o
 3. `explain`;
 4. the Idempotency-Key, fingerprinted from the raw body (`IdempotencyDep`);
 5. the body, validated by the route's own body field (the same 422 as FastAPI's);
-6. the create. On PostgreSQL the common case is one autocommit statement awaited on the asyncio engine
-   (`service.prepare_in_one_statement`), so the event loop serves other requests meanwhile with no thread
-   handoff. Otherwise (SQLite, whose single connection per process would block the loop; a replay, a refusal,
-   an organisation's first event) the transactional path runs in one threadpool hop that opens the session,
-   writes, commits and closes.
+6. the create: its whole transaction (connect, statements, COMMIT, release) awaited on PostgreSQL's asyncio
+   engine, so the event loop serves other requests meanwhile with no thread handoff; on SQLite, whose single
+   connection per process would block the loop, in one threadpool hop. Both run the same synchronous storage
+   code (`AsyncSession.run_sync`).
 """
 
 from __future__ import annotations
@@ -28,8 +27,6 @@ from typing import Any
 from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
@@ -58,8 +55,11 @@ class CreateAssessmentRoute(APIRoute):
                 body, errors = body_field.validate(await _body(request), {}, loc=("body",))
                 if errors:
                     raise RequestValidationError(errors, body=body)
-                rendered = await _in_one_statement(request.app.state.async_engine, caller, body, explain, idempotency)
-                if rendered is None:
+                async_sessions = request.app.state.async_sessionmaker
+                if async_sessions is not None:
+                    async with async_sessions() as session:
+                        rendered = await session.run_sync(_create_and_commit, caller, body, explain, idempotency)
+                else:
                     rendered = await run_in_threadpool(
                         _create_in_own_session, request.app.state.sessionmaker, caller, body, explain, idempotency
                     )
@@ -88,26 +88,6 @@ async def _body(request: Request) -> Any:
                 error = {"type": "json_invalid", "loc": ("body", exc.pos), "msg": "JSON decode error", "input": {}}
                 raise RequestValidationError([{**error, "ctx": {"error": exc.msg}}], body=exc.doc) from exc
     return raw
-
-
-async def _in_one_statement(
-    engine: AsyncEngine | None,
-    caller: Caller,
-    body: AssessmentCreate,
-    explain: frozenset[str],
-    idempotency: service.Idempotency | None,
-) -> service.Rendered | None:
-    """PostgreSQL: the common case, awaited on the asyncio engine as one autocommit statement; None, having written
-    nothing, when the transactional path must decide (`service.prepare_in_one_statement`)."""
-    prepared = service.prepare_in_one_statement(caller, body, explain, idempotency) if engine is not None else None
-    if engine is None or prepared is None:
-        return None
-    try:
-        async with engine.connect() as connection:
-            outcome = (await connection.execute(prepared.statement, prepared.params)).one()
-    except IntegrityError as exc:
-        raise service.IdempotencyInFlight() from exc
-    return service.finish_in_one_statement(prepared, outcome)
 
 
 def _create_and_commit(

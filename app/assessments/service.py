@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypedDict
 
-from sqlalchemy import Row, TextClause
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -323,7 +322,7 @@ def create_assessment(
     nothing cached."""
     choice = _choice(body)
     if session.get_bind().dialect.name == "postgresql" and not session.in_transaction():
-        created = _create_in_one_statement(session, caller, body, explain, idempotency)
+        created = _create_in_one_statement(session, caller, body, choice, explain, idempotency)
         if created is not None:
             return created
         session.rollback()  # nothing was written; the transactional path below starts afresh
@@ -380,27 +379,21 @@ def _choice(body: AssessmentCreate) -> _Choice:
     )
 
 
-@dataclass(frozen=True)
-class OneStatement:
-    """A create prepared for the one-statement path: the statement, its parameters and what to answer."""
-
-    statement: TextClause
-    params: dict[str, Any]
-    rendered: Rendered
-    level: str
-    gated_by_key: bool
-
-
-def prepare_in_one_statement(
-    caller: Caller, body: AssessmentCreate, explain: Collection[str], idempotency: Idempotency | None
-) -> OneStatement | None:
+def _create_in_one_statement(
+    session: Session,
+    caller: Caller,
+    body: AssessmentCreate,
+    choice: _Choice,
+    explain: Collection[str],
+    idempotency: Idempotency | None,
+) -> Rendered | None:
     """PostgreSQL, the common case in ONE round trip and no BEGIN/COMMIT (ADR 0001): the Idempotency-Key's lock
     and record check, the assessment, the idempotency record, the audit event and the chain-head move are one
     statement (`repository.IDEMPOTENCY_GATE`), atomic on its own, run in autocommit, so it is committed when it
-    returns. CPU only: scores and renders. None when the transactional path must decide from the start: answers
-    to refuse (the key is checked first there), a rule-set resolution not cached, or the housekeeping purge that
-    is due."""
-    resolved = cached_resolution(caller.organisation_id, **_choice(body))
+    returns. None, having written nothing, when the transactional path must decide: a response stored under the
+    key (replay, reuse, expiry), the organisation's first event (no chain head yet), answers to refuse, a rule-set
+    resolution not cached, or the housekeeping purge that is due."""
+    resolved = cached_resolution(caller.organisation_id, **choice)
     if resolved is None or (idempotency is not None and random.random() < PURGE_PROBABILITY):  # noqa: S311
         return None
     try:
@@ -415,54 +408,30 @@ def prepare_in_one_statement(
         )
         gate = repository.IDEMPOTENCY_GATE
         gate_params = repository.idempotency_gate_params(idempotency.client_id, idempotency.key)
-    statement, params = audit.gated_event(
-        caller=caller,
-        action="assessment.create",
-        resource_type=RESOURCE,
-        resource_id=row["id"],
-        subject_ref=row["subject_ref"],
-        details={"level": row["computed_level"], "ruleset": f"{resolved.ruleset_key}@{resolved.ruleset_version}"},
-        digest_of=rendered.body,
-        status=201,
-        with_rows=inserts,
-        gate=gate,
-        gate_params=gate_params,
-    )
-    return OneStatement(statement, params, rendered, row["computed_level"], idempotency is not None)
-
-
-def finish_in_one_statement(prepared: OneStatement, outcome: Row[Any]) -> Rendered | None:
-    """The answer to a one-statement create from the statement's row: created; 409 while the key's first request
-    is in flight; or None, nothing having been written, when the transactional path must decide (a response
-    stored under the key: replay, reuse or expiry; or the organisation's first event, with no chain head yet).
-    The statement itself raising IntegrityError means the same key committed between its snapshot and its lock:
-    also a 409 (`IdempotencyInFlight`)."""
-    if outcome.sequence is not None:
-        ASSESSMENTS_CREATED.labels(prepared.level).inc()
-        return prepared.rendered
-    if prepared.gated_by_key and not outcome.locked:
-        raise IdempotencyInFlight()
-    return None
-
-
-def _create_in_one_statement(
-    session: Session,
-    caller: Caller,
-    body: AssessmentCreate,
-    explain: Collection[str],
-    idempotency: Idempotency | None,
-) -> Rendered | None:
-    """`prepare_in_one_statement` and `finish_in_one_statement` on the session's own (fresh) connection, switched
-    to autocommit for the one statement."""
-    prepared = prepare_in_one_statement(caller, body, explain, idempotency)
-    if prepared is None:
-        return None
     connection = session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
     try:
-        outcome = connection.execute(prepared.statement, prepared.params).one()
-    except IntegrityError as exc:
+        outcome = audit.record_gated(
+            connection,
+            caller=caller,
+            action="assessment.create",
+            resource_type=RESOURCE,
+            resource_id=row["id"],
+            subject_ref=row["subject_ref"],
+            details={"level": row["computed_level"], "ruleset": f"{resolved.ruleset_key}@{resolved.ruleset_version}"},
+            digest_of=rendered.body,
+            status=201,
+            with_rows=inserts,
+            gate=gate,
+            gate_params=gate_params,
+        )
+    except IntegrityError as exc:  # the same key committed between the statement's snapshot and its lock
         raise IdempotencyInFlight() from exc
-    return finish_in_one_statement(prepared, outcome)
+    if outcome.sequence is not None:
+        ASSESSMENTS_CREATED.labels(row["computed_level"]).inc()
+        return rendered
+    if not outcome.locked:
+        raise IdempotencyInFlight()
+    return None
 
 
 def _prepare_new(

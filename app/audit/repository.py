@@ -9,7 +9,9 @@ from typing import Any, cast
 
 from sqlalchemy import (
     BindParameter,
+    Connection,
     Insert,
+    Row,
     Select,
     String,
     Table,
@@ -194,18 +196,19 @@ def _append_params(
     return params
 
 
-def gated_append(
+def append_gated(
+    connection: Connection,
     event: dict[str, Any],
     content_hash: str,
     now: datetime,
     with_rows: Sequence[NewRow],
     gate: Gate,
     gate_params: dict[str, Any],
-) -> tuple[TextClause, dict[str, Any]]:
-    """PostgreSQL: the gated append (see `_append_statement`) and its parameters, for the caller to run on either
-    engine. Its one row is the gate's with `sequence`, None when nothing was written (the gate said no, or the
-    organisation has no chain head yet)."""
-    return _append_statement(with_rows, gate), _append_params(event, content_hash, now, with_rows) | gate_params
+) -> Row[Any]:
+    """PostgreSQL: the gated append (see `_append_statement`); the gate's row with `sequence`, which is None when
+    nothing was written (the gate said no, or the organisation has no chain head yet)."""
+    params = _append_params(event, content_hash, now, with_rows) | gate_params
+    return connection.execute(_append_statement(with_rows, gate), params).one()
 
 
 def head(session: Session, organisation_id: str) -> tuple[int, str] | None:

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import Engine, TextClause
+from sqlalchemy import Connection, Engine, Row
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.audit import repository
@@ -107,7 +107,8 @@ def _append(
     repository.append(session, event, body_hash(event), refs, now, with_rows)
 
 
-def gated_event(
+def record_gated(
+    connection: Connection,
     *,
     caller: Caller,
     action: str,
@@ -120,10 +121,9 @@ def gated_event(
     with_rows: Sequence[NewRow],
     gate: Gate,
     gate_params: dict[str, Any],
-) -> tuple[TextClause, dict[str, Any]]:
-    """PostgreSQL: `record` as one statement that writes only if `gate` holds and may run alone in autocommit
-    (`repository.gated_append`), with its parameters. Its row is the gate's with the event's `sequence` (None:
-    nothing was written)."""
+) -> Row[Any]:
+    """PostgreSQL: `record`, written only if `gate` holds, in one statement that may run alone in autocommit
+    (`repository.append_gated`). Returns the gate's row with the event's `sequence` (None: nothing written)."""
     event, now = _event(
         organisation_id=caller.organisation_id,
         client_id=caller.client_id,
@@ -137,7 +137,7 @@ def gated_event(
         status=status,
         listed=None,
     )
-    return repository.gated_append(event, body_hash(event), now, with_rows, gate, gate_params)
+    return repository.append_gated(connection, event, body_hash(event), now, with_rows, gate, gate_params)
 
 
 def _event(

@@ -13,7 +13,7 @@ import orjson
 from fastapi import Depends, Request
 from sqlalchemy import DateTime, Engine, MetaData, TypeDecorator, create_engine, event
 from sqlalchemy.engine import Dialect
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import QueuePool
 from starlette.concurrency import run_in_threadpool
@@ -100,13 +100,11 @@ def create_db_engine(settings: Settings) -> Engine:
 
 
 def create_async_db_engine(settings: Settings) -> AsyncEngine | None:
-    """PostgreSQL only: an asyncio engine (same driver, pool settings and timeouts) in AUTOCOMMIT, for the one
-    statement of `POST /v1/assessments` that the route awaits instead of taking a threadpool hop (ADR 0001).
-    Every statement on it commits on its own, so a connection comes back with nothing to reset. None on SQLite."""
+    """PostgreSQL only: an asyncio engine (same driver, pool settings and timeouts) for the route that awaits the
+    database instead of taking a threadpool hop (`POST /v1/assessments`, ADR 0001). None on SQLite."""
     if settings.is_sqlite:
         return None
-    options = {**_postgresql_options(settings), "isolation_level": "AUTOCOMMIT", "pool_reset_on_return": None}
-    return create_async_engine(settings.database_url, **options)
+    return create_async_engine(settings.database_url, **_postgresql_options(settings))
 
 
 def _postgresql_options(settings: Settings) -> dict[str, Any]:
@@ -143,6 +141,10 @@ def _configure_sqlite(engine: Engine, on_disk: bool) -> None:
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False, autoflush=False)
+
+
+def make_async_sessionmaker(engine: AsyncEngine | None) -> async_sessionmaker[AsyncSession] | None:
+    return None if engine is None else async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
 
 def _finish(session: Session, commit: bool) -> None:
