@@ -108,6 +108,7 @@ class _CompiledCache:
 
 
 _cache = _CompiledCache()
+_compile_lock = threading.Lock()
 
 
 def compile_documents(ruleset_document: dict[str, Any], questionnaire_document: dict[str, Any]) -> CompiledRuleSet:
@@ -122,10 +123,15 @@ def _compiled_for(session: Session, organisation_id: str, row: Sequence[Any]) ->
         docs = repository.documents(session, organisation_id, key, version, questionnaire_key, questionnaire_version)
         if docs is None:  # pragma: no cover - the row was just read in this transaction
             raise NotFound(f"No rule set '{key}' version {version}")
-        ruleset = parse_ruleset(docs[0])
-        compiled = compile_ruleset(ruleset, parse_questionnaire(docs[1]))
-        entry = _Compiled(compiled, ruleset.override_policy, tuple(ruleset.levels))
-        _cache.put((ruleset_hash, questionnaire_hash), entry)
+        # One compile at a time (it is CPU only, no I/O inside the lock): requests that missed the cache together
+        # wait for the first compile instead of each compiling the same rule set under the GIL.
+        with _compile_lock:
+            entry = _cache.get((ruleset_hash, questionnaire_hash))
+            if entry is None:
+                ruleset = parse_ruleset(docs[0])
+                compiled = compile_ruleset(ruleset, parse_questionnaire(docs[1]))
+                entry = _Compiled(compiled, ruleset.override_policy, tuple(ruleset.levels))
+                _cache.put((ruleset_hash, questionnaire_hash), entry)
     return ResolvedRuleSet(
         compiled=entry.compiled,
         questionnaire_key=questionnaire_key,
