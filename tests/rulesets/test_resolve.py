@@ -1,11 +1,16 @@
 from __future__ import annotations
 
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
 import httpx
 import pytest
 from fastapi import FastAPI
 
 from app.auth.permissions import Role
 from app.core.errors import NotFound, ValidationFailed
+from app.rulesets import service as rulesets_service
 from app.rulesets.service import get_ruleset_for_replay, resolve_ruleset
 from tests.conftest import Tenant
 from tests.rulesets.factories import YAML, ruleset_yaml
@@ -46,3 +51,30 @@ async def test_resolution_errors_name_the_field(
         assert wrong_key.value.errors[0].pointer == "/ruleset/key"
         with pytest.raises(NotFound):
             get_ruleset_for_replay(session, other_tenant.organisation_id, "draft-rules", 1)
+
+
+def test_requests_that_miss_the_compile_cache_together_compile_once(
+    tenant: Tenant, seeded: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each would otherwise compile the same rule set under the GIL (ADR 0001, round 3)."""
+    compiles: list[str] = []
+    compile_ruleset = rulesets_service.compile_ruleset
+
+    def counted(ruleset: Any, questionnaire: Any) -> Any:
+        compiles.append(ruleset.key)
+        time.sleep(0.2)  # long enough for every thread to miss the cache before the first one fills it
+        return compile_ruleset(ruleset, questionnaire)
+
+    monkeypatch.setattr(rulesets_service, "_cache", rulesets_service._CompiledCache())
+    monkeypatch.setattr(rulesets_service, "compile_ruleset", counted)
+    rulesets_service.invalidate_resolution_cache()
+
+    def resolve() -> str:
+        with seeded.state.sessionmaker() as session:
+            resolved = resolve_ruleset(session, tenant.organisation_id, questionnaire_key="online-exposure")
+            return resolved.ruleset_hash
+
+    with ThreadPoolExecutor(4) as pool:
+        hashes = set(pool.map(lambda _: resolve(), range(4)))
+    assert len(hashes) == 1
+    assert compiles == ["online-harm-england"]
