@@ -1,8 +1,8 @@
 """`POST /v1/assessments` served by one hand-written handler instead of FastAPI's per-request dependency solving.
 
 The create route is what case management systems call all day. FastAPI re-walks a route's dependency tree on
-every request (cache keys, scopes, parameter extraction): for this route's five dependencies that was about a
-third of the request's CPU (ADR 0001, round 3). `CreateAssessmentRoute` keeps the endpoint's signature, so
+every request (cache keys, scopes, parameter extraction): for this route's five dependencies that was about 40 %
+of the request's CPU (ADR 0001, round 3). `CreateAssessmentRoute` keeps the endpoint's signature, so
 OpenAPI documents exactly the same body, headers, query parameter and security as before; only the handler that
 serves requests is replaced by `handle`, which runs the same steps in the same order as the dependencies would:
 
@@ -11,10 +11,10 @@ serves requests is replaced by `handle`, which runs the same steps in the same o
 3. `explain`;
 4. the Idempotency-Key, fingerprinted from the raw body (`IdempotencyDep`);
 5. the body, validated by the route's own body field (the same 422 as FastAPI's);
-6. the create: its whole transaction (connect, statements, COMMIT, release) awaited on PostgreSQL's asyncio
-   engine, so the event loop serves other requests meanwhile with no thread handoff; on SQLite, whose single
-   connection per process would block the loop, in one threadpool hop. Both run the same synchronous storage
-   code (`AsyncSession.run_sync`).
+6. the create, awaited on PostgreSQL's asyncio engine, so the event loop serves other requests meanwhile with no
+   thread handoff (usually one autocommit statement: `service._create_in_one_statement`); on SQLite, whose
+   single connection per process would block the loop, in one threadpool hop. Both run the same synchronous
+   storage code (`AsyncSession.run_sync` on PostgreSQL).
 """
 
 from __future__ import annotations
