@@ -344,26 +344,10 @@ def create_assessment(
         resolved = resolve_ruleset(session, caller.organisation_id, **choice)
         prepared = _prepare_new(caller, resolved, body, explain)
     row, rendered = prepared
-    inserts = [repository.new_assessment(row)]
-    if idempotency is not None:
-        inserts.append(
-            repository.new_idempotency_record(_idempotency_values(idempotency, 201, rendered.body, rendered.location))
-        )
-        if random.random() < PURGE_PROBABILITY:  # noqa: S311 - spreading housekeeping, not security
-            repository.purge_idempotency_records(session, utcnow())
+    if idempotency is not None and random.random() < PURGE_PROBABILITY:  # noqa: S311 - spreading housekeeping
+        repository.purge_idempotency_records(session, utcnow())
     try:
-        audit.record(
-            session,
-            caller=caller,
-            action="assessment.create",
-            resource_type=RESOURCE,
-            resource_id=row["id"],
-            subject_ref=row["subject_ref"],
-            details={"level": row["computed_level"], "ruleset": f"{resolved.ruleset_key}@{resolved.ruleset_version}"},
-            digest_of=rendered.body,
-            status=201,
-            with_rows=inserts,
-        )
+        audit.record(session, **_create_event(caller, resolved, row, rendered, idempotency))
     except IntegrityError as exc:  # the same key committed between our read and our write
         raise IdempotencyInFlight() from exc
     ASSESSMENTS_CREATED.labels(row["computed_level"]).inc()
@@ -400,30 +384,14 @@ def _create_in_one_statement(
         row, rendered = _prepare_new(caller, resolved, body, explain)
     except ValidationFailed:
         return None
-    inserts = [repository.new_assessment(row)]
     gate, gate_params = repository.NO_GATE, {}
     if idempotency is not None:
-        inserts.append(
-            repository.new_idempotency_record(_idempotency_values(idempotency, 201, rendered.body, rendered.location))
-        )
         gate = repository.IDEMPOTENCY_GATE
         gate_params = repository.idempotency_gate_params(idempotency.client_id, idempotency.key)
     connection = session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+    event = _create_event(caller, resolved, row, rendered, idempotency)
     try:
-        outcome = audit.record_gated(
-            connection,
-            caller=caller,
-            action="assessment.create",
-            resource_type=RESOURCE,
-            resource_id=row["id"],
-            subject_ref=row["subject_ref"],
-            details={"level": row["computed_level"], "ruleset": f"{resolved.ruleset_key}@{resolved.ruleset_version}"},
-            digest_of=rendered.body,
-            status=201,
-            with_rows=inserts,
-            gate=gate,
-            gate_params=gate_params,
-        )
+        outcome = audit.record_gated(connection, **event, gate=gate, gate_params=gate_params)
     except IntegrityError as exc:  # the same key committed between the statement's snapshot and its lock
         raise IdempotencyInFlight() from exc
     if outcome.sequence is not None:
@@ -432,6 +400,32 @@ def _create_in_one_statement(
     if not outcome.locked:
         raise IdempotencyInFlight()
     return None
+
+
+def _create_event(
+    caller: Caller,
+    resolved: ResolvedRuleSet,
+    row: dict[str, Any],
+    rendered: Rendered,
+    idempotency: Idempotency | None,
+) -> dict[str, Any]:
+    """The audit event of a create, with the rows written in its statement (the assessment, the key's record)."""
+    inserts = [repository.new_assessment(row)]
+    if idempotency is not None:
+        inserts.append(
+            repository.new_idempotency_record(_idempotency_values(idempotency, 201, rendered.body, rendered.location))
+        )
+    return {
+        "caller": caller,
+        "action": "assessment.create",
+        "resource_type": RESOURCE,
+        "resource_id": row["id"],
+        "subject_ref": row["subject_ref"],
+        "details": {"level": row["computed_level"], "ruleset": f"{resolved.ruleset_key}@{resolved.ruleset_version}"},
+        "digest_of": rendered.body,
+        "status": 201,
+        "with_rows": inserts,
+    }
 
 
 def _prepare_new(
