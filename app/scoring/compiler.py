@@ -268,14 +268,15 @@ class _Generator:
         lines.append("    return True")
         return lines
 
-    def _check_lines(self, indent: str, fail: str, full: str | None = None) -> list[str]:
+    def _check_lines(self, indent: str, fail: str, full: str | None = None, gaps: bool = False) -> list[str]:
         """Statements that run `fail` unless the fetched answers (`a0`, `a1`, ...) are valid.
 
         `len(a)` equal to the number of items answered with something other than None rules out unknown keys
         and null values in one comparison; `full`, when given, names a local that is true only if every item is
         a key of `a` (it replaces the `len(a)` test of the common case). A hashable value is checked by set
         membership; an unhashable one raises TypeError there, which the callers treat as "not valid" (or "ask
-        the full validator")."""
+        the full validator"). With `gaps`, the answers that are "unknown" are also appended to `gp` (in item
+        order): in the common case by the same comparisons that check a yes/no/unknown answer."""
         required_by_rules = items_read_by_triggers(self.ruleset)
         always = 0
         maybe: list[str] = []
@@ -289,7 +290,19 @@ class _Generator:
         inner = indent + "    "
         lines = [f"{indent}if {full or f'len(a) == {len(self.questionnaire.items)}'}:"]
         for item in self.questionnaire.items:
+            var = self.item_var[item.id]
+            if gaps and isinstance(item, YesNoUnknownItem):
+                lines += [
+                    f"{inner}if {var} != 'no':",
+                    f"{inner}    if {var} == {UNKNOWN!r}:",
+                    f"{inner}        gp.append({item.id!r})",
+                    f"{inner}    elif {var} != 'yes':",
+                    f"{inner}        {fail}",
+                ]
+                continue
             lines += [f"{inner}if {self._malformed_expr(item, present=True)}:", f"{inner}    {fail}"]
+            if gaps and can_be_unknown(item):
+                lines += self._gap_lines(item, inner)
         for item in self.questionnaire.items:
             if item.enable_when is not None:
                 lines += [f"{inner}if not {self.expr(item.enable_when)}:", f"{inner}    {fail}"]
@@ -312,17 +325,27 @@ class _Generator:
             if enabled is not None:
                 needed.insert(1, enabled)
             lines += [f"{indent}if {' and '.join(needed)}:", f"{indent}    {fail}"]
+        if gaps:
+            lines += self._all_gap_lines(indent)
         return lines
+
+    def _gap_lines(self, item: Item, indent: str) -> list[str]:
+        var = self.item_var[item.id]
+        return [f"{indent}if {var} == {_unknown_token(item)!r}:", f"{indent}    gp.append({item.id!r})"]
+
+    def _all_gap_lines(self, indent: str) -> list[str]:
+        return [
+            line for item in self.questionnaire.items if can_be_unknown(item) for line in self._gap_lines(item, indent)
+        ]
 
     def _malformed_expr(self, item: Item, present: bool = False) -> str:
         """True when the answer is not a well-formed value; None passes unless the item must be `present`."""
         var = self.item_var[item.id]
         absent = () if present else (None,)
         if isinstance(item, YesNoUnknownItem):
-            return f"{var} not in {self.shared_constant(frozenset(('yes', 'no', UNKNOWN, *absent)))}"
+            return f"{var} not in {_set_literal(('yes', 'no', UNKNOWN, *absent))}"
         if isinstance(item, SingleChoiceItem):
-            codes = self.shared_constant(frozenset([*(option.code for option in item.options), *absent]))
-            return f"{var} not in {codes}"
+            return f"{var} not in {_set_literal([*(option.code for option in item.options), *absent])}"
         present_test = "" if present else f"{var} is not None and "
         if isinstance(item, BooleanItem):
             return f"{present_test}{var} is not True and {var} is not False"
@@ -380,18 +403,13 @@ class _Generator:
             "        return None",
             *self._fetch_lines(list(self.item_var)),
         ]
-        lines += ["    if chk:", *self._check_lines("        ", "return None", "full")]
+        lines += ["    gp = []", "    if chk:", *self._check_lines("        ", "return None", "full", gaps=True)]
+        lines += ["    else:", *(self._all_gap_lines("        ") or ["        pass"])]
         lines += ["    m = 0", "    TR = []", "    FL = []", "    LR = []", "    BR = []"]
         lines += [f"    b{index} = []" for index in range(len(self.buckets))]
         if mode == "traced":
             lines.append("    T = []")
         lines += self._scores_source() + self._level_source()
-        lines.append("    gp = []")
-        for item in self.questionnaire.items:
-            if can_be_unknown(item):
-                var = self.item_var[item.id]
-                lines.append(f"    if {var} == {_unknown_token(item)!r}:")
-                lines.append(f"        gp.append({item.id!r})")
         lines.append("    pf = []")
         for item_id in self.ruleset.protective_factors:
             if item_id in self.item_var:
@@ -750,6 +768,11 @@ class _Generator:
 
 def _reason(rule: RuleInfo, points: int | None, items: Collection[str]) -> dict[str, Any]:
     return {"rule_id": rule.id, "text": rule.reason, "points": points, "items": list(items), "source": rule.source}
+
+
+def _set_literal(values: Collection[str | None]) -> str:
+    """`{'a', 'b'}`: as the right operand of `in`, CPython folds it into one frozenset constant of the code."""
+    return "{" + ", ".join(sorted(map(repr, values))) + "}"
 
 
 def _static_items(condition: Condition) -> bool:
