@@ -13,8 +13,9 @@ serves requests is replaced by `handle`, which runs the same steps in the same o
 5. the body, validated by the route's own body field (the same 422 as FastAPI's);
 6. the create, awaited on PostgreSQL's asyncio engine, so the event loop serves other requests meanwhile with no
    thread handoff (usually one autocommit statement: `service._create_in_one_statement`); on SQLite, whose
-   single connection per process would block the loop, in one threadpool hop. Both run the same synchronous
-   storage code (`AsyncSession.run_sync` on PostgreSQL).
+   single connection per process would block the loop, in one threadpool hop, usually on the DBAPI cursor
+   (`service.create_directly_on_sqlite`). Otherwise both run the same synchronous storage code
+   (`AsyncSession.run_sync` on PostgreSQL).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from typing import Any
 from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
@@ -60,8 +62,9 @@ class CreateAssessmentRoute(APIRoute):
                     async with async_sessions() as session:
                         rendered = await session.run_sync(_create_and_commit, caller, body, explain, idempotency)
                 else:
+                    state = request.app.state
                     rendered = await run_in_threadpool(
-                        _create_in_own_session, request.app.state.sessionmaker, caller, body, explain, idempotency
+                        _create_on_sqlite, state.engine, state.sessionmaker, caller, body, explain, idempotency
                     )
             return json_response(rendered)
 
@@ -102,12 +105,16 @@ def _create_and_commit(
     return rendered
 
 
-def _create_in_own_session(
+def _create_on_sqlite(
+    engine: Engine,
     sessions: sessionmaker[Session],
     caller: Caller,
     body: AssessmentCreate,
     explain: frozenset[str],
     idempotency: service.Idempotency | None,
 ) -> service.Rendered:
+    rendered = service.create_directly_on_sqlite(engine, caller, body, explain, idempotency)
+    if rendered is not None:
+        return rendered
     with sessions() as session:
         return _create_and_commit(session, caller, body, explain, idempotency)

@@ -36,6 +36,7 @@ from sqlalchemy.orm import Session, aliased
 
 from app.assessments.models import Assessment, AssessmentEnteredInError, AssessmentOverride, IdempotencyRecord
 from app.audit.service import Gate, NewRow
+from app.core import sqlite_direct
 from app.core.db import UTCDateTime
 
 _ASSESSMENTS = cast(Table, Assessment.__table__)
@@ -325,6 +326,12 @@ def lock_and_read_idempotency_key(session: Session, client_id: str, key: str) ->
     if row.fingerprint is None:
         return True, None
     return True, StoredResponse(row.fingerprint, row.status_code, row.body, row.location, row.expires_at)
+
+
+def idempotency_key_used_direct(transaction: sqlite_direct.Transaction, client_id: str, key: str) -> bool:
+    """SQLite, inside BEGIN IMMEDIATE (app/core/sqlite_direct.py): whether a response is stored under the key."""
+    sql = "SELECT 1 FROM idempotency_records WHERE client_id = ? AND key = ?"
+    return transaction.execute(sql, (client_id, key)).fetchone() is not None
 
 
 def idempotency_record(session: Session, client_id: str, key: str) -> StoredResponse | None:

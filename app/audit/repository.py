@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 
 from app.audit.chain import genesis_hash, link_hash
 from app.audit.models import AuditChainHead, AuditEvent, AuditEventRef
+from app.core import sqlite_direct
 from app.core.db import utcnow
 
 _HEAD = cast(Table, AuditChainHead.__table__)
@@ -184,6 +185,34 @@ def append(
     if refs:
         connection.execute(insert(_REFS), [{**ref, "sequence": sequence} for ref in refs])
     return int(sequence)
+
+
+_DIRECT_READ_HEAD = "SELECT sequence, hash FROM audit_chain_heads WHERE organisation_id = ?"
+_DIRECT_MOVE_HEAD = "UPDATE audit_chain_heads SET sequence = ?, hash = ?, updated_at = ? WHERE organisation_id = ?"
+
+
+def append_direct(
+    transaction: sqlite_direct.Transaction,
+    event: dict[str, Any],
+    content_hash: str,
+    now: datetime,
+    with_rows: Sequence[NewRow],
+) -> int | None:
+    """SQLite, on a DBAPI cursor inside BEGIN IMMEDIATE (app/core/sqlite_direct.py): `append`'s statements for
+    an event without list refs. None, having written nothing, when the organisation has no chain head yet."""
+    organisation_id = event["organisation_id"]
+    head = transaction.execute(_DIRECT_READ_HEAD, (organisation_id,)).fetchone()
+    if head is None:
+        return None
+    sequence = int(head[0]) + 1
+    chained = {**event, "sequence": sequence, "prev_hash": head[1]}
+    chained["hash"] = link_hash(str(head[1]), sequence, content_hash)
+    for row in with_rows:
+        transaction.insert(row.table, row.values)
+    transaction.insert(_EVENTS, chained)
+    updated_at = sqlite_direct.bind(_HEAD, "updated_at", now, transaction.dialect)
+    transaction.execute(_DIRECT_MOVE_HEAD, (sequence, chained["hash"], updated_at, organisation_id))
+    return sequence
 
 
 def _append_params(

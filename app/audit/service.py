@@ -18,6 +18,7 @@ from app.audit.repository import Gate as Gate
 from app.audit.repository import NewRow as NewRow
 from app.auth import service as auth_service
 from app.auth.service import Caller
+from app.core import sqlite_direct
 from app.core.db import utcnow
 
 log = structlog.get_logger("riskapi.audit")
@@ -138,6 +139,37 @@ def record_gated(
         listed=None,
     )
     return repository.append_gated(connection, event, body_hash(event), now, with_rows, gate, gate_params)
+
+
+def record_direct(
+    transaction: sqlite_direct.Transaction,
+    *,
+    caller: Caller,
+    action: str,
+    resource_type: str,
+    resource_id: str,
+    subject_ref: str,
+    details: dict[str, Any],
+    digest_of: bytes,
+    status: int,
+    with_rows: Sequence[NewRow],
+) -> int | None:
+    """SQLite: `record` on a DBAPI cursor inside BEGIN IMMEDIATE (`repository.append_direct`). Returns the event's
+    sequence, or None, having written nothing, when the organisation has no chain head yet."""
+    event, now = _event(
+        organisation_id=caller.organisation_id,
+        client_id=caller.client_id,
+        acting_user=caller.acting_user,
+        action=action,
+        resource_type=resource_type,
+        resource_id=resource_id,
+        subject_ref=subject_ref,
+        details=details,
+        digest_value=digest(digest_of),
+        status=status,
+        listed=None,
+    )
+    return repository.append_direct(transaction, event, body_hash(event), now, with_rows)
 
 
 def _event(

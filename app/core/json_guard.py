@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import json
 import math
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -67,6 +69,10 @@ def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     result = dict(pairs)
     if len(result) == len(pairs):
         return result
+    return _marked(result, pairs)
+
+
+def _marked(result: dict[str, Any], pairs: list[tuple[str, Any]]) -> _DuplicateKeys:
     marked = _DuplicateKeys(result)
     seen: set[str] = set()
     for key, _ in pairs:
@@ -124,12 +130,35 @@ PARSED_JSON_KEY = "riskapi.parsed_json"
 
 def parse_json(body: bytes) -> Any:
     """Strict parse: UTF-8 only, no NaN/Infinity, no out-of-range numbers. Raises BadRequest."""
+    return _parse(body, _pairs, _float)
+
+
+@dataclass(slots=True)
+class _Seen:
+    """What the parse met that the walk would otherwise have to look for."""
+
+    duplicates: bool = False
+    floats: bool = False
+
+    def pairs(self, pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        result = dict(pairs)
+        if len(result) == len(pairs):
+            return result
+        self.duplicates = True
+        return _marked(result, pairs)
+
+    def float(self, text: str) -> float:
+        self.floats = True
+        return _float(text)
+
+
+def _parse(body: bytes, pairs: Callable[[list[tuple[str, Any]]], Any], number: Callable[[str], float]) -> Any:
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise BadRequest(f"The body is not valid UTF-8 (byte {exc.start})") from None
     try:
-        return json.loads(text, object_pairs_hook=_pairs, parse_constant=_constant, parse_float=_float)
+        return json.loads(text, object_pairs_hook=pairs, parse_constant=_constant, parse_float=number)
     except _Malformed as exc:
         raise BadRequest(f"The body is not valid JSON: {exc}") from None
     except RecursionError:
@@ -207,8 +236,34 @@ def check_json_body(body: bytes, limits: JsonLimits) -> CheckedJson | None:
     """The parsed document once it passes the checks (None for an empty body)."""
     if not body.strip():
         return None  # an empty body is the route's business (a missing required body is its 422)
-    document = parse_json(body)
+    seen = _Seen()
+    document = _parse(body, seen.pairs, seen.float)
+    if not seen.duplicates and _within_limits_by_size(body, limits):
+        return CheckedJson(document, seen.floats)
     return CheckedJson(document, check_document(document, limits))
+
+
+_SIXTEEN_DIGITS = re.compile(rb"[0-9]{16}")
+
+
+def _within_limits_by_size(body: bytes, limits: JsonLimits) -> bool:
+    """True when the raw bytes of a parsed body already prove that `check_document` would find nothing; every
+    count below can only over-count (a bracket, comma, digit or backslash inside a string counts too):
+
+    - each value starts at its own byte, and a string needs a byte per character: size bounds nodes and strings;
+    - U+0000 and lone surrogates can only come from a `\\u` escape (the parser refuses raw control characters
+      and the UTF-8 decoder refuses encoded surrogates);
+    - a container at depth d (the root is 0) is inside d others: depth needs brackets, length needs commas;
+    - an integer beyond 2**53 - 1 has at least 16 digits."""
+    size = len(body)
+    return (
+        size <= limits.max_string_chars
+        and size <= limits.max_nodes
+        and b"\\u" not in body
+        and body.count(b"{") + body.count(b"[") <= limits.max_depth
+        and body.count(b",") < min(limits.max_array_items, limits.max_object_keys)
+        and _SIXTEEN_DIGITS.search(body) is None
+    )
 
 
 _YAML_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)

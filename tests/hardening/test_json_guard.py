@@ -7,11 +7,13 @@ from typing import Any
 
 import pytest
 import yaml
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from app.content import default_questionnaire, default_ruleset, read_text
 from app.core.config import Settings
 from app.core.errors import BadRequest, ProblemError, ValidationFailed
-from app.core.json_guard import JsonLimits, check_json_body, check_yaml_body
+from app.core.json_guard import JsonLimits, check_document, check_json_body, check_yaml_body, parse_json
 
 LIMITS = JsonLimits()
 
@@ -163,3 +165,57 @@ def test_yaml_pointer_names_the_place() -> None:
 
 def test_malformed_yaml_is_left_to_the_route_reader() -> None:
     check_yaml_body(b"key: [unclosed", LIMITS)
+
+
+_JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**60), max_value=2**60)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(alphabet=st.sampled_from("ab,[{\\\x00é\ud800"), max_size=6),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text("ab[,", max_size=3), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+_TIGHT = {"max_depth": 3, "max_array_items": 3, "max_object_keys": 3, "max_string_chars": 200, "max_nodes": 200}
+
+
+@settings(max_examples=400, deadline=None)
+@example(document=[1, 2, 3, 4], limits=JsonLimits(**_TIGHT), duplicate=False)  # boundaries of each bound
+@example(document={"a": 1, "b": 2, "c": 3, "d": 4}, limits=JsonLimits(**_TIGHT), duplicate=False)
+@example(document=[[[[]]]], limits=JsonLimits(**_TIGHT), duplicate=False)
+@example(document=[[[]]], limits=JsonLimits(**_TIGHT), duplicate=False)
+@example(document="abcd", limits=JsonLimits(**{**_TIGHT, "max_string_chars": 5}), duplicate=False)
+@example(document=[1, [2]], limits=JsonLimits(**{**_TIGHT, "max_nodes": 3}), duplicate=False)
+@example(document=2**53, limits=JsonLimits(**_TIGHT), duplicate=False)
+@example(document=2**53 - 1, limits=JsonLimits(**_TIGHT), duplicate=False)
+@given(
+    document=_JSON,
+    limits=st.builds(
+        JsonLimits,
+        max_depth=st.integers(1, 5),
+        max_array_items=st.integers(1, 5),
+        max_object_keys=st.integers(1, 5),
+        max_string_chars=st.integers(1, 200),
+        max_nodes=st.integers(1, 200),
+    ),
+    duplicate=st.booleans(),
+)
+def test_the_size_shortcut_decides_exactly_as_the_walk(document: Any, limits: JsonLimits, duplicate: bool) -> None:
+    """check_json_body skips the walk only when the raw bytes prove it would find nothing: same outcome, always."""
+    body = json.dumps(document).encode()
+    if duplicate and body.startswith(b"{") and body != b"{}":
+        body = b'{"a": 1, "a": 2, ' + body[1:]
+
+    def outcome(check: Any) -> Any:
+        try:
+            return ("ok", check())
+        except ProblemError as exc:
+            return (type(exc).__name__, exc.detail, exc.errors)
+
+    shortcut = outcome(lambda: check_json_body(body, limits).floats)  # type: ignore[union-attr]
+    walk = outcome(lambda: check_document(parse_json(body), limits))
+    assert shortcut == walk
