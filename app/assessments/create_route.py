@@ -28,9 +28,9 @@ from typing import Any
 from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
-from sqlalchemy import Engine
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import State
 
 from app.assessments import service
 from app.assessments.dependencies import WRITE, idempotency_for
@@ -63,9 +63,7 @@ class CreateAssessmentRoute(APIRoute):
                         rendered = await session.run_sync(_create_and_commit, caller, body, explain, idempotency)
                 else:
                     state = request.app.state
-                    rendered = await run_in_threadpool(
-                        _create_on_sqlite, state.engine, state.sessionmaker, caller, body, explain, idempotency
-                    )
+                    rendered = await run_in_threadpool(_create_on_sqlite, state, caller, body, explain, idempotency)
             return json_response(rendered)
 
         return handle
@@ -106,15 +104,15 @@ def _create_and_commit(
 
 
 def _create_on_sqlite(
-    engine: Engine,
-    sessions: sessionmaker[Session],
+    state: State,
     caller: Caller,
     body: AssessmentCreate,
     explain: frozenset[str],
     idempotency: service.Idempotency | None,
 ) -> service.Rendered:
-    rendered = service.create_directly_on_sqlite(engine, caller, body, explain, idempotency)
+    timeout = state.settings.db_timeout_seconds
+    rendered = service.create_directly_on_sqlite(state.engine, timeout, caller, body, explain, idempotency)
     if rendered is not None:
         return rendered
-    with sessions() as session:
+    with state.sessionmaker() as session:
         return _create_and_commit(session, caller, body, explain, idempotency)

@@ -408,14 +408,16 @@ def _create_in_one_statement(
 
 def create_directly_on_sqlite(
     engine: Engine,
+    lock_timeout: float,
     caller: Caller,
     body: AssessmentCreate,
     explain: Collection[str],
     idempotency: Idempotency | None,
 ) -> Rendered | None:
     """SQLite, the common case of `create_assessment` on the DBAPI cursor (app/core/sqlite_direct.py): the same
-    rows in the same order in one BEGIN IMMEDIATE transaction, after the scoring and rendering. None, having
-    written nothing, in the same cases as `_create_in_one_statement` (then `create_assessment` decides)."""
+    rows in the same order in one BEGIN IMMEDIATE transaction (waiting up to `lock_timeout` seconds for the write
+    lock), after the scoring and rendering. None, having written nothing, in the same cases as
+    `_create_in_one_statement` (then `create_assessment` decides)."""
     resolved = cached_resolution(caller.organisation_id, **_choice(body))
     if resolved is None or (idempotency is not None and random.random() < PURGE_PROBABILITY):  # noqa: S311
         return None
@@ -424,7 +426,7 @@ def create_directly_on_sqlite(
     except ValidationFailed:
         return None
     event = _create_event(caller, resolved, row, rendered, idempotency)
-    with sqlite_direct.immediate(engine) as transaction:
+    with sqlite_direct.immediate(engine, lock_timeout) as transaction:
         if idempotency is not None and repository.idempotency_key_used_direct(
             transaction, idempotency.client_id, idempotency.key
         ):

@@ -13,6 +13,7 @@ Only our own table and column names reach the SQL text; every value is a bound p
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -96,14 +97,41 @@ def _translated(sql: str, params: Sequence[Any], exc: sqlite3.Error) -> BaseExce
     return DBAPIError.instance(sql, params, exc, sqlite3.Error, hide_parameters=True)
 
 
+_FIRST_RETRY_SECONDS, _LONGEST_RETRY_SECONDS = 0.0002, 0.002
+
+
+def _begin_immediate(transaction: Transaction, timeout: float) -> None:
+    """BEGIN IMMEDIATE, retried every 0.2-2 ms while another process holds the write lock, up to `timeout`.
+
+    SQLite's own busy handler sleeps 1, 2, 5, 10, 15, 20, 25 ... 100 ms between attempts, so with two workers a
+    transaction of a few milliseconds could keep the other worker asleep for tens of milliseconds: the tail
+    latency of bench/api.py's two-worker cells (ADR 0001, round 4)."""
+    transaction.execute("PRAGMA busy_timeout = 0")
+    try:
+        deadline = time.monotonic() + timeout
+        pause = _FIRST_RETRY_SECONDS
+        while True:
+            try:
+                transaction.cursor.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY or time.monotonic() + pause > deadline:
+                    raise _translated("BEGIN IMMEDIATE", (), exc) from exc
+            time.sleep(pause)
+            pause = min(pause * 2, _LONGEST_RETRY_SECONDS)
+    finally:
+        transaction.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+
+
 @contextmanager
-def immediate(engine: Engine) -> Iterator[Transaction]:
+def immediate(engine: Engine, timeout: float) -> Iterator[Transaction]:
     """A write transaction on the engine's pooled connection (SQLite's write lock taken up front, as every
-    transaction of the application takes it: app/core/db.py); rolled back unless committed."""
+    transaction of the application takes it: app/core/db.py); rolled back unless committed. `timeout`: the
+    seconds to wait for the write lock, which are also the connection's busy timeout (`db_timeout_seconds`)."""
     connection = engine.raw_connection()
     try:
         transaction = Transaction(connection, engine.dialect)
-        transaction.execute("BEGIN IMMEDIATE")
+        _begin_immediate(transaction, timeout)
         try:
             yield transaction
         finally:

@@ -150,14 +150,9 @@ async def test_a_locked_database_is_a_503_and_a_stored_key_replays(
     assert replay.headers["idempotent-replayed"] == "true"
     assert replay.content == first.content
 
-    monkeypatch.setattr(app.state.engine.pool, "_timeout", 5)
+    monkeypatch.setattr(app.state, "settings", app.state.settings.model_copy(update={"db_timeout_seconds": 0.3}))
     holder = sqlite3.connect(sqlite_file(app), timeout=0, isolation_level=None)
-    raw = app.state.engine.raw_connection()
-    try:
-        raw.driver_connection.execute("PRAGMA busy_timeout = 50")
-    finally:
-        raw.close()
-    holder.execute("BEGIN IMMEDIATE")
+    holder.execute("BEGIN IMMEDIATE")  # another process's writer holds the lock past the timeout
     try:
         locked = await post(client, tenant, "while-locked")
     finally:

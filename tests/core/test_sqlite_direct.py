@@ -41,7 +41,7 @@ def rows(engine: Any) -> list[tuple[Any, ...]]:
 
 def test_committed_rows_read_back_through_sqlalchemy_with_their_types(engine: Any) -> None:
     at = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
-    with sqlite_direct.immediate(engine) as transaction:
+    with sqlite_direct.immediate(engine, 5) as transaction:
         transaction.insert(THINGS, {"id": 1, "name": "a", "at": at, "doc": {"k": [1, "x"]}})
         transaction.commit()
     assert rows(engine) == [(1, "a", at, {"k": [1, "x"]})]
@@ -51,25 +51,25 @@ def test_committed_rows_read_back_through_sqlalchemy_with_their_types(engine: An
 
 
 def test_anything_but_commit_rolls_back(engine: Any) -> None:
-    with sqlite_direct.immediate(engine) as transaction:
+    with sqlite_direct.immediate(engine, 5) as transaction:
         transaction.insert(THINGS, {"id": 1, "name": "a", "at": None, "doc": None})
     with pytest.raises(RuntimeError, match="half-way"):
         fail_half_way(engine)
     assert rows(engine) == []
-    with sqlite_direct.immediate(engine) as transaction:  # the pool's one connection is back and unlocked
+    with sqlite_direct.immediate(engine, 5) as transaction:  # the pool's one connection is back and unlocked
         transaction.insert(THINGS, {"id": 3, "name": "c", "at": None, "doc": None})
         transaction.commit()
     assert [row[0] for row in rows(engine)] == [3]
 
 
 def fail_half_way(engine: Any) -> None:
-    with sqlite_direct.immediate(engine) as transaction:
+    with sqlite_direct.immediate(engine, 5) as transaction:
         transaction.insert(THINGS, {"id": 2, "name": "b", "at": None, "doc": None})
         raise RuntimeError("half-way")
 
 
 def test_errors_are_sqlalchemys(engine: Any) -> None:
-    with sqlite_direct.immediate(engine) as transaction:
+    with sqlite_direct.immediate(engine, 5) as transaction:
         transaction.insert(THINGS, {"id": 1, "name": "a", "at": None, "doc": None})
         with pytest.raises(IntegrityError):
             transaction.insert(THINGS, {"id": 1, "name": "again", "at": None, "doc": None})
@@ -78,5 +78,5 @@ def test_errors_are_sqlalchemys(engine: Any) -> None:
 
 
 def test_a_column_with_a_python_default_must_be_given(engine: Any) -> None:
-    with sqlite_direct.immediate(engine) as transaction, pytest.raises(ValueError, match=r"defaulted\.n"):
+    with sqlite_direct.immediate(engine, 5) as transaction, pytest.raises(ValueError, match=r"defaulted\.n"):
         transaction.insert(WITH_DEFAULT, {"id": 1})
