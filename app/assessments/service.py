@@ -351,7 +351,7 @@ def create_assessment(
     if idempotency is not None and random.random() < PURGE_PROBABILITY:  # noqa: S311 - spreading housekeeping
         repository.purge_idempotency_records(session, utcnow())
     try:
-        audit.record(session, **_create_event(caller, resolved, row, rendered, idempotency))
+        audit.record_write(session, _create_event(caller, resolved, row, rendered, idempotency))
     except IntegrityError as exc:  # the same key committed between our read and our write
         raise IdempotencyInFlight() from exc
     ASSESSMENTS_CREATED.labels(row["computed_level"]).inc()
@@ -381,25 +381,21 @@ def _create_in_one_statement(
     returns. None, having written nothing, when the transactional path must decide: a response stored under the
     key (replay, reuse, expiry), the organisation's first event (no chain head yet), answers to refuse, a rule-set
     resolution not cached, or the housekeeping purge that is due."""
-    resolved = cached_resolution(caller.organisation_id, **choice)
-    if resolved is None or (idempotency is not None and random.random() < PURGE_PROBABILITY):  # noqa: S311
+    prepared = _prepare_common_case(caller, choice, body, explain, idempotency)
+    if prepared is None:
         return None
-    try:
-        row, rendered = _prepare_new(caller, resolved, body, explain)
-    except ValidationFailed:
-        return None
+    rendered, event = prepared
     gate, gate_params = repository.NO_GATE, {}
     if idempotency is not None:
         gate = repository.IDEMPOTENCY_GATE
         gate_params = repository.idempotency_gate_params(idempotency.client_id, idempotency.key)
     connection = session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-    event = _create_event(caller, resolved, row, rendered, idempotency)
     try:
-        outcome = audit.record_gated(connection, **event, gate=gate, gate_params=gate_params)
+        outcome = audit.record_gated(connection, event, gate, gate_params)
     except IntegrityError as exc:  # the same key committed between the statement's snapshot and its lock
         raise IdempotencyInFlight() from exc
     if outcome.sequence is not None:
-        ASSESSMENTS_CREATED.labels(row["computed_level"]).inc()
+        ASSESSMENTS_CREATED.labels(event.details["level"]).inc()
         return rendered
     if not outcome.locked:
         raise IdempotencyInFlight()
@@ -418,28 +414,43 @@ def create_directly_on_sqlite(
     rows in the same order in one BEGIN IMMEDIATE transaction (waiting up to `lock_timeout` seconds for the write
     lock), after the scoring and rendering. None, having written nothing, in the same cases as
     `_create_in_one_statement` (then `create_assessment` decides)."""
-    resolved = cached_resolution(caller.organisation_id, **_choice(body))
-    if resolved is None or (idempotency is not None and random.random() < PURGE_PROBABILITY):  # noqa: S311
+    prepared = _prepare_common_case(caller, _choice(body), body, explain, idempotency)
+    if prepared is None:
         return None
-    try:
-        row, rendered = _prepare_new(caller, resolved, body, explain)
-    except ValidationFailed:
-        return None
-    event = _create_event(caller, resolved, row, rendered, idempotency)
+    rendered, event = prepared
     with sqlite_direct.immediate(engine, lock_timeout) as transaction:
         if idempotency is not None and repository.idempotency_key_used_direct(
             transaction, idempotency.client_id, idempotency.key
         ):
             return None
         try:
-            sequence = audit.record_direct(transaction, **event)
+            sequence = audit.record_direct(transaction, event)
         except IntegrityError as exc:  # as in `create_assessment`; BEGIN IMMEDIATE leaves no race to lose here
             raise IdempotencyInFlight() from exc
         if sequence is None:
             return None
         transaction.commit()
-    ASSESSMENTS_CREATED.labels(row["computed_level"]).inc()
+    ASSESSMENTS_CREATED.labels(event.details["level"]).inc()
     return rendered
+
+
+def _prepare_common_case(
+    caller: Caller,
+    choice: _Choice,
+    body: AssessmentCreate,
+    explain: Collection[str],
+    idempotency: Idempotency | None,
+) -> tuple[Rendered, audit.WriteEvent] | None:
+    """The scoring, rendering and event of a create's common case, before any statement; None when the
+    transactional path must decide (a resolution not cached, the purge that is due, answers to refuse)."""
+    resolved = cached_resolution(caller.organisation_id, **choice)
+    if resolved is None or (idempotency is not None and random.random() < PURGE_PROBABILITY):  # noqa: S311
+        return None
+    try:
+        row, rendered = _prepare_new(caller, resolved, body, explain)
+    except ValidationFailed:
+        return None
+    return rendered, _create_event(caller, resolved, row, rendered, idempotency)
 
 
 def _create_event(
@@ -448,24 +459,24 @@ def _create_event(
     row: dict[str, Any],
     rendered: Rendered,
     idempotency: Idempotency | None,
-) -> dict[str, Any]:
+) -> audit.WriteEvent:
     """The audit event of a create, with the rows written in its statement (the assessment, the key's record)."""
     inserts = [repository.new_assessment(row)]
     if idempotency is not None:
         inserts.append(
             repository.new_idempotency_record(_idempotency_values(idempotency, 201, rendered.body, rendered.location))
         )
-    return {
-        "caller": caller,
-        "action": "assessment.create",
-        "resource_type": RESOURCE,
-        "resource_id": row["id"],
-        "subject_ref": row["subject_ref"],
-        "details": {"level": row["computed_level"], "ruleset": f"{resolved.ruleset_key}@{resolved.ruleset_version}"},
-        "digest_of": rendered.body,
-        "status": 201,
-        "with_rows": inserts,
-    }
+    return audit.WriteEvent(
+        caller=caller,
+        action="assessment.create",
+        resource_type=RESOURCE,
+        resource_id=row["id"],
+        subject_ref=row["subject_ref"],
+        details={"level": row["computed_level"], "ruleset": f"{resolved.ruleset_key}@{resolved.ruleset_version}"},
+        digest_of=rendered.body,
+        status=201,
+        with_rows=inserts,
+    )
 
 
 def _prepare_new(

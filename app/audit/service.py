@@ -108,68 +108,56 @@ def _append(
     repository.append(session, event, body_hash(event), refs, now, with_rows)
 
 
-def record_gated(
-    connection: Connection,
-    *,
-    caller: Caller,
-    action: str,
-    resource_type: str,
-    resource_id: str,
-    subject_ref: str,
-    details: dict[str, Any],
-    digest_of: bytes,
-    status: int,
-    with_rows: Sequence[NewRow],
-    gate: Gate,
-    gate_params: dict[str, Any],
-) -> Row[Any]:
-    """PostgreSQL: `record`, written only if `gate` holds, in one statement that may run alone in autocommit
+@dataclass(frozen=True)
+class WriteEvent:
+    """The event of a write path, with the caller's rows written beside it (see `record` for the fields)."""
+
+    caller: Caller
+    action: str
+    resource_type: str
+    resource_id: str
+    subject_ref: str
+    details: dict[str, Any]
+    digest_of: bytes
+    status: int
+    with_rows: Sequence[NewRow]
+
+    def fields(self) -> tuple[dict[str, Any], str, datetime]:
+        """The event's columns (without its chain fields), their content hash, and its time."""
+        event, now = _event(
+            organisation_id=self.caller.organisation_id,
+            client_id=self.caller.client_id,
+            acting_user=self.caller.acting_user,
+            action=self.action,
+            resource_type=self.resource_type,
+            resource_id=self.resource_id,
+            subject_ref=self.subject_ref,
+            details=self.details,
+            digest_value=digest(self.digest_of),
+            status=self.status,
+            listed=None,
+        )
+        return event, body_hash(event), now
+
+
+def record_write(session: Session, written: WriteEvent) -> None:
+    """`record` for a write path's event, inside the session's transaction."""
+    event, content_hash, now = written.fields()
+    repository.append(session, event, content_hash, (), now, written.with_rows)
+
+
+def record_gated(connection: Connection, written: WriteEvent, gate: Gate, gate_params: dict[str, Any]) -> Row[Any]:
+    """PostgreSQL: `record_write`, written only if `gate` holds, in one statement that may run alone in autocommit
     (`repository.append_gated`). Returns the gate's row with the event's `sequence` (None: nothing written)."""
-    event, now = _event(
-        organisation_id=caller.organisation_id,
-        client_id=caller.client_id,
-        acting_user=caller.acting_user,
-        action=action,
-        resource_type=resource_type,
-        resource_id=resource_id,
-        subject_ref=subject_ref,
-        details=details,
-        digest_value=digest(digest_of),
-        status=status,
-        listed=None,
-    )
-    return repository.append_gated(connection, event, body_hash(event), now, with_rows, gate, gate_params)
+    event, content_hash, now = written.fields()
+    return repository.append_gated(connection, event, content_hash, now, written.with_rows, gate, gate_params)
 
 
-def record_direct(
-    transaction: sqlite_direct.Transaction,
-    *,
-    caller: Caller,
-    action: str,
-    resource_type: str,
-    resource_id: str,
-    subject_ref: str,
-    details: dict[str, Any],
-    digest_of: bytes,
-    status: int,
-    with_rows: Sequence[NewRow],
-) -> int | None:
-    """SQLite: `record` on a DBAPI cursor inside BEGIN IMMEDIATE (`repository.append_direct`). Returns the event's
-    sequence, or None, having written nothing, when the organisation has no chain head yet."""
-    event, now = _event(
-        organisation_id=caller.organisation_id,
-        client_id=caller.client_id,
-        acting_user=caller.acting_user,
-        action=action,
-        resource_type=resource_type,
-        resource_id=resource_id,
-        subject_ref=subject_ref,
-        details=details,
-        digest_value=digest(digest_of),
-        status=status,
-        listed=None,
-    )
-    return repository.append_direct(transaction, event, body_hash(event), now, with_rows)
+def record_direct(transaction: sqlite_direct.Transaction, written: WriteEvent) -> int | None:
+    """SQLite: `record_write` on a DBAPI cursor inside BEGIN IMMEDIATE (`repository.append_direct`). Returns the
+    event's sequence, or None, having written nothing, when the organisation has no chain head yet."""
+    event, content_hash, now = written.fields()
+    return repository.append_direct(transaction, event, content_hash, now, written.with_rows)
 
 
 def _event(
