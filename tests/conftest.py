@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from sqlalchemy.orm import Session
 from app.auth import service as auth_service
 from app.auth.permissions import Role
 from app.core.config import Environment, Settings
+from app.core.ratelimit import WINDOW_SECONDS
 from app.health.service import alembic_config
 from app.main import create_app
 
@@ -124,6 +126,19 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template
     engine = create_engine(url)
     truncate_all(engine)
     engine.dispose()
+
+
+def rate_window_with_room(seconds_needed: float) -> int:
+    """The rate limiter's fixed window, entered afresh when fewer than `seconds_needed` remain in the current one,
+    so a test's requests all count in one window. Returns that window's number."""
+    remaining = WINDOW_SECONDS - time.time() % WINDOW_SECONDS
+    if remaining < seconds_needed:
+        time.sleep(remaining + 0.05)
+    return int(time.time() // WINDOW_SECONDS)
+
+
+def rate_window() -> int:
+    return int(time.time() // WINDOW_SECONDS)
 
 
 def make_settings(database_url: str, **overrides: object) -> Settings:

@@ -13,7 +13,15 @@ from sqlalchemy.orm import Session
 from app.auth import service as auth_service
 from app.auth.permissions import Role
 from app.core.db import create_db_engine, make_sessionmaker
-from tests.conftest import create_postgres_database, drop_postgres_database, make_settings, migrate, require_postgres
+from tests.conftest import (
+    create_postgres_database,
+    drop_postgres_database,
+    make_settings,
+    migrate,
+    rate_window,
+    rate_window_with_room,
+    require_postgres,
+)
 from tests.servers import start_server
 
 pytestmark = pytest.mark.postgres
@@ -42,6 +50,7 @@ def test_two_workers_share_rate_limit_counters_and_data(postgres_url: str, tmp_p
     server = start_server(postgres_url, tmp_path / "server.log", workers=2, RISKAPI_RATE_LIMIT_PER_MINUTE="10")
     base = server.base
     try:
+        window = rate_window_with_room(25)
         statuses = []
         for _ in range(40):  # a new connection each time, so the kernel spreads them over both workers
             with httpx.Client(base_url=base, timeout=10) as http:
@@ -49,8 +58,10 @@ def test_two_workers_share_rate_limit_counters_and_data(postgres_url: str, tmp_p
         created = httpx.post(
             f"{base}/v1/clients", json={"name": "x", "roles": ["assessor"]}, headers={"Authorization": f"Bearer {key}"}
         )
+        crossed = rate_window() != window
     finally:
         server.stop()
+    assert not crossed, "the requests took longer than 25 s and crossed into the next rate-limit window"
     assert statuses.count(200) == 10, statuses
     assert statuses.count(429) == 30
     assert created.status_code == 429

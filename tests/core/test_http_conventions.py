@@ -132,14 +132,16 @@ async def test_readyz_fails_when_the_schema_is_behind(tmp_path: pytest.TempPathF
 
 
 async def test_rate_limit_answers_429_with_retry_after(database_url: str) -> None:
-    from tests.conftest import make_tenant
+    from tests.conftest import make_tenant, rate_window, rate_window_with_room
 
     app = create_app(make_settings(database_url, rate_limit_per_minute=3))
     tenant = make_tenant(app, (Role.admin,))
+    window = rate_window_with_room(5)
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
         statuses = [(await http.get("/v1/clients", headers=tenant.headers(Role.admin))).status_code for _ in range(5)]
         last = await http.get("/v1/clients", headers=tenant.headers(Role.admin))
+    assert rate_window() == window, "the requests crossed into the next rate-limit window"
     assert statuses[:3] == [200, 200, 200]
     assert statuses[3:] == [429, 429]
     assert int(last.headers["retry-after"]) >= 1
