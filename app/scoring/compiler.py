@@ -18,6 +18,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any, Literal
 
 from app.scoring.answers import can_be_unknown, is_iso_date
@@ -247,13 +248,19 @@ class _Generator:
         return f"({known} and {self._compare(var, op, operand)})"
 
     def _fetch_lines(self, item_ids: list[str]) -> list[str]:
-        """`a0 = ...` for each item: by subscript when every item is answered (`full`), else with `a.get`.
+        """`a0 = ...` for each item: all at once by `itemgetter` when every item is answered (`full`), else with
+        `a.get`.
 
-        A subscript is about half the cost of a `get` call; `full` is only set for an exact dict (a subclass
-        could define `__missing__`) with as many keys as items, and a KeyError (an unknown key) falls back."""
+        One `itemgetter` call does in C the subscripts that would each be three bytecodes; `full` is only set for
+        an exact dict (a subclass could define `__missing__`) with as many keys as items, and a KeyError (an
+        unknown key) falls back."""
         count = len(self.questionnaire.items)
         lines = [f"    full = len(a) == {count} and a.__class__ is dict", "    if full:", "        try:"]
-        lines += [f"            {self.item_var[item_id]} = a[{item_id!r}]" for item_id in item_ids]
+        if len(item_ids) > 1:
+            targets = ", ".join(self.item_var[item_id] for item_id in item_ids)
+            lines.append(f"            {targets} = {self.constant(itemgetter(*item_ids))}(a)")
+        else:
+            lines += [f"            {self.item_var[item_id]} = a[{item_id!r}]" for item_id in item_ids]
         lines += ["        except KeyError:", "            full = False", "    if not full:", "        g = a.get"]
         lines += [f"        {self.item_var[item_id]} = g({item_id!r})" for item_id in item_ids]
         return lines
@@ -405,7 +412,8 @@ class _Generator:
         ]
         lines += ["    gp = []", "    if chk:", *self._check_lines("        ", "return None", "full", gaps=True)]
         lines += ["    else:", *(self._all_gap_lines("        ") or ["        pass"])]
-        lines += ["    m = 0", "    TR = []", "    FL = []", "    LR = []", "    BR = []"]
+        band_reasons = any(band.reason is not None for band in self.ruleset.bands)
+        lines += ["    m = 0", "    TR = []", "    FL = []", "    LR = []"] + (["    BR = []"] if band_reasons else [])
         lines += [f"    b{index} = []" for index in range(len(self.buckets))]
         if mode == "traced":
             lines.append("    T = []")
@@ -417,38 +425,83 @@ class _Generator:
                 lines += [f"    if {var} is True or {var} == 'yes':", f"        pf.append({item_id!r})"]
         ids = self.constant
         scores = ", ".join(f"{ids(score.id)}: {self.score_var[score.id]}" for score in self.ruleset.scores)
-        reasons = ", ".join(["*LR", "*BR", *(f"*b{index}" for index in range(len(self.buckets)))])
+        reasons = ", ".join(["*LR", *(["*BR"] if band_reasons else []), *(f"*b{i}" for i in range(len(self.buckets)))])
         lines += [
             f"    m |= {ids(self.policy_masks)}[lvl]",
             "    ts = _action_memo.get(m)",
             "    if ts is None:",
             "        ts = _actions_of(m)",
-            "    r = {",
-            f"        'level': {ids(tuple(self.ruleset.levels))}[lvl],",
-            f"        'computed_level': {ids(tuple(self.ruleset.levels))}[lvl],",
-            f"        'scores': {{{scores}}},",
-            "        'triggers': TR,",
-            "        'floors_applied': FL,",
-            f"        'reasons': [{reasons}],",
-            "        'actions': [*ts],",
-            "        'information_gaps': gp,",
-            "        'protective_factors': pf,",
-            f"        'review_within_days': {ids(self.review_days)}[lvl],",
-            f"        'disclaimer': {ids(self.ruleset.disclaimer)},",
-            f"        'questionnaire': {self.frozen_constant(self.identity['questionnaire'])},",
-            f"        'ruleset': {self.frozen_constant(self.identity['ruleset'])},",
-            f"        'engine_version': {ids(self.engine_version)},",
-            "    }",
+            f"    r = _copy({ids(self._result_templates())}[lvl])",
+            f"    r['scores'] = {{{scores}}}",
+            "    r['triggers'] = TR",
+            "    r['floors_applied'] = FL",
+            f"    r['reasons'] = [{reasons}]",
+            "    r['actions'] = [*ts]",
+            "    r['information_gaps'] = gp",
+            "    r['protective_factors'] = pf",
         ]
         if mode == "traced":
             lines.append("    r['trace'] = T")
         lines.append("    return r")
         return lines
 
-    def fire(self, index: int, indent: str, when: Condition | None = None) -> list[str]:
+    def when_fired(self, index: int, when: Condition, first: list[str], after: list[str]) -> list[str]:
+        """`if <when>:`, then the lines `first`, what the rule does when it fires, and the lines `after`.
+
+        When the rule's reason is picked by which branches of a top-level any/at_least held and each branch is
+        one test, the branches' bit mask `k` is computed first and decides the condition: each branch is tested
+        once instead of twice (the condition, then the mask)."""
+        indent = "        "
+        rule = self.rules[index]
+        explains = rule.kind in ("trigger", "floor") or (rule.kind == "term" and rule.explains_level)
+        tests = _item_tests(when)
+        one_pass = self.mode != "core" and explains and 0 < len(tests) <= _MAX_ITEM_TESTS
+        if one_pass and isinstance(when, AnyCondition) and tests == when.any:
+            held = "k"
+        elif one_pass and isinstance(when, AtLeastCondition) and tests == when.of:
+            counts = tuple(mask.bit_count() for mask in range(1 << len(tests)))
+            held = f"{self.constant(counts)}[k] >= {when.at_least!r}"
+        else:
+            return [f"    if {self.expr(when)}:", *first, *self.fire(index, indent, when), *after]
+        lines = ["    k = 0"]
+        self._mask_lines(when, "    ", {id(test): position for position, test in enumerate(tests)}, lines)
+        return [*lines, f"    if {held}:", *first, *self.fire(index, indent, when, mask_ready=True), *after]
+
+    def _result_templates(self) -> tuple[dict[str, Any], ...]:
+        """Per level, the result's keys in order with what depends only on the level filled in; each call
+        copies one (a C-level copy of the key table) and stores the rest, instead of building a 14-key dict.
+        The templates never leave the generated functions' globals: a result gets a copy."""
+        shared = {
+            "disclaimer": self.ruleset.disclaimer,
+            "questionnaire": freeze(self.identity["questionnaire"]),
+            "ruleset": freeze(self.identity["ruleset"]),
+            "engine_version": self.engine_version,
+        }
+        per_call = (
+            "scores",
+            "triggers",
+            "floors_applied",
+            "reasons",
+            "actions",
+            "information_gaps",
+            "protective_factors",
+        )
+        return tuple(
+            {
+                "level": level,
+                "computed_level": level,
+                **dict.fromkeys(per_call),
+                "review_within_days": self.review_days[index],
+                **shared,
+            }
+            for index, level in enumerate(self.ruleset.levels)
+        )
+
+    def fire(self, index: int, indent: str, when: Condition | None = None, mask_ready: bool = False) -> list[str]:
         """What a rule that fired does: record its index (core) or add its part of the result (plain/traced).
 
-        For points and score terms the contribution is in the local `p`."""
+        For points and score terms the contribution is in the local `p`; `mask_ready`: the local `k` already
+        holds the bit mask of the branches of `when` that held (see `when_fired`)."""
         if self.mode == "core":
             return [f"{indent}ap({index})"]
         rule = self.rules[index]
@@ -460,7 +513,7 @@ class _Generator:
         if rule.kind == "term" and rule.explains_level:
             if rule.points is None:
                 assert rule.add is not None
-                lines += self._reason_lines(rule, rule.add, when, f"b{self.buckets[rule.add]}", indent)
+                lines += self._reason_lines(rule, rule.add, when, f"b{self.buckets[rule.add]}", indent, mask_ready)
             else:  # one prebuilt reason per points value
                 values = sorted({v for v in rule.points.values() if v}, reverse=True)
                 for position, value in enumerate(values):
@@ -475,7 +528,7 @@ class _Generator:
                 lines.append(f"{indent}TR.append({self.frozen_constant(shown)})")
             else:
                 lines.append(f"{indent}FL.append({self.frozen_constant({'id': rule.id, 'reason': rule.reason})})")
-            lines += self._reason_lines(rule, None, when, "LR", indent)
+            lines += self._reason_lines(rule, None, when, "LR", indent, mask_ready)
         elif rule.kind == "gap":
             lines.append(f"{indent}gu = []")
             for item_id in rule.items:
@@ -491,7 +544,7 @@ class _Generator:
         return lines
 
     def _reason_lines(
-        self, rule: RuleInfo, points: int | None, when: Condition | None, to: str, indent: str
+        self, rule: RuleInfo, points: int | None, when: Condition | None, to: str, indent: str, mask_ready: bool
     ) -> list[str]:
         """Appends the rule's reason to list `to`: a prebuilt read-only constant, chosen by which branches held
         when the items depend on it (any/at_least: only the satisfied branches' items), else built."""
@@ -504,8 +557,10 @@ class _Generator:
                 freeze(_reason(rule, points, _firing_items(when, _held_in(mask, bit))))
                 for mask in range(1 << len(tests))
             )
-            lines = [f"{indent}k = 0"]
-            self._mask_lines(when, indent, bit, lines)
+            lines = []
+            if not mask_ready:
+                lines.append(f"{indent}k = 0")
+                self._mask_lines(when, indent, bit, lines)
             return [*lines, f"{indent}{to}.append({self.constant(table)}[k])"]
         lines = [f"{indent}it = []"]
         self._emit_items(when, indent, lines)
@@ -611,7 +666,6 @@ class _Generator:
             for term in score.terms or []:
                 targets = [target, *subtotals_of_term.get(term.id, [])]
                 explains = score.purpose == "level"
-                when: Condition | None = None
                 if isinstance(term, ConditionTerm):
                     index = self.add_rule(
                         RuleInfo(
@@ -627,9 +681,8 @@ class _Generator:
                             add=term.add,
                         )
                     )
-                    when = term.when
-                    lines.append(f"    if {self.expr(term.when)}:")
-                    lines += [f"        {t} += {term.add!r}" for t in targets]
+                    lines += self.when_fired(index, term.when, [f"        {t} += {term.add!r}" for t in targets], [])
+                    continue
                 elif isinstance(term, PointsTerm):
                     index = self.add_rule(
                         RuleInfo(
@@ -666,7 +719,7 @@ class _Generator:
                     lines.append(f"    p = {self.score_var[term.score]} * {term.times!r}")
                     lines.append("    if p:")
                     lines += [f"        {t} += p" for t in targets]
-                lines += self.fire(index, "        ", when)
+                lines += self.fire(index, "        ")
         return lines
 
     def _raise_to(self, level: int, indent: str) -> list[str]:
@@ -721,8 +774,7 @@ class _Generator:
                         explains_level=True,
                     )
                 )
-                lines.append(f"    if {self.expr(rule.when)}:")
-                lines += [*self.fire(index, "        ", rule.when), *self._raise_to(level, "        ")]
+                lines += self.when_fired(index, rule.when, [], self._raise_to(level, "        "))
         gap = rs.unknown_answers
         if gap is not None:
             gap_items = gap.items if gap.items is not None else list(items_read_by_triggers(rs))

@@ -16,7 +16,6 @@ ENGINE_VERSION = "riskapi-scoring/1"
 EXPLAIN_OPTIONS = frozenset({"trace", "counterfactuals"})
 # (trace, counterfactuals) for the explain values callers pass most often (a frozenset's hash is cached)
 _EXPLAIN_MODES = {
-    frozenset(): (False, False),
     frozenset({"trace"}): (True, False),
     frozenset({"counterfactuals"}): (False, True),
     EXPLAIN_OPTIONS: (True, True),
@@ -56,11 +55,10 @@ class CompiledRuleSet:
         return self.code.core(answers)
 
     def evaluate(self, answers: object, explain: Collection[str] = frozenset()) -> dict[str, Any]:
-        mode = _EXPLAIN_MODES.get(explain) if explain.__class__ is frozenset else None
-        if mode is not None:
-            traced, counterfactuals = mode
-        elif not explain:
+        if not explain:
             traced = counterfactuals = False
+        elif (mode := _EXPLAIN_MODES.get(explain) if explain.__class__ is frozenset else None) is not None:
+            traced, counterfactuals = mode
         else:
             unknown_options = set(explain) - EXPLAIN_OPTIONS
             if unknown_options:

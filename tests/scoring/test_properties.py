@@ -221,6 +221,7 @@ def test_generated_result_agrees_with_the_reference_semantics(case: tuple[Compil
     level, scores, fired = compiled.decide(answers)
     assert result["level"] == compiled.ruleset.levels[level]
     assert result["trace"] == compiled.trace(answers, scores, fired)
+    assert compiled.evaluate(answers) == {key: value for key, value in result.items() if key != "trace"}
     conditions = {rule.id: rule.when for rule in [*compiled.ruleset.triggers, *compiled.ruleset.floors]}
     for score in compiled.ruleset.scores:
         conditions |= {term.id: term.when for term in score.terms or [] if isinstance(term, ConditionTerm)}
