@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, status
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import JSON, DateTime, String
+from sqlalchemy import JSON, DateTime, String, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 from app.core.config import get_settings
@@ -56,7 +56,10 @@ class AssessmentOut(BaseModel):
 
 def create_app() -> FastAPI:
     engine = create_db_engine(get_settings())
-    Base.metadata.create_all(engine)
+    with engine.begin() as connection:  # the workers start together: one creates the table, the others wait
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(7201)"))
+        Base.metadata.create_all(connection)
     factory = sessionmaker(bind=engine, expire_on_commit=False)
     app = FastAPI()
 

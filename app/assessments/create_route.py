@@ -11,11 +11,11 @@ serves requests is replaced by `handle`, which runs the same steps in the same o
 3. `explain`;
 4. the Idempotency-Key, fingerprinted from the raw body (`IdempotencyDep`);
 5. the body, validated by the route's own body field (the same 422 as FastAPI's);
-6. the create, awaited on PostgreSQL's asyncio engine, so the event loop serves other requests meanwhile with no
-   thread handoff (usually one autocommit statement: `service._create_in_one_statement`); on SQLite, whose
-   single connection per process would block the loop, in one threadpool hop, usually on the DBAPI cursor
-   (`service.create_directly_on_sqlite`). Otherwise both run the same synchronous storage code
-   (`AsyncSession.run_sync` on PostgreSQL).
+6. the create, awaited on PostgreSQL's asyncio pool, so the event loop serves other requests meanwhile with no
+   thread handoff (usually one autocommit statement on the psycopg connection:
+   `service.create_directly_on_postgres`); on SQLite, whose single connection per process would block the loop,
+   in one threadpool hop, usually on the DBAPI cursor (`service.create_directly_on_sqlite`). Otherwise both run
+   the same synchronous storage code (`AsyncSession.run_sync` on PostgreSQL).
 """
 
 from __future__ import annotations
@@ -57,12 +57,15 @@ class CreateAssessmentRoute(APIRoute):
                 body, errors = body_field.validate(await _body(request), {}, loc=("body",))
                 if errors:
                     raise RequestValidationError(errors, body=body)
-                async_sessions = request.app.state.async_sessionmaker
-                if async_sessions is not None:
-                    async with async_sessions() as session:
-                        rendered = await session.run_sync(_create_and_commit, caller, body, explain, idempotency)
+                state = request.app.state
+                if state.async_engine is not None:
+                    rendered = await service.create_directly_on_postgres(
+                        state.async_engine, caller, body, explain, idempotency
+                    )
+                    if rendered is None:
+                        async with state.async_sessionmaker() as session:
+                            rendered = await session.run_sync(_create_and_commit, caller, body, explain, idempotency)
                 else:
-                    state = request.app.state
                     rendered = await run_in_threadpool(_create_on_sqlite, state, caller, body, explain, idempotency)
             return json_response(rendered)
 

@@ -15,6 +15,7 @@ from typing import Any, TypedDict
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.assessments import repository
@@ -318,18 +319,13 @@ def create_assessment(
     explain: Collection[str] = frozenset(),
     idempotency: Idempotency | None = None,
 ) -> Rendered:
-    """On PostgreSQL, with a fresh session, first the common case in one autocommit statement
-    (`_create_in_one_statement`). Otherwise, statements in order: idempotency (lock and) read, rule-set resolution
-    unless cached, one append, and the caller's COMMIT. With the resolution cached, the scoring and rendering run
-    before the first statement, so the transaction (SQLite's write lock, PostgreSQL's advisory lock) spans only
-    I/O. A refusal found by the scoring is raised only after the Idempotency-Key check, in the same order as with
-    nothing cached."""
+    """The transactional create (the route first tries the common case in one statement or transaction:
+    `create_directly_on_postgres`, `create_directly_on_sqlite`). Statements in order: idempotency (lock and)
+    read, rule-set resolution unless cached, one append, and the caller's COMMIT. With the resolution cached, the
+    scoring and rendering run before the first statement, so the transaction (SQLite's write lock, PostgreSQL's
+    advisory lock) spans only I/O. A refusal found by the scoring is raised only after the Idempotency-Key check,
+    in the same order as with nothing cached."""
     choice = _choice(body)
-    if session.get_bind().dialect.name == "postgresql" and not session.in_transaction():
-        created = _create_in_one_statement(session, caller, body, choice, explain, idempotency)
-        if created is not None:
-            return created
-        session.rollback()  # nothing was written; the transactional path below starts afresh
     resolved = cached_resolution(caller.organisation_id, **choice)
     prepared: tuple[dict[str, Any], Rendered] | None = None
     refusal: ValidationFailed | None = None
@@ -367,21 +363,21 @@ def _choice(body: AssessmentCreate) -> _Choice:
     )
 
 
-def _create_in_one_statement(
-    session: Session,
+async def create_directly_on_postgres(
+    engine: AsyncEngine,
     caller: Caller,
     body: AssessmentCreate,
-    choice: _Choice,
     explain: Collection[str],
     idempotency: Idempotency | None,
 ) -> Rendered | None:
     """PostgreSQL, the common case in ONE round trip and no BEGIN/COMMIT (ADR 0001): the Idempotency-Key's lock
     and record check, the assessment, the idempotency record, the audit event and the chain-head move are one
-    statement (`repository.IDEMPOTENCY_GATE`), atomic on its own, run in autocommit, so it is committed when it
-    returns. None, having written nothing, when the transactional path must decide: a response stored under the
-    key (replay, reuse, expiry), the organisation's first event (no chain head yet), answers to refuse, a rule-set
-    resolution not cached, or the housekeeping purge that is due."""
-    prepared = _prepare_common_case(caller, choice, body, explain, idempotency)
+    statement (`repository.IDEMPOTENCY_GATE`), atomic on its own, run in autocommit on the pool's psycopg
+    connection (app/core/postgres_direct.py), so it is committed when it returns. None, having written nothing,
+    when the transactional path must decide: a response stored under the key (replay, reuse, expiry), the
+    organisation's first event (no chain head yet), answers to refuse, a rule-set resolution not cached, or the
+    housekeeping purge that is due."""
+    prepared = _prepare_common_case(caller, _choice(body), body, explain, idempotency)
     if prepared is None:
         return None
     rendered, event = prepared
@@ -389,15 +385,14 @@ def _create_in_one_statement(
     if idempotency is not None:
         gate = repository.IDEMPOTENCY_GATE
         gate_params = repository.idempotency_gate_params(idempotency.client_id, idempotency.key)
-    connection = session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
     try:
-        outcome = audit.record_gated(connection, event, gate, gate_params)
+        outcome = await audit.record_gated(engine, event, gate, gate_params)
     except IntegrityError as exc:  # the same key committed between the statement's snapshot and its lock
         raise IdempotencyInFlight() from exc
-    if outcome.sequence is not None:
+    if outcome["sequence"] is not None:
         ASSESSMENTS_CREATED.labels(event.details["level"]).inc()
         return rendered
-    if not outcome.locked:
+    if not outcome["locked"]:
         raise IdempotencyInFlight()
     return None
 
@@ -413,7 +408,7 @@ def create_directly_on_sqlite(
     """SQLite, the common case of `create_assessment` on the DBAPI cursor (app/core/sqlite_direct.py): the same
     rows in the same order in one BEGIN IMMEDIATE transaction (waiting up to `lock_timeout` seconds for the write
     lock), after the scoring and rendering. None, having written nothing, in the same cases as
-    `_create_in_one_statement` (then `create_assessment` decides)."""
+    `create_directly_on_postgres` (then `create_assessment` decides)."""
     prepared = _prepare_common_case(caller, _choice(body), body, explain, idempotency)
     if prepared is None:
         return None

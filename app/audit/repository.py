@@ -9,9 +9,7 @@ from typing import Any, cast
 
 from sqlalchemy import (
     BindParameter,
-    Connection,
     Insert,
-    Row,
     Select,
     String,
     Table,
@@ -25,11 +23,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Session
 
 from app.audit.chain import genesis_hash, link_hash
 from app.audit.models import AuditChainHead, AuditEvent, AuditEventRef
-from app.core import sqlite_direct
+from app.core import postgres_direct, sqlite_direct
 from app.core.db import utcnow
 
 _HEAD = cast(Table, AuditChainHead.__table__)
@@ -225,19 +224,20 @@ def _append_params(
     return params
 
 
-def append_gated(
-    connection: Connection,
+async def append_gated(
+    engine: AsyncEngine,
     event: dict[str, Any],
     content_hash: str,
     now: datetime,
     with_rows: Sequence[NewRow],
     gate: Gate,
     gate_params: dict[str, Any],
-) -> Row[Any]:
-    """PostgreSQL: the gated append (see `_append_statement`); the gate's row with `sequence`, which is None when
+) -> dict[str, Any]:
+    """PostgreSQL: the gated append (see `_append_statement`), alone in autocommit, awaited on the pool's psycopg
+    connection (app/core/postgres_direct.py). The gate's row by column name, with `sequence`, which is None when
     nothing was written (the gate said no, or the organisation has no chain head yet)."""
     params = _append_params(event, content_hash, now, with_rows) | gate_params
-    return connection.execute(_append_statement(with_rows, gate), params).one()
+    return await postgres_direct.fetch_one(engine, _append_statement(with_rows, gate), params)
 
 
 def head(session: Session, organisation_id: str) -> tuple[int, str] | None:

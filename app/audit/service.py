@@ -8,7 +8,8 @@ from datetime import datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import Connection, Engine, Row
+from sqlalchemy import Engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.audit import repository
@@ -146,11 +147,13 @@ def record_write(session: Session, written: WriteEvent) -> None:
     repository.append(session, event, content_hash, (), now, written.with_rows)
 
 
-def record_gated(connection: Connection, written: WriteEvent, gate: Gate, gate_params: dict[str, Any]) -> Row[Any]:
-    """PostgreSQL: `record_write`, written only if `gate` holds, in one statement that may run alone in autocommit
+async def record_gated(
+    engine: AsyncEngine, written: WriteEvent, gate: Gate, gate_params: dict[str, Any]
+) -> dict[str, Any]:
+    """PostgreSQL: `record_write`, written only if `gate` holds, in one autocommit statement
     (`repository.append_gated`). Returns the gate's row with the event's `sequence` (None: nothing written)."""
     event, content_hash, now = written.fields()
-    return repository.append_gated(connection, event, content_hash, now, written.with_rows, gate, gate_params)
+    return await repository.append_gated(engine, event, content_hash, now, written.with_rows, gate, gate_params)
 
 
 def record_direct(transaction: sqlite_direct.Transaction, written: WriteEvent) -> int | None:

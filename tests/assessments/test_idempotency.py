@@ -104,19 +104,30 @@ async def test_bad_key_header(client: httpx.AsyncClient, tenant: Tenant) -> None
 
 
 async def test_on_postgresql_a_create_is_one_statement_in_autocommit(
-    client: httpx.AsyncClient, tenant: Tenant, app: FastAPI
+    client: httpx.AsyncClient, tenant: Tenant, app: FastAPI, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The gate, the rows, the audit event and the head move: one round trip, no BEGIN or COMMIT (ADR 0001)."""
+    """The gate, the rows, the audit event and the head move: one round trip, no BEGIN or COMMIT (ADR 0001),
+    on the psycopg connection itself (no SQLAlchemy statement)."""
     if app.state.async_engine is None:
         pytest.skip("PostgreSQL only: SQLite writes inside its BEGIN IMMEDIATE transaction")
+    import psycopg
+
     headers = tenant.headers(Role.assessor)
     first = await client.post("/v1/assessments", json=new_body(), headers={**headers, "Idempotency-Key": "one"})
     assert first.status_code == 201  # the organisation's first event may take the transactional path
-    seen: list[tuple[str, bool]] = []
+    through_sqlalchemy: list[str] = []
+    on_the_driver: list[tuple[str, bool]] = []
 
     def before_cursor_execute(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        seen.append((statement.split()[0], conn.connection.driver_connection.autocommit))
+        through_sqlalchemy.append(statement.split()[0])
 
+    execute = psycopg.AsyncCursor.execute
+
+    async def recorded(cursor: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
+        on_the_driver.append((str(query).split()[0], cursor.connection.autocommit))
+        return await execute(cursor, query, *args, **kwargs)
+
+    monkeypatch.setattr(psycopg.AsyncCursor, "execute", recorded)
     engine = app.state.async_engine.sync_engine
     event.listen(engine, "before_cursor_execute", before_cursor_execute)
     try:
@@ -124,5 +135,12 @@ async def test_on_postgresql_a_create_is_one_statement_in_autocommit(
     finally:
         event.remove(engine, "before_cursor_execute", before_cursor_execute)
     assert second.status_code == 201
-    assert seen == [("WITH", True)]
+    assert on_the_driver == [("WITH", True)]
+    assert through_sqlalchemy == []
     assert count_assessments(app) == 2
+    pooled = await app.state.async_engine.connect()
+    try:  # the connection went back to the pool as SQLAlchemy lent it: not in autocommit
+        raw = await pooled.get_raw_connection()
+        assert raw.driver_connection.autocommit is False
+    finally:
+        await pooled.close()
