@@ -14,6 +14,7 @@ Only our own SQL reaches the statement; every value is a bound parameter.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -36,15 +37,18 @@ class _Compiled:
                 self.processors[name] = process
 
 
-_compiled: dict[tuple[Dialect, TextClause], _Compiled] = {}
+_compiled: weakref.WeakKeyDictionary[Dialect, dict[TextClause, _Compiled]] = weakref.WeakKeyDictionary()
 
 
 async def fetch_one(engine: AsyncEngine, statement: TextClause, params: Mapping[str, Any]) -> dict[str, Any]:
     """Run `statement` alone in autocommit and return its one row by column name."""
     dialect = engine.dialect
-    compiled = _compiled.get((dialect, statement))
+    statements = _compiled.get(dialect)
+    if statements is None:
+        statements = _compiled[dialect] = {}
+    compiled = statements.get(statement)
     if compiled is None:
-        compiled = _compiled[(dialect, statement)] = _Compiled(statement, dialect)
+        compiled = statements[statement] = _Compiled(statement, dialect)
     values = dict(params)
     for name, process in compiled.processors.items():
         values[name] = process(values[name])
