@@ -50,6 +50,7 @@ from app.scoring.models import (
     TextItem,
     YesNoUnknownItem,
 )
+from app.scoring.result import Result
 
 RuleKind = Literal["term", "band", "trigger", "floor", "gap", "action_rule"]
 CoreFunction = Callable[[dict[str, Any]], tuple[int, tuple[int, ...], list[int]]]
@@ -468,32 +469,19 @@ class _Generator:
         return [*lines, f"    if {held}:", *first, *self.fire(index, indent, when, mask_ready=True), *after]
 
     def _result_templates(self) -> tuple[dict[str, Any], ...]:
-        """Per level, the result's keys in order with what depends only on the level filled in; each call
+        """Per level, the result's required keys in the published schema's order (result.py; `trace` and
+        `counterfactuals` are added only when asked), with what depends only on the level filled in. Each call
         copies one (a C-level copy of the key table) and stores the rest, instead of building a 14-key dict.
         The templates never leave the generated functions' globals: a result gets a copy."""
+        keys = dict.fromkeys(name for name, field in Result.model_fields.items() if field.is_required())
         shared = {
             "disclaimer": self.ruleset.disclaimer,
             "questionnaire": freeze(self.identity["questionnaire"]),
             "ruleset": freeze(self.identity["ruleset"]),
             "engine_version": self.engine_version,
         }
-        per_call = (
-            "scores",
-            "triggers",
-            "floors_applied",
-            "reasons",
-            "actions",
-            "information_gaps",
-            "protective_factors",
-        )
         return tuple(
-            {
-                "level": level,
-                "computed_level": level,
-                **dict.fromkeys(per_call),
-                "review_within_days": self.review_days[index],
-                **shared,
-            }
+            keys | {"level": level, "computed_level": level, "review_within_days": self.review_days[index], **shared}
             for index, level in enumerate(self.ruleset.levels)
         )
 
