@@ -128,17 +128,18 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template
     engine.dispose()
 
 
+def rate_window() -> int:
+    """The number of the rate limiter's current fixed window."""
+    return int(time.time() // WINDOW_SECONDS)
+
+
 def rate_window_with_room(seconds_needed: float) -> int:
-    """The rate limiter's fixed window, entered afresh when fewer than `seconds_needed` remain in the current one,
-    so a test's requests all count in one window. Returns that window's number."""
+    """The current window, entered afresh when fewer than `seconds_needed` remain in the one before, so a test's
+    requests all count in one window."""
     remaining = WINDOW_SECONDS - time.time() % WINDOW_SECONDS
     if remaining < seconds_needed:
         time.sleep(remaining + 0.05)
-    return int(time.time() // WINDOW_SECONDS)
-
-
-def rate_window() -> int:
-    return int(time.time() // WINDOW_SECONDS)
+    return rate_window()
 
 
 def make_settings(database_url: str, **overrides: object) -> Settings:
