@@ -8,6 +8,10 @@ rule list so that 60 and 200 rules need not be typed, but it shares no code with
 ratio is against it. A second hand-written function, emitted the same way, also builds the whole result object
 `evaluate()` returns (reasons, triggers, actions, gaps...; fresh dicts and lists, no answer validation) and must
 equal the engine's result for every input: it shows what the result object itself costs in hand-written Python.
+Two more give a lower bound for plain `evaluate()`: the decision plus the information gaps, then plus the
+reasons, written the fastest way measured and doing less than `evaluate()` must (no answer check, no result
+dict); each must agree with the engine's gaps and reason order. "engine answer check alone" is the generated
+check that plain `evaluate()` runs first.
 
 Timing: the functions of a table take turns, round after round (so that load from other processes on this shared
 machine falls on all of them alike); each round times single calls (`calls` per function, inputs cycled), and a
@@ -17,6 +21,7 @@ The garbage collector stays on: its cost is part of building results.
 
 from __future__ import annotations
 
+import operator
 import random
 import statistics
 import sys
@@ -197,6 +202,45 @@ def _reason_lines(rule: dict[str, Any], points: int | None, target: str) -> list
     return [*lines, f"        {target}.append({{{fixed}, 'items': items, 'source': 's'}})"]
 
 
+def hand_written_minimum(
+    rules: list[dict[str, Any]], gap_items: list[str], with_reasons: bool
+) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
+    """Less than plain `evaluate()` has to do, written the fastest way measured: a lower bound for its cost.
+
+    The decision of `hand_written`, plus the information gaps (the items answered "unknown", in item order) from
+    one itemgetter call and one comparison each; with `with_reasons`, plus one prebuilt reason per rule appended
+    where the rule fires, into lists whose concatenation is the documented order (fired triggers, then terms by
+    points). No answer check, no result dict, no reason items picked by the branches that held."""
+    points = sorted({rule["add"] for rule in rules if rule["kind"] == "term"}, reverse=True)
+    lines = ["def minimum(a):", "    total = 0", f"    {', '.join(f'g{n}' for n in range(len(gap_items)))}, = G(a)"]
+    lines += ["    gaps = []"]
+    for n, item in enumerate(gap_items):
+        lines += [f"    if g{n} == 'unknown':", f"        gaps.append({item!r})"]
+    lines += [f"    by{add} = []" for add in points] if with_reasons else []
+    for n, rule in enumerate(rules):
+        if rule["kind"] == "term":
+            lines += [f"    if {python_condition(rule['when'])}:", f"        total += {rule['add']}"]
+            lines += [f"        by{rule['add']}.append(R{n})"] if with_reasons else []
+    lines += ["    level = 2 if total >= 25 else 1 if total >= 10 else 0", "    fired = []"]
+    for n, rule in enumerate(rules):
+        if rule["kind"] != "trigger":
+            continue
+        if with_reasons:
+            lines += [f"    if {python_condition(rule['when'])}:", f"        fired.append(R{n})"]
+            lines += [f"        if level < {rule['level']}:", f"            level = {rule['level']}"]
+        else:
+            lines += [
+                f"    if level < {rule['level']} and {python_condition(rule['when'])}:",
+                f"        level = {rule['level']}",
+            ]
+    reasons = f", [*fired, {', '.join(f'*by{add}' for add in points)}]" if with_reasons else ""
+    lines.append(f"    return level, total, gaps{reasons}")
+    namespace: dict[str, Any] = {"G": operator.itemgetter(*gap_items)}
+    namespace |= {f"R{n}": {"rule_id": rule["id"], "text": "r", "source": "s"} for n, rule in enumerate(rules)}
+    exec("\n".join(lines), namespace)
+    return namespace["minimum"]  # type: ignore[no-any-return]
+
+
 def hand_written_result(
     rules: list[dict[str, Any]], gap_items: list[str], identity: dict[str, dict[str, Any]]
 ) -> Callable[[dict[str, Any]], dict[str, Any]]:
@@ -375,18 +419,30 @@ def bench_synthetic(rule_count: int, rounds: int, calls: int) -> None:
         "questionnaire": {"key": "bench-q", "version": 1, "content_hash": questionnaire.content_hash},
         "ruleset": {"key": ruleset.key, "version": 1, "content_hash": ruleset.content_hash},
     }
-    hand_result = hand_written_result(rules, [f"y{i}" for i in range(YES_NO_ITEMS)], identity)
+    gap_items = [f"y{i}" for i in range(YES_NO_ITEMS)]
+    hand_result = hand_written_result(rules, gap_items, identity)
+    hand_gaps = hand_written_minimum(rules, gap_items, with_reasons=False)
+    hand_gaps_reasons = hand_written_minimum(rules, gap_items, with_reasons=True)
     zen_decide = zen_function(rules)
     for answers in inputs:  # the peers must agree with the engine before their timings mean anything
         level, scores, _ = compiled.decide(answers)
         assert hand(answers) == (level, scores[0])
-        assert hand_result(answers) == compiled.evaluate(answers)
+        result = compiled.evaluate(answers)
+        assert hand_result(answers) == result
+        assert hand_gaps(answers) == (level, scores[0], result["information_gaps"])
+        *decision, reasons = hand_gaps_reasons(answers)
+        assert decision == [level, scores[0], result["information_gaps"]]
+        assert [reason["rule_id"] for reason in reasons] == [reason["rule_id"] for reason in result["reasons"]]
+        assert compiled.is_valid(answers)
         assert zen_decide(answers) == hand(answers)
     traced = frozenset({"trace"})
     functions: dict[str, tuple[Callable[[Any], Any], int]] = {
         "hand-written Python": (hand, calls),
+        "hand-written + information gaps": (hand_gaps, calls),
+        "hand-written + gaps + reasons": (hand_gaps_reasons, calls),
         "hand-written, whole result object": (hand_result, calls),
         "engine fast path (level/scores/ids)": (compiled.decide, calls),
+        "engine answer check alone (is_valid)": (compiled.is_valid, calls),
         "engine plain (validated result)": (compiled.evaluate, calls),
         "engine with trace": (lambda a: compiled.evaluate(a, traced), calls),
         "zen-engine expressions": (zen_decide, max(calls // 5, 1)),
