@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit security install soak bench-scoring bench-api openapi clean
+.PHONY: run test lint typecheck unit security install soak bench-scoring bench-scoring-instructions bench-api openapi clean
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,9 @@ soak: $(STAMP)
 
 bench-scoring: $(STAMP)
 	$(BIN)/python bench/scoring.py
+
+bench-scoring-instructions: $(STAMP)  # needs valgrind (apt-get install valgrind)
+	$(BIN)/python bench/scoring_instructions.py
 
 bench-api: $(STAMP)
 	$(BIN)/python bench/api.py

@@ -406,7 +406,15 @@ def row(label: str, figures: Figures, reference: float | None) -> str:
     return f"  {label:<40} {figures.median:9.2f} {figures.p99:9.2f}  {ratio}  {spread}"
 
 
-def bench_synthetic(rule_count: int, rounds: int, calls: int) -> None:
+@dataclass(frozen=True)
+class SyntheticTable:
+    compile_ms: float
+    inputs: list[dict[str, Any]]
+    functions: dict[str, tuple[Callable[[Any], Any], int]]  # label: (function, share of the calls: 1/n)
+
+
+def synthetic_table(rule_count: int) -> SyntheticTable:
+    """The engine and its peers on the synthetic rule set, after checking that they agree on every input."""
     questionnaire_doc, ruleset_doc, rules = synthetic(rule_count)
     _compiled.clear()
     start = time.perf_counter()
@@ -437,20 +445,26 @@ def bench_synthetic(rule_count: int, rounds: int, calls: int) -> None:
         assert zen_decide(answers) == hand(answers)
     traced = frozenset({"trace"})
     functions: dict[str, tuple[Callable[[Any], Any], int]] = {
-        "hand-written Python": (hand, calls),
-        "hand-written + information gaps": (hand_gaps, calls),
-        "hand-written + gaps + reasons": (hand_gaps_reasons, calls),
-        "hand-written, whole result object": (hand_result, calls),
-        "engine fast path (level/scores/ids)": (compiled.decide, calls),
-        "engine answer check alone (is_valid)": (compiled.is_valid, calls),
-        "engine plain (validated result)": (compiled.evaluate, calls),
-        "engine with trace": (lambda a: compiled.evaluate(a, traced), calls),
-        "zen-engine expressions": (zen_decide, max(calls // 5, 1)),
-        "JSON Logic (panzi-json-logic)": (json_logic_function(rules), max(calls // 50, 1)),
+        "hand-written Python": (hand, 1),
+        "hand-written + information gaps": (hand_gaps, 1),
+        "hand-written + gaps + reasons": (hand_gaps_reasons, 1),
+        "hand-written, whole result object": (hand_result, 1),
+        "engine fast path (level/scores/ids)": (compiled.decide, 1),
+        "engine answer check alone (is_valid)": (compiled.is_valid, 1),
+        "engine plain (validated result)": (compiled.evaluate, 1),
+        "engine with trace": (lambda a: compiled.evaluate(a, traced), 1),
+        "zen-engine expressions": (zen_decide, 5),
+        "JSON Logic (panzi-json-logic)": (json_logic_function(rules), 50),
     }
-    print(f"\n{rule_count} rules over 50 answers: compile (parse + check + generate) {compile_ms:.1f} ms")
+    return SyntheticTable(compile_ms, inputs, functions)
+
+
+def bench_synthetic(rule_count: int, rounds: int, calls: int) -> None:
+    table = synthetic_table(rule_count)
+    functions = {label: (function, max(calls // share, 1)) for label, (function, share) in table.functions.items()}
+    print(f"\n{rule_count} rules over 50 answers: compile (parse + check + generate) {table.compile_ms:.1f} ms")
     print(header(vs_hand=True))
-    figures = measure(functions, inputs, rounds)
+    figures = measure(functions, table.inputs, rounds)
     for label, figure in zip(functions, figures, strict=True):
         print(row(label, figure, figures[0].median))
 
