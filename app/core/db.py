@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, ClassVar
@@ -18,6 +18,7 @@ from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import QueuePool
+from sqlalchemy.types import TypeEngine
 from starlette.concurrency import run_in_threadpool
 
 from app.core.config import Settings
@@ -29,6 +30,15 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+BindProcessor = Callable[[Any], Any] | None
+
+
+def bind_processor(sql_type: TypeEngine[Any], dialect: Dialect) -> BindProcessor:
+    """What SQLAlchemy itself does to a value bound to `sql_type` on `dialect` (None: passed as is), for the
+    write paths that run their statements on the DBAPI connection (sqlite_direct, postgres_direct)."""
+    return sql_type.dialect_impl(dialect).bind_processor(dialect)
 
 
 class UTCDateTime(TypeDecorator[datetime]):

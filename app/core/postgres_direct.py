@@ -25,6 +25,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.util import greenlet_spawn
 
+from app.core.db import bind_processor
+
 
 class _Compiled:
     def __init__(self, statement: TextClause, dialect: Dialect) -> None:
@@ -32,7 +34,7 @@ class _Compiled:
         self.sql = compiled.string
         self.processors: dict[str, Callable[[Any], Any]] = {}
         for name, bind in compiled.binds.items():
-            process = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            process = bind_processor(bind.type, dialect)
             if process is not None:
                 self.processors[name] = process
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -22,7 +22,7 @@ from sqlalchemy import Engine, Table
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 
-Processor = Callable[[Any], Any] | None
+from app.core.db import BindProcessor, bind_processor
 
 
 class _Insert:
@@ -37,12 +37,12 @@ class _Insert:
         self.processors = processors(table, keys, dialect)
 
 
-def processors(table: Table, columns: Sequence[str], dialect: Dialect) -> tuple[Processor, ...]:
+def processors(table: Table, columns: Sequence[str], dialect: Dialect) -> tuple[BindProcessor, ...]:
     """The bind processor SQLAlchemy itself applies to each column's values on this dialect (None: as is)."""
-    return tuple(table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in columns)
+    return tuple(bind_processor(table.c[name].type, dialect) for name in columns)
 
 
-_processors: dict[tuple[Dialect, str, str], Processor] = {}
+_processors: dict[tuple[Dialect, str, str], BindProcessor] = {}
 
 
 def bind(table: Table, column: str, value: Any, dialect: Dialect) -> Any:
@@ -56,7 +56,7 @@ def bind(table: Table, column: str, value: Any, dialect: Dialect) -> Any:
     return value if process is None else process(value)
 
 
-def bound(values: Sequence[Any], processors: Sequence[Processor]) -> tuple[Any, ...]:
+def bound(values: Sequence[Any], processors: Sequence[BindProcessor]) -> tuple[Any, ...]:
     return tuple(
         value if process is None else process(value) for value, process in zip(values, processors, strict=True)
     )
