@@ -165,21 +165,34 @@ def python_condition(condition: dict[str, Any]) -> str:
 
 
 def hand_written(rules: list[dict[str, Any]]) -> Callable[[dict[str, Any]], tuple[int, int]]:
-    lines = ["def decide(a):", "    total = 0"]
-    for rule in rules:
+    lines = ["def decide(a):", "    total = 0", *_decision_lines(rules), "    return level, total"]
+    namespace: dict[str, Any] = {}
+    exec("\n".join(lines), namespace)
+    return namespace["decide"]  # type: ignore[no-any-return]
+
+
+def _decision_lines(rules: list[dict[str, Any]], with_reasons: bool = False) -> list[str]:
+    """The straight-line terms, band and triggers that set `total` and `level`. With `with_reasons`, a rule that
+    fires also appends its prebuilt reason `R<n>` (a term to `by<points>`, a trigger to `fired`), so every
+    trigger is tested, not only those that would raise the level."""
+    lines = []
+    for n, rule in enumerate(rules):
         if rule["kind"] == "term":
             lines += [f"    if {python_condition(rule['when'])}:", f"        total += {rule['add']}"]
+            lines += [f"        by{rule['add']}.append(R{n})"] if with_reasons else []
     lines += ["    level = 2 if total >= 25 else 1 if total >= 10 else 0"]
-    for rule in rules:
-        if rule["kind"] == "trigger":
+    for n, rule in enumerate(rules):
+        if rule["kind"] != "trigger":
+            continue
+        if with_reasons:
+            lines += [f"    if {python_condition(rule['when'])}:", f"        fired.append(R{n})"]
+            lines += [f"        if level < {rule['level']}:", f"            level = {rule['level']}"]
+        else:
             lines += [
                 f"    if level < {rule['level']} and {python_condition(rule['when'])}:",
                 f"        level = {rule['level']}",
             ]
-    lines += ["    return level, total"]
-    namespace: dict[str, Any] = {}
-    exec("\n".join(lines), namespace)
-    return namespace["decide"]  # type: ignore[no-any-return]
+    return lines
 
 
 def _items_of(condition: dict[str, Any]) -> list[str]:
@@ -217,24 +230,8 @@ def hand_written_minimum(
     lines += ["    gaps = []"]
     for n, item in enumerate(gap_items):
         lines += [f"    if g{n} == 'unknown':", f"        gaps.append({item!r})"]
-    lines += [f"    by{add} = []" for add in points] if with_reasons else []
-    for n, rule in enumerate(rules):
-        if rule["kind"] == "term":
-            lines += [f"    if {python_condition(rule['when'])}:", f"        total += {rule['add']}"]
-            lines += [f"        by{rule['add']}.append(R{n})"] if with_reasons else []
-    lines += ["    level = 2 if total >= 25 else 1 if total >= 10 else 0"]
-    lines += ["    fired = []"] if with_reasons else []
-    for n, rule in enumerate(rules):
-        if rule["kind"] != "trigger":
-            continue
-        if with_reasons:
-            lines += [f"    if {python_condition(rule['when'])}:", f"        fired.append(R{n})"]
-            lines += [f"        if level < {rule['level']}:", f"            level = {rule['level']}"]
-        else:
-            lines += [
-                f"    if level < {rule['level']} and {python_condition(rule['when'])}:",
-                f"        level = {rule['level']}",
-            ]
+    lines += [*(f"    by{add} = []" for add in points), "    fired = []"] if with_reasons else []
+    lines += _decision_lines(rules, with_reasons)
     reasons = f", [*fired, {', '.join(f'*by{add}' for add in points)}]" if with_reasons else ""
     lines.append(f"    return level, total, gaps{reasons}")
     namespace: dict[str, Any] = {"G": operator.itemgetter(*gap_items)}
