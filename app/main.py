@@ -9,8 +9,10 @@ from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
 from fastapi_offline import FastAPIOffline
 
+from app.assessments.integrity import AssessmentRecords
 from app.assessments.router import router as assessments_router
 from app.audit.router import router as audit_router
+from app.audit.service import CaseRecords
 from app.auth.router import router as clients_router
 from app.core.config import Settings, get_settings
 from app.core.db import create_async_db_engine, create_db_engine, make_async_sessionmaker, make_sessionmaker
@@ -50,6 +52,10 @@ ROUTERS: list[APIRouter] = [
 ]
 
 
+# The case records `audit verify` checks against the events that created them.
+CASE_RECORDS: tuple[CaseRecords, ...] = (AssessmentRecords(),)
+
+
 def _operation_id(route: APIRoute) -> str:
     return route.name
 
@@ -85,6 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.async_sessionmaker = make_async_sessionmaker(async_engine)
     app.state.migration_heads = head_revisions()
     app.state.rate_limiter = build_rate_limiter(settings, engine)
+    app.state.case_records = CASE_RECORDS
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)

@@ -7,7 +7,7 @@ belongs to exactly one organisation). The write path uses Core inserts: no ORM u
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -35,6 +35,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session, aliased
 
 from app.assessments.models import Assessment, AssessmentEnteredInError, AssessmentOverride, IdempotencyRecord
+from app.audit.chain import record_digest
 from app.audit.service import Gate, NewRow
 from app.core import sqlite_direct
 from app.core.db import UTCDateTime
@@ -112,12 +113,52 @@ def entered_in_error(
     )
 
 
-def add_override(session: Session, values: dict[str, Any]) -> None:
-    session.execute(insert(_OVERRIDES), [values])
+def add_override(session: Session, values: dict[str, Any]) -> int:
+    """Insert the override and return its id (the row's digest covers it)."""
+    return int(session.execute(insert(_OVERRIDES).values(values).returning(_OVERRIDES.c.id)).scalar_one())
 
 
 def add_entered_in_error(session: Session, values: dict[str, Any]) -> None:
     session.execute(insert(_ERRORS), [values])
+
+
+# --- case records, as `audit verify` checks them -------------------------------------------------------------
+
+
+def _record_digest(table: Table, values: Mapping[str, Any]) -> str:
+    """`chain.record_digest` of one row of `table`: every stored column, none missing."""
+    return record_digest(table.name, {c.name: values[c.name] for c in table.columns})
+
+
+def assessment_digest(values: Mapping[str, Any]) -> str:
+    return _record_digest(_ASSESSMENTS, values)
+
+
+def override_digest(values: Mapping[str, Any]) -> str:
+    return _record_digest(_OVERRIDES, values)
+
+
+def entered_in_error_digest(values: Mapping[str, Any]) -> str:
+    return _record_digest(_ERRORS, values)
+
+
+def _stored_rows(session: Session, table: Table, organisation_id: str, order: Any) -> Iterator[Mapping[str, Any]]:
+    statement = select(table).where(table.c.organisation_id == organisation_id).order_by(order)
+    rows = session.execute(statement.execution_options(yield_per=500)).mappings()
+    return cast(Iterator[Mapping[str, Any]], iter(rows))
+
+
+def stored_assessments(session: Session, organisation_id: str) -> Iterator[Mapping[str, Any]]:
+    """Every assessment row of the organisation, every column as stored, streamed."""
+    return _stored_rows(session, _ASSESSMENTS, organisation_id, _ASSESSMENTS.c.id)
+
+
+def stored_overrides(session: Session, organisation_id: str) -> Iterator[Mapping[str, Any]]:
+    return _stored_rows(session, _OVERRIDES, organisation_id, _OVERRIDES.c.id)
+
+
+def stored_entered_in_error(session: Session, organisation_id: str) -> Iterator[Mapping[str, Any]]:
+    return _stored_rows(session, _ERRORS, organisation_id, _ERRORS.c.assessment_id)
 
 
 def _final_level(organisation_id: str) -> Any:

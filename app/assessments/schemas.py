@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -165,6 +165,10 @@ class RescoreRead(BaseModel):
 
 
 class Difference(BaseModel):
+    where: Literal["result", "row"] = Field(
+        default="result",
+        description="result: `pointer` points into the stored result; row: at a stored column derived from it",
+    )
     pointer: str
     stored: Any = None
     replayed: Any = None

@@ -471,6 +471,7 @@ def _create_event(
         digest_of=rendered.body,
         status=201,
         with_rows=inserts,
+        record_digest=repository.assessment_digest(row),
     )
 
 
@@ -542,6 +543,7 @@ def amend_assessment(
             digest_of=rendered.body,
             status=201,
             with_rows=[repository.new_assessment(row)],
+            record_digest=repository.assessment_digest(row),
         )
     except IntegrityError as exc:  # the unique `supersedes`: a concurrent amendment won
         raise Conflict("This assessment has already been amended: amend its latest revision") from exc
@@ -722,7 +724,7 @@ def override_assessment(
         "acting_user": caller.acting_user or "",
         "created_at": utcnow(),
     }
-    repository.add_override(session, values)
+    values["id"] = repository.add_override(session, values)
     loaded.overrides.append(AssessmentOverride(**values))
     rendered = _rendered(201, _render_loaded(session, caller, loaded, explain))
     audit.record(
@@ -735,6 +737,7 @@ def override_assessment(
         details={"level": body.level, "previous_level": loaded.overrides[-1].previous_level},
         digest_of=rendered.body,
         status=201,
+        record_digest=repository.override_digest(values),
     )
     return rendered
 
@@ -766,6 +769,7 @@ def mark_entered_in_error(session: Session, caller: Caller, assessment_id: str, 
         subject_ref=loaded.row.subject_ref,
         digest_of=rendered.body,
         status=201,
+        record_digest=repository.entered_in_error_digest(values),
     )
     return rendered
 
@@ -870,9 +874,9 @@ def _differences(stored: Any, replayed: Any, pointer: str = "") -> list[dict[str
         for key in sorted(set(stored) | set(replayed)):
             part = pointer + "/" + str(key).replace("~", "~0").replace("/", "~1")
             if key not in stored:
-                out.append({"pointer": part, "stored": None, "replayed": replayed[key]})
+                out.append({"where": "result", "pointer": part, "stored": None, "replayed": replayed[key]})
             elif key not in replayed:
-                out.append({"pointer": part, "stored": stored[key], "replayed": None})
+                out.append({"where": "result", "pointer": part, "stored": stored[key], "replayed": None})
             else:
                 out.extend(_differences(stored[key], replayed[key], part))
         return out
@@ -883,14 +887,30 @@ def _differences(stored: Any, replayed: Any, pointer: str = "") -> list[dict[str
             for d in _differences(a, b, f"{pointer}/{i}")
         ]
     if stored != replayed or type(stored) is not type(replayed):
-        return [{"pointer": pointer, "stored": stored, "replayed": replayed}]
+        return [{"where": "result", "pointer": pointer, "stored": stored, "replayed": replayed}]
     return []
+
+
+def _derived_column_differences(row: Assessment, replayed: dict[str, Any]) -> list[dict[str, Any]]:
+    """The stored columns derived from the result (`computed_level`, `review_by`) against the replayed result."""
+    days = replayed["review_within_days"]
+    review_by = row.created_at + timedelta(days=days) if days is not None else None
+    pairs = [
+        ("computed_level", row.computed_level, replayed["computed_level"]),
+        ("review_by", _iso(row.review_by), _iso(review_by)),
+    ]
+    return [
+        {"where": "row", "pointer": f"/{column}", "stored": stored, "replayed": expected}
+        for column, stored, expected in pairs
+        if stored != expected
+    ]
 
 
 def replay_assessment(
     session: Session, caller: Caller, assessment_id: str, *, explain: Collection[str] = frozenset()
 ) -> Rendered:
-    """Re-evaluate the stored answers with the stored rule-set version and compare (level and overrides aside)."""
+    """Re-evaluate the stored answers with the stored rule-set version and compare with the stored result (level and
+    overrides aside) and with the stored columns derived from it."""
     loaded = _load(session, caller, assessment_id)
     row = loaded.row
     resolved = get_ruleset_for_replay(session, caller.organisation_id, row.ruleset_key, row.ruleset_version)
@@ -902,6 +922,7 @@ def replay_assessment(
     compared_stored = {k: v for k, v in row.result.items() if k not in ("level", "overrides")}
     compared_replayed = {k: v for k, v in replayed_full.items() if k not in ("level", "overrides")}
     differences = _differences(compared_stored, compared_replayed)
+    differences += _derived_column_differences(row, replayed_full)
     stored = _stored_result(row, explain)
     replayed = {k: v for k, v in replayed_full.items() if k not in EXPLAIN_OPTIONS or k in explain}
     if "counterfactuals" in explain:

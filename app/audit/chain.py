@@ -26,6 +26,9 @@ BODY_FIELDS = (
     "resources",
     "digest",
 )
+# Hashed only when set, so events written before record digests existed keep their hashes (ADR 0003).
+OPTIONAL_BODY_FIELDS = ("record_digest",)
+RECORD_FORM = "riskapi.case-record.v1"
 
 
 def genesis_hash(organisation_id: str) -> str:
@@ -41,6 +44,7 @@ def timestamp(value: datetime) -> str:
 def body_hash(event: Mapping[str, Any]) -> str:
     """SHA-256 of the RFC 8785 form of the event's content (every field but its chain position)."""
     body = {name: event.get(name) for name in BODY_FIELDS}
+    body.update({name: event[name] for name in OPTIONAL_BODY_FIELDS if event.get(name) is not None})
     if isinstance(body["occurred_at"], datetime):
         body["occurred_at"] = timestamp(body["occurred_at"])
     return hashlib.sha256(_canonical(body)).hexdigest()
@@ -65,6 +69,14 @@ def digest(obj: object) -> str:
     if isinstance(obj, bytes | bytearray):
         return hashlib.sha256(obj).hexdigest()
     return hashlib.sha256(_canonical(obj)).hexdigest()
+
+
+def record_digest(table: str, columns: Mapping[str, Any]) -> str:
+    """SHA-256 of the versioned canonical form (RFC 8785) of one stored case row: every column by name, times as
+    `timestamp` writes them. Computed from the row's stored values by the writer and the verifier alike, never
+    from a response, so a change to what the API returns never changes it."""
+    row = {name: timestamp(value) if isinstance(value, datetime) else value for name, value in columns.items()}
+    return digest({"form": RECORD_FORM, "table": table, "row": row})
 
 
 MAX_EXACT_INTEGER = 2**53 - 1

@@ -9,6 +9,7 @@ import typer
 from app.audit import service
 from app.core.config import get_settings
 from app.core.db import create_db_engine, make_sessionmaker
+from app.main import CASE_RECORDS
 
 audit_cli = typer.Typer(help="Audit trail", no_args_is_help=True)
 
@@ -21,7 +22,7 @@ def verify(
     engine = create_db_engine(get_settings())
     try:
         with make_sessionmaker(engine)() as session, session.begin():
-            results = service.verify_all(session, org)
+            results = service.verify_all(session, CASE_RECORDS, org)
     finally:
         engine.dispose()
     if org is not None and not results:
@@ -29,14 +30,21 @@ def verify(
         raise typer.Exit(code=1)
     broken = False
     for slug, result in results:
+        records = f"{result.records_checked} case records matched"
+        if result.records_legacy:
+            records += f", {result.records_legacy} written before record digests (existence and links only)"
         if result.ok:
-            typer.echo(f"{slug}: ok, {result.events} events, head at sequence {result.head_sequence}")
-        else:
-            broken = True
+            typer.echo(f"{slug}: ok, {result.events} events, head at sequence {result.head_sequence}, {records}")
+            continue
+        broken = True
+        if result.first_broken_sequence is not None:
             typer.secho(
                 f"{slug}: BROKEN at sequence {result.first_broken_sequence}: {result.problem}",
                 fg=typer.colors.RED,
                 err=True,
             )
+        for problem in result.record_problems:
+            at = f" (event {problem.sequence})" if problem.sequence is not None else ""
+            typer.secho(f"{slug}: {problem.record}: {problem.problem}{at}", fg=typer.colors.RED, err=True)
     if broken:
         raise typer.Exit(code=1)

@@ -38,6 +38,9 @@ class AuditEvent(Base):
         JSON, comment="for list events: every (id, subject_ref) returned"
     )
     digest: Mapped[str | None] = mapped_column(String(64), comment="SHA-256 of what was returned or stored")
+    record_digest: Mapped[str | None] = mapped_column(
+        String(64), default=None, comment="SHA-256 of the canonical form of the case row this event created"
+    )
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
 

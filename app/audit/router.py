@@ -5,11 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 
 from app.audit import service
 from app.audit.routing import AuditRefusals
-from app.audit.schemas import AuditEventPage, AuditEventRead, ListedResource, VerificationRead
+from app.audit.schemas import (
+    MAX_LISTED_PROBLEMS,
+    AuditEventPage,
+    AuditEventRead,
+    ListedResource,
+    RecordProblemRead,
+    VerificationRead,
+)
 from app.auth.dependencies import Authorize
 from app.auth.permissions import Operation
 from app.auth.service import Caller
@@ -86,13 +93,21 @@ def list_audit_events(
 
 
 @router.get("/verify", responses=COMMON)
-def verify_audit_chain(caller: Auditor, session: SessionDep) -> VerificationRead:
-    """Verify the organisation's hash chain from genesis to its head; names the first broken sequence number."""
-    result = service.verify_for(session, caller)
+def verify_audit_chain(caller: Auditor, session: SessionDep, request: Request) -> VerificationRead:
+    """Verify the organisation's hash chain from genesis to its head (names the first broken sequence number), and
+    every case record against the event that created it (names each row that does not match)."""
+    result = service.verify_for(session, caller, request.app.state.case_records)
     return VerificationRead(
         ok=result.ok,
         events=result.events,
         head_sequence=result.head_sequence,
         first_broken_sequence=result.first_broken_sequence,
         problem=result.problem,
+        records_checked=result.records_checked,
+        records_legacy=result.records_legacy,
+        record_problems=[
+            RecordProblemRead(record=p.record, problem=p.problem, sequence=p.sequence)
+            for p in result.record_problems[:MAX_LISTED_PROBLEMS]
+        ],
+        record_problems_total=len(result.record_problems),
     )

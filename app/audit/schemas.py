@@ -58,6 +58,15 @@ class AuditEventPage(BaseModel):
     next_cursor: str | None
 
 
+MAX_LISTED_PROBLEMS = 100
+
+
+class RecordProblemRead(BaseModel):
+    record: str = Field(description="What broke: the row (and column, where known)")
+    problem: str
+    sequence: int | None = Field(description="The event concerned, when there is one")
+
+
 class VerificationRead(BaseModel):
     model_config = ConfigDict(
         json_schema_extra={
@@ -68,6 +77,16 @@ class VerificationRead(BaseModel):
                     "head_sequence": 42,
                     "first_broken_sequence": 42,
                     "problem": "the chain head is at sequence 42 but the chain ends at 41",
+                    "records_checked": 12,
+                    "records_legacy": 0,
+                    "record_problems": [
+                        {
+                            "record": "assessment c0a8012e-7b0e-4d8f-a9f2-5a3e1f2b9c44 (computed_level)",
+                            "problem": "computed_level 'immediate' but the stored result computed 'low'",
+                            "sequence": 17,
+                        }
+                    ],
+                    "record_problems_total": 1,
                 }
             ]
         }
@@ -77,4 +96,15 @@ class VerificationRead(BaseModel):
     events: int = Field(description="Events verified before the first break (all of them when ok)")
     head_sequence: int
     first_broken_sequence: int | None
-    problem: str | None
+    problem: str | None = Field(description="The chain's first break, else a summary of the case record problems")
+    records_checked: int = Field(
+        description="Case rows (assessments, overrides, entered-in-error marks) compared "
+        "with the record digest of the event that created them"
+    )
+    records_legacy: int = Field(
+        description="Case rows written before record digests: checked for existence and links only"
+    )
+    record_problems: list[RecordProblemRead] = Field(
+        description=f"Case records that do not match the chain, the first {MAX_LISTED_PROBLEMS}"
+    )
+    record_problems_total: int

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 from sqlalchemy import Engine
@@ -46,12 +46,14 @@ def record(
     status: int = 200,
     resources: Sequence[Resource] | None = None,
     with_rows: Sequence[NewRow] = (),
+    record_digest: str | None = None,
 ) -> None:
     """Append one event to the caller's organisation chain inside the session's transaction (never commits).
 
     `details` is small metadata (never answers or free text); `digest_of` is what was returned or stored
     (bytes are hashed as they are, anything else as RFC 8785 JSON); `resources` names every item of a list.
     `with_rows` are the caller's own new rows, written in the same round trip as the event (the write path).
+    `record_digest` is `chain.record_digest` of the case row the event creates, for `verify` to compare.
     """
     _append(
         session,
@@ -67,6 +69,7 @@ def record(
         status=status,
         resources=resources,
         with_rows=with_rows,
+        record_digest=record_digest,
     )
 
 
@@ -85,6 +88,7 @@ def _append(
     status: int,
     resources: Sequence[Resource] | None,
     with_rows: Sequence[NewRow] = (),
+    record_digest: str | None = None,
 ) -> None:
     # Everything is computed before the append: on PostgreSQL the head stays locked from the one append
     # statement to the COMMIT, so nothing else may run in between.
@@ -101,6 +105,7 @@ def _append(
         digest_value=digest_value,
         status=status,
         listed=listed,
+        record_digest=record_digest,
     )
     refs = [
         {"organisation_id": organisation_id, "position": i, "resource_id": r["id"], "subject_ref": r["subject_ref"]}
@@ -122,6 +127,7 @@ class WriteEvent:
     digest_of: bytes
     status: int
     with_rows: Sequence[NewRow]
+    record_digest: str
 
     def fields(self) -> tuple[dict[str, Any], str, datetime]:
         """The event's columns (without its chain fields), their content hash, and its time."""
@@ -137,6 +143,7 @@ class WriteEvent:
             digest_value=digest(self.digest_of),
             status=self.status,
             listed=None,
+            record_digest=self.record_digest,
         )
         return event, body_hash(event), now
 
@@ -176,6 +183,7 @@ def _event(
     digest_value: str | None,
     status: int,
     listed: list[dict[str, str | None]] | None,
+    record_digest: str | None = None,
 ) -> tuple[dict[str, Any], datetime]:
     now = utcnow()
     event: dict[str, Any] = {
@@ -191,6 +199,7 @@ def _event(
         "details": details,
         "resources": listed,
         "digest": digest_value,
+        "record_digest": record_digest,
     }
     return event, now
 
@@ -259,6 +268,41 @@ def record_refusal(
 
 
 @dataclass(frozen=True)
+class RecordedEvent:
+    """An event that created a case record, as `verify` hands it to the feature that owns the record."""
+
+    sequence: int
+    action: str
+    resource_id: str | None
+    record_digest: str | None
+
+
+@dataclass(frozen=True)
+class RecordProblem:
+    record: str  # what broke, e.g. "assessment 1f2e…" or "override 7 of assessment 1f2e…"
+    problem: str
+    sequence: int | None = None  # the event concerned, when there is one
+
+
+@dataclass
+class RecordReport:
+    checked: int = 0  # rows compared with the record digest of their event
+    legacy: int = 0  # rows written before record digests: checked for existence and links only
+    problems: list[RecordProblem] = field(default_factory=list)
+
+
+class CaseRecords(Protocol):
+    """A feature's case records, checked against the events that created them (composed in app/main.py)."""
+
+    @property
+    def actions(self) -> frozenset[str]:
+        """The actions of the events that create these records."""
+
+    def check(self, session: Session, organisation_id: str, events: Sequence[RecordedEvent]) -> RecordReport:
+        """Every row has its event and every event its row; rows match their record digests."""
+
+
+@dataclass(frozen=True)
 class Verification:
     organisation_id: str
     ok: bool
@@ -266,45 +310,96 @@ class Verification:
     head_sequence: int
     first_broken_sequence: int | None
     problem: str | None
+    records_checked: int = 0
+    records_legacy: int = 0
+    record_problems: tuple[RecordProblem, ...] = ()
 
 
-def verify(session: Session, organisation_id: str) -> Verification:
-    """Walk the chain from genesis: sequence numbers, links, hashes, and finally the head row."""
+@dataclass(frozen=True)
+class _Chain:
+    events: int
+    head_sequence: int
+    first_broken_sequence: int | None = None
+    problem: str | None = None
+
+
+def _walk_chain(
+    session: Session, organisation_id: str, actions: frozenset[str], recorded: list[RecordedEvent], report: RecordReport
+) -> _Chain:
+    """Sequence numbers, links and hashes from genesis, then the head row; collects the events of `actions`
+    (all of them, also past a break, so that the case records are checked against every event there is)."""
     expected_prev = genesis_hash(organisation_id)
     expected_sequence = 1
     count = 0
-
-    def broken(sequence: int, problem: str) -> Verification:
-        head = repository.head(session, organisation_id)
-        return Verification(organisation_id, False, count, head[0] if head else 0, sequence, problem)
-
+    broken: tuple[int, str] | None = None
+    digested = False
     for event in repository.iter_events(session, organisation_id):
+        if event.action in actions:
+            recorded.append(RecordedEvent(event.sequence, event.action, event.resource_id, event.record_digest))
+            if event.record_digest is not None:
+                digested = True
+            elif digested:
+                report.problems.append(
+                    RecordProblem(
+                        f"event {event.sequence}",
+                        f"an {event.action} event without a record digest after events that have one",
+                        event.sequence,
+                    )
+                )
+        if broken is not None:
+            continue
         if event.sequence != expected_sequence:
-            return broken(expected_sequence, f"expected sequence {expected_sequence}, found {event.sequence}")
-        if event.prev_hash != expected_prev:
-            return broken(event.sequence, "prev_hash does not match the previous event's hash")
-        if event_hash(_as_dict(event)) != event.hash:
-            return broken(event.sequence, "the event's content does not match its hash")
-        expected_prev = event.hash
-        expected_sequence += 1
-        count += 1
+            broken = (expected_sequence, f"expected sequence {expected_sequence}, found {event.sequence}")
+        elif event.prev_hash != expected_prev:
+            broken = (event.sequence, "prev_hash does not match the previous event's hash")
+        elif event_hash(_as_dict(event)) != event.hash:
+            broken = (event.sequence, "the event's content does not match its hash")
+        else:
+            expected_prev = event.hash
+            expected_sequence += 1
+            count += 1
     head = repository.head(session, organisation_id)
+    if broken is not None:
+        return _Chain(count, head[0] if head else 0, *broken)
     head_sequence, head_hash = head if head is not None else (0, genesis_hash(organisation_id))
     if head_sequence != count:
         first = count + 1 if head_sequence > count else head_sequence + 1
-        return Verification(
-            organisation_id,
-            False,
-            count,
-            head_sequence,
-            first,
-            f"the chain head is at sequence {head_sequence} but the chain ends at {count}",
+        return _Chain(
+            count, head_sequence, first, f"the chain head is at sequence {head_sequence} but the chain ends at {count}"
         )
     if head_hash != expected_prev:
-        return Verification(
-            organisation_id, False, count, head_sequence, head_sequence, "the chain head's hash does not match"
-        )
-    return Verification(organisation_id, True, count, head_sequence, None, None)
+        return _Chain(count, head_sequence, head_sequence, "the chain head's hash does not match")
+    return _Chain(count, head_sequence)
+
+
+def verify(session: Session, organisation_id: str, case_records: Sequence[CaseRecords] = ()) -> Verification:
+    """Walk the chain from genesis (sequence numbers, links, hashes, the head row), then check each feature's case
+    records against the events that created them."""
+    report = RecordReport()
+    recorded: list[RecordedEvent] = []
+    actions = frozenset().union(*(records.actions for records in case_records))
+    chain = _walk_chain(session, organisation_id, actions, recorded, report)
+    for records in case_records:
+        mine = [event for event in recorded if event.action in records.actions]
+        found = records.check(session, organisation_id, mine)
+        report.checked += found.checked
+        report.legacy += found.legacy
+        report.problems += found.problems
+    problem = chain.problem
+    if problem is None and report.problems:
+        first = report.problems[0]
+        problem = f"{len(report.problems)} case record problem(s); the first: {first.record}: {first.problem}"
+    return Verification(
+        organisation_id,
+        problem is None,
+        chain.events,
+        chain.head_sequence,
+        chain.first_broken_sequence,
+        problem,
+        report.checked,
+        report.legacy,
+        tuple(report.problems),
+    )
 
 
 def _as_dict(event: AuditEvent) -> dict[str, Any]:
@@ -322,6 +417,7 @@ def _as_dict(event: AuditEvent) -> dict[str, Any]:
         "details": event.details,
         "resources": event.resources,
         "digest": event.digest,
+        "record_digest": event.record_digest,
         "prev_hash": event.prev_hash,
     }
 
@@ -380,19 +476,26 @@ def search(
     return page, len(rows) > limit
 
 
-def verify_for(session: Session, caller: Caller) -> Verification:
-    """Verify the caller's organisation chain, and record that it was verified."""
-    result = verify(session, caller.organisation_id)
+def verify_for(session: Session, caller: Caller, case_records: Sequence[CaseRecords]) -> Verification:
+    """Verify the caller's organisation chain and case records, and record that it was verified."""
+    result = verify(session, caller.organisation_id, case_records)
     record(
         session,
         caller=caller,
         action="audit.verify",
         resource_type="audit",
-        details={"ok": result.ok, "events": result.events, "first_broken_sequence": result.first_broken_sequence},
+        details={
+            "ok": result.ok,
+            "events": result.events,
+            "first_broken_sequence": result.first_broken_sequence,
+            "record_problems": len(result.record_problems),
+        },
     )
     return result
 
 
-def verify_all(session: Session, slug: str | None = None) -> list[tuple[str, Verification]]:
+def verify_all(
+    session: Session, case_records: Sequence[CaseRecords], slug: str | None = None
+) -> list[tuple[str, Verification]]:
     """(slug, verification) of every organisation, or of the one named."""
-    return [(s, verify(session, org_id)) for org_id, s in auth_service.organisations(session, slug)]
+    return [(s, verify(session, org_id, case_records)) for org_id, s in auth_service.organisations(session, slug)]

@@ -1,0 +1,231 @@
+"""The case records `audit verify` checks: assessments, overrides and entered-in-error marks (docs/audit.md).
+
+Each row must have the event that created it and each such event its row; a row whose event carries a record
+digest must still match it; the derived columns must agree with the stored result; overrides must chain their
+`previous_level`s. Rows whose event predates record digests are checked for existence and links only.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from app.assessments import repository
+from app.audit.chain import timestamp
+from app.audit.service import RecordedEvent, RecordProblem, RecordReport
+
+CREATE, AMEND = "assessment.create", "assessment.amend"
+OVERRIDE, ENTERED_IN_ERROR = "assessment.override", "assessment.entered_in_error"
+
+
+def derived_column_problems(row: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(column, problem) for each stored column that disagrees with the stored result it is derived from."""
+    result = row["result"]
+    problems = []
+    computed = result.get("computed_level") if isinstance(result, dict) else None
+    if row["computed_level"] != computed:
+        problems.append(
+            ("computed_level", f"computed_level '{row['computed_level']}' but the stored result computed '{computed}'")
+        )
+    days = result.get("review_within_days") if isinstance(result, dict) else None
+    expected = row["created_at"] + timedelta(days=days) if isinstance(days, int) else None
+    if row["review_by"] != expected:
+        shown = timestamp(row["review_by"]) if row["review_by"] is not None else "none"
+        problems.append(("review_by", f"review_by {shown} is not created_at + the stored result's {days} days"))
+    return problems
+
+
+class _Events:
+    """The events of one action by resource id, in chain order."""
+
+    def __init__(self, events: Sequence[RecordedEvent], actions: frozenset[str]) -> None:
+        self.by_resource: dict[str, list[RecordedEvent]] = defaultdict(list)
+        for event in events:
+            if event.action in actions and event.resource_id is not None:
+                self.by_resource[event.resource_id].append(event)
+
+    def take(self, resource_id: str) -> list[RecordedEvent]:
+        return self.by_resource.pop(resource_id, [])
+
+    def left(self) -> list[RecordedEvent]:
+        return sorted((e for events in self.by_resource.values() for e in events), key=lambda e: e.sequence)
+
+
+class AssessmentRecords:
+    actions = frozenset({CREATE, AMEND, OVERRIDE, ENTERED_IN_ERROR})
+
+    def check(self, session: Session, organisation_id: str, events: Sequence[RecordedEvent]) -> RecordReport:
+        report = RecordReport()
+        try:
+            levels = self._assessments(session, organisation_id, events, report)
+            self._overrides(session, organisation_id, events, levels, report)
+            self._entered_in_error(session, organisation_id, events, levels, report)
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:  # a value written outside the application
+            report.problems.append(
+                RecordProblem(
+                    "the assessment tables", f"hold a value the application cannot read ({type(exc).__name__})"
+                )
+            )
+        return report
+
+    @staticmethod
+    def _assessments(
+        session: Session, organisation_id: str, events: Sequence[RecordedEvent], report: RecordReport
+    ) -> dict[str, str]:
+        """Checks every assessment row; returns each one's computed level by id."""
+        created = _Events(events, frozenset({CREATE, AMEND}))
+        levels: dict[str, str] = {}
+        supersedes: dict[str, str] = {}
+        for row in repository.stored_assessments(session, organisation_id):
+            name = f"assessment {row['id']}"
+            levels[row["id"]] = row["computed_level"]
+            if row["supersedes"] is not None:
+                supersedes[row["id"]] = row["supersedes"]
+            mine = created.take(row["id"])
+            if not mine:
+                report.problems.append(RecordProblem(name, "has no create or amend event in the audit chain"))
+                continue
+            event, *others = mine
+            for other in others:
+                report.problems.append(RecordProblem(name, f"a second {other.action} event", other.sequence))
+            expected_action = CREATE if row["supersedes"] is None else AMEND
+            if event.action != expected_action:
+                report.problems.append(
+                    RecordProblem(
+                        name, f"recorded by an {event.action} event but stored as an {expected_action}", event.sequence
+                    )
+                )
+            if event.record_digest is None:
+                report.legacy += 1
+                continue
+            report.checked += 1
+            if repository.assessment_digest(row) != event.record_digest:
+                report.problems.append(
+                    RecordProblem(
+                        name, f"the stored row differs from the one event {event.sequence} recorded", event.sequence
+                    )
+                )
+            for column, problem in derived_column_problems(row):
+                report.problems.append(RecordProblem(f"{name} ({column})", problem, event.sequence))
+        for amended, original in supersedes.items():
+            if original not in levels:
+                report.problems.append(
+                    RecordProblem(f"assessment {amended}", f"supersedes {original}, which is missing")
+                )
+        for event in created.left():
+            report.problems.append(
+                RecordProblem(
+                    f"assessment {event.resource_id}",
+                    f"recorded by event {event.sequence} but missing from the assessments",
+                    event.sequence,
+                )
+            )
+        return levels
+
+    @staticmethod
+    def _overrides(
+        session: Session,
+        organisation_id: str,
+        events: Sequence[RecordedEvent],
+        levels: dict[str, str],
+        report: RecordReport,
+    ) -> None:
+        recorded = _Events(events, frozenset({OVERRIDE}))
+        rows: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
+        for row in repository.stored_overrides(session, organisation_id):
+            rows[row["assessment_id"]].append(row)
+        for assessment_id in sorted(rows.keys() | recorded.by_resource.keys()):
+            mine, made = rows.get(assessment_id, []), recorded.take(assessment_id)
+            _match(mine, made, f"assessment {assessment_id}", repository.override_digest, "override", report)
+            if assessment_id not in levels:
+                if mine:
+                    report.problems.append(
+                        RecordProblem(f"overrides of assessment {assessment_id}", "the assessment is missing")
+                    )
+                continue
+            level_before = levels[assessment_id]
+            for row in mine:
+                if row["previous_level"] != level_before:
+                    report.problems.append(
+                        RecordProblem(
+                            f"override {row['id']} of assessment {assessment_id}",
+                            f"previous_level '{row['previous_level']}' but the level before it was '{level_before}'",
+                        )
+                    )
+                level_before = row["level"]
+
+    @staticmethod
+    def _entered_in_error(
+        session: Session,
+        organisation_id: str,
+        events: Sequence[RecordedEvent],
+        levels: dict[str, str],
+        report: RecordReport,
+    ) -> None:
+        recorded = _Events(events, frozenset({ENTERED_IN_ERROR}))
+        rows: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
+        for row in repository.stored_entered_in_error(session, organisation_id):
+            rows[row["assessment_id"]].append(row)
+            if row["assessment_id"] not in levels:
+                report.problems.append(
+                    RecordProblem(
+                        f"entered-in-error mark of assessment {row['assessment_id']}", "the assessment is missing"
+                    )
+                )
+        for assessment_id in sorted(rows.keys() | recorded.by_resource.keys()):
+            _match(
+                rows.get(assessment_id, []),
+                recorded.take(assessment_id),
+                f"assessment {assessment_id}",
+                repository.entered_in_error_digest,
+                "entered-in-error mark",
+                report,
+            )
+
+
+def _match(
+    rows: list[Mapping[str, Any]],
+    events: list[RecordedEvent],
+    of: str,
+    digest: Callable[[Mapping[str, Any]], str],
+    kind: str,
+    report: RecordReport,
+) -> None:
+    """Pairs one assessment's rows of a kind with the events that created them, by record digest (events without
+    one, written before digests, pair with whatever rows are left: existence only)."""
+    wanted: dict[str, list[RecordedEvent]] = defaultdict(list)
+    legacy = [event for event in events if event.record_digest is None]
+    for event in events:
+        if event.record_digest is not None:
+            wanted[event.record_digest].append(event)
+    unmatched_rows = []
+    for row in rows:
+        waiting = wanted.get(digest(row))
+        if waiting:
+            waiting.pop(0)
+            report.checked += 1
+        else:
+            unmatched_rows.append(row)
+    unmatched_events = sorted((e for waiting in wanted.values() for e in waiting), key=lambda e: e.sequence)
+    name = f"{kind} of {of}"
+    for _row in unmatched_rows:
+        if legacy:
+            legacy.pop(0)
+            report.legacy += 1
+        elif unmatched_events:
+            event = unmatched_events.pop(0)
+            report.problems.append(
+                RecordProblem(
+                    name, f"the stored row differs from the one event {event.sequence} recorded", event.sequence
+                )
+            )
+        else:
+            report.problems.append(RecordProblem(name, "has no event in the audit chain"))
+    for event in [*unmatched_events, *legacy]:
+        report.problems.append(
+            RecordProblem(f"{kind} of {of}", f"recorded by event {event.sequence} but missing", event.sequence)
+        )
