@@ -1,4 +1,4 @@
-"""The case records `audit verify` checks: assessments, overrides and entered-in-error marks (docs/audit.md).
+"""The case records `audit verify` checks: assessments, overrides and entered-in-error marks (docs/adr/0003-audit-hash-chain.md).
 
 Each row must have the event that created it and each such event its row; a row whose event carries a record
 digest must still match it; the derived columns must agree with the stored result; overrides must chain their
