@@ -1,4 +1,4 @@
-"""The case records `audit verify` checks: assessments, overrides and entered-in-error marks (docs/adr/0003-audit-hash-chain.md).
+"""The case records `audit verify` checks: assessments, overrides and entered-in-error marks (ADR 0003).
 
 Each row must have the event that created it and each such event its row; a row whose event carries a record
 digest must still match it; the derived columns must agree with the stored result; overrides must chain their
@@ -8,7 +8,7 @@ digest must still match it; the derived columns must agree with the stored resul
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -134,21 +134,11 @@ class AssessmentRecords:
         levels: dict[str, str],
         report: RecordReport,
     ) -> None:
-        recorded = _Events(events, frozenset({OVERRIDE}))
-        rows: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
-        for row in repository.stored_overrides(session, organisation_id):
-            rows[row["assessment_id"]].append(row)
-        for assessment_id in sorted(rows.keys() | recorded.by_resource.keys()):
-            mine, made = rows.get(assessment_id, []), recorded.take(assessment_id)
-            _match(mine, made, f"assessment {assessment_id}", repository.override_digest, "override", report)
-            if assessment_id not in levels:
-                if mine:
-                    report.problems.append(
-                        RecordProblem(f"overrides of assessment {assessment_id}", "the assessment is missing")
-                    )
-                continue
-            level_before = levels[assessment_id]
-            for row in mine:
+        rows = _by_assessment(repository.stored_overrides(session, organisation_id))
+        _match_all(rows, events, OVERRIDE, repository.override_digest, "override", levels, report)
+        for assessment_id, mine in rows.items():
+            level_before = levels.get(assessment_id)
+            for row in mine if level_before is not None else ():
                 if row["previous_level"] != level_before:
                     report.problems.append(
                         RecordProblem(
@@ -166,25 +156,35 @@ class AssessmentRecords:
         levels: dict[str, str],
         report: RecordReport,
     ) -> None:
-        recorded = _Events(events, frozenset({ENTERED_IN_ERROR}))
-        rows: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
-        for row in repository.stored_entered_in_error(session, organisation_id):
-            rows[row["assessment_id"]].append(row)
-            if row["assessment_id"] not in levels:
-                report.problems.append(
-                    RecordProblem(
-                        f"entered-in-error mark of assessment {row['assessment_id']}", "the assessment is missing"
-                    )
-                )
-        for assessment_id in sorted(rows.keys() | recorded.by_resource.keys()):
-            _match(
-                rows.get(assessment_id, []),
-                recorded.take(assessment_id),
-                f"assessment {assessment_id}",
-                repository.entered_in_error_digest,
-                "entered-in-error mark",
-                report,
-            )
+        rows = _by_assessment(repository.stored_entered_in_error(session, organisation_id))
+        _match_all(
+            rows, events, ENTERED_IN_ERROR, repository.entered_in_error_digest, "entered-in-error mark", levels, report
+        )
+
+
+def _by_assessment(rows: Iterable[Mapping[str, Any]]) -> dict[str, list[Mapping[str, Any]]]:
+    grouped: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
+    for row in rows:
+        grouped[row["assessment_id"]].append(row)
+    return grouped
+
+
+def _match_all(
+    rows: dict[str, list[Mapping[str, Any]]],
+    events: Sequence[RecordedEvent],
+    action: str,
+    digest: Callable[[Mapping[str, Any]], str],
+    kind: str,
+    levels: dict[str, str],
+    report: RecordReport,
+) -> None:
+    """Each assessment's rows of a kind against the events of `action` that name it; rows of a missing assessment."""
+    recorded = _Events(events, frozenset({action}))
+    for assessment_id in sorted(rows.keys() | recorded.by_resource.keys()):
+        mine = rows.get(assessment_id, [])
+        _match(mine, recorded.take(assessment_id), f"assessment {assessment_id}", digest, kind, report)
+        if mine and assessment_id not in levels:
+            report.problems.append(RecordProblem(f"{kind} of assessment {assessment_id}", "the assessment is missing"))
 
 
 def _match(
