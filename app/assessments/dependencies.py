@@ -14,7 +14,7 @@ from app.auth.dependencies import Authorize
 from app.auth.permissions import Operation
 from app.auth.service import Caller
 from app.core.errors import BadRequest
-from app.core.json_guard import PARSED_JSON_KEY, CheckedJson
+from app.core.json_guard import CHECKED_DOCUMENT_KEY, CheckedDocument
 
 STORED_ERROR_STATUSES = frozenset({400, 404, 422})
 
@@ -63,14 +63,12 @@ async def idempotency_for(request: Request, caller: Caller, idempotency_key: str
         return None
     if not 1 <= len(idempotency_key) <= 255:
         raise BadRequest("Idempotency-Key must be 1-255 characters")
-    checked: CheckedJson | None = request.scope.get(PARSED_JSON_KEY)  # from the middleware's JSON guard
-    if checked is not None:
-        body: Any = checked.document
-    else:
-        try:
-            body = await request.json()
-        except (ValueError, UnicodeDecodeError):
-            body = (await request.body()).decode("utf-8", "replace")
+    checked: CheckedDocument | None = request.scope.get(CHECKED_DOCUMENT_KEY)  # from the middleware's guard
+    body: Any = None  # no body: validation refuses the request
+    if checked is not None and checked.is_json:
+        body = checked.document
+    elif checked is not None:  # another media type: validation refuses it; its text tells the requests apart
+        body = (await request.body()).decode("utf-8", "replace")
     try:
         canonical = canonical_bytes(body, floats=checked is None or checked.floats)
     except ValueError:

@@ -9,30 +9,23 @@ import time
 from typing import Any
 
 import structlog
+from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.context import request_id_var
 from app.core.errors import BadRequest, PayloadTooLarge, ProblemError, UnsupportedMediaType, render
 from app.core.json_guard import (
-    JSON_MEDIA_TYPES,
-    PARSED_JSON_KEY,
+    BODY_MEDIA_TYPES,
+    CHECKED_DOCUMENT_KEY,
     YAML_MEDIA_TYPES,
     JsonLimits,
-    check_json_body,
-    check_yaml_body,
+    check_body,
+    media_type_of,
 )
 from app.core.metrics import LATENCY, REQUESTS
 
 log = structlog.get_logger("riskapi.http")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-ACCEPTED_BODY_TYPES = (
-    "application/json",
-    "application/problem+json",
-    "application/merge-patch+json",
-    "application/yaml",
-    "application/x-yaml",
-    "text/yaml",
-)
 
 
 class RequestContextMiddleware:
@@ -46,6 +39,9 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        # Read from the header list, not the dict above (whose last duplicate wins, where Starlette reads the first).
+        content_types = [v.decode("latin-1") for k, v in scope["headers"] if k.lower() == b"content-type"]
+        media_type = media_type_of(content_types[0] if content_types else "")  # the one decision of the parser
         incoming = headers.get("x-request-id", "")
         request_id = incoming if _REQUEST_ID.match(incoming) else os.urandom(16).hex()
         token = request_id_var.set(request_id)
@@ -71,15 +67,14 @@ class RequestContextMiddleware:
             await send_with_id(message)
 
         try:
-            refusal = self._refuse_early(scope, headers)
+            refusal = self._refuse_early(scope, headers, len(content_types), media_type)
             if refusal is not None:
                 await render(refusal, scope.get("path"))(scope, receive, send_with_id)
                 return
-            media_type = self._guarded_media_type(scope, headers)
-            if media_type is not None:
-                # Documents are read whole (at most max_body_bytes) and checked before any route parses them.
+            if self._reads_document(scope, headers, media_type):
+                # Documents are read whole (at most max_body_bytes) and checked; routes use the checked document.
                 body = await self._read_body(receive)
-                refusal = self._check_document(scope, media_type, body)
+                refusal = await self._check_document(scope, media_type, body)
                 if refusal is not None:
                     await render(refusal, scope.get("path"))(scope, receive, send_with_id)
                     return
@@ -116,11 +111,10 @@ class RequestContextMiddleware:
         return self.json_limits
 
     @staticmethod
-    def _guarded_media_type(scope: Scope, headers: dict[str, str]) -> str | None:
+    def _reads_document(scope: Scope, headers: dict[str, str], media_type: str) -> bool:
         if scope["method"] not in ("POST", "PUT", "PATCH", "DELETE") or headers.get("content-length") == "0":
-            return None
-        media_type = headers.get("content-type", "").split(";", 1)[0].strip().lower()
-        return media_type if media_type in JSON_MEDIA_TYPES or media_type in YAML_MEDIA_TYPES else None
+            return False
+        return media_type in BODY_MEDIA_TYPES
 
     async def _read_body(self, receive: Receive) -> bytes | None:
         """The whole body, or None once it passes max_body_bytes (the rest is never read)."""
@@ -139,21 +133,24 @@ class RequestContextMiddleware:
                 break
         return b"".join(chunks)
 
-    def _check_document(self, scope: Scope, media_type: str, body: bytes | None) -> ProblemError | None:
+    async def _check_document(self, scope: Scope, media_type: str, body: bytes | None) -> ProblemError | None:
         if body is None:
             return PayloadTooLarge(f"Limit is {self.max_body_bytes} bytes")
+        limits = self._limits(scope)
         try:
-            if media_type in YAML_MEDIA_TYPES:
-                check_yaml_body(body, self._limits(scope))
+            if media_type in YAML_MEDIA_TYPES:  # drafts: up to a few hundred ms, off the event loop
+                checked = await run_in_threadpool(check_body, media_type, body, limits)
             else:
-                checked = check_json_body(body, self._limits(scope))
-                if checked is not None:
-                    scope[PARSED_JSON_KEY] = checked
+                checked = check_body(media_type, body, limits)
         except ProblemError as refusal:
             return refusal
+        if checked is not None:
+            scope[CHECKED_DOCUMENT_KEY] = checked
         return None
 
-    def _refuse_early(self, scope: Scope, headers: dict[str, str]) -> ProblemError | None:
+    def _refuse_early(
+        self, scope: Scope, headers: dict[str, str], content_type_count: int, media_type: str
+    ) -> ProblemError | None:
         if "\x00" in scope.get("path", "") or b"%00" in scope.get("query_string", b""):
             return BadRequest("The URL contains U+0000 (%00), which is never a valid identifier or value")
         length = headers.get("content-length")
@@ -162,10 +159,11 @@ class RequestContextMiddleware:
                 return PayloadTooLarge("Content-Length is not a number")
             if int(length) > self.max_body_bytes:
                 return PayloadTooLarge(f"Limit is {self.max_body_bytes} bytes")
-        if scope["method"] in ("POST", "PUT", "PATCH") and (length is None or int(length) > 0):
-            media_type = headers.get("content-type", "").split(";", 1)[0].strip().lower()
-            if media_type and media_type not in ACCEPTED_BODY_TYPES:
-                return UnsupportedMediaType(f"'{media_type}' is not accepted; send application/json")
+        if content_type_count > 1:  # readers differ on which one counts: the guard and the routes must read one
+            return BadRequest(f"Send exactly one Content-Type header; this request has {content_type_count}")
+        sends_body = scope["method"] in ("POST", "PUT", "PATCH") and (length is None or int(length) > 0)
+        if sends_body and media_type not in BODY_MEDIA_TYPES:
+            return UnsupportedMediaType(f"'{media_type}' is not accepted; send application/json")
         return None
 
     def _limited_receive(self, receive: Receive, state: dict[str, Any]) -> Receive:

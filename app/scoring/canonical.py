@@ -39,15 +39,22 @@ def hashable_form(model: BaseModel) -> Any:
     return model.model_dump(mode="json", by_alias=True, exclude_unset=True)
 
 
-class _JsonCompatibleLoader(yaml.SafeLoader):
+try:
+    from yaml import CSafeLoader as _SafeLoader  # libyaml: the same reading, in C
+except ImportError:  # pragma: no cover - PyYAML built without libyaml
+    from yaml import SafeLoader as _SafeLoader  # type: ignore[assignment]
+
+
+class JsonCompatibleLoader(_SafeLoader):
     """YAML 1.2 core scalars: only true/false are booleans and dates stay strings.
 
     YAML 1.1 would read an unquoted `yes` as true and `2010-05-01` as a date, both surprising in a rule set
-    whose answers are the strings "yes"/"no" and whose dates are ISO strings.
+    whose answers are the strings "yes"/"no" and whose dates are ISO strings. Request bodies are read with the
+    same loader (app/core/json_guard.py).
     """
 
 
-_JsonCompatibleLoader.yaml_implicit_resolvers = {
+JsonCompatibleLoader.yaml_implicit_resolvers = {
     first: [
         (tag, regexp)
         for tag, regexp in resolvers
@@ -55,7 +62,7 @@ _JsonCompatibleLoader.yaml_implicit_resolvers = {
     ]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
-_JsonCompatibleLoader.add_implicit_resolver(
+JsonCompatibleLoader.add_implicit_resolver(
     "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
 )
 
@@ -78,6 +85,6 @@ def load_document(path_or_text: str | Path) -> object:
         except (ValueError, RecursionError):
             pass  # YAML flow style, or broken: the YAML reader says which
     try:
-        return yaml.load(text, Loader=_JsonCompatibleLoader)  # noqa: S506 - a SafeLoader subclass
+        return yaml.load(text, Loader=JsonCompatibleLoader)  # noqa: S506 - a SafeLoader subclass
     except (yaml.YAMLError, ValueError, RecursionError) as exc:
         raise DefinitionError([Issue("", f"not valid YAML or JSON: {exc}")]) from exc

@@ -14,6 +14,7 @@ from app.content import default_questionnaire, default_ruleset, read_text
 from app.core.config import Settings
 from app.core.errors import BadRequest, ProblemError, ValidationFailed
 from app.core.json_guard import JsonLimits, check_document, check_json_body, check_yaml_body, parse_json
+from app.scoring import load_document
 
 LIMITS = JsonLimits()
 
@@ -117,13 +118,21 @@ def test_each_limit_is_a_422_naming_the_limit_and_the_pointer(document: Any, poi
 def test_a_checked_body_is_handed_on_parsed_with_whether_it_holds_floats(body: bytes, floats: bool) -> None:
     checked = check_json_body(body, JsonLimits())
     assert checked is not None
-    assert checked.document == json.loads(body)
-    assert checked.floats is floats
+    document, has_floats = checked
+    assert document == json.loads(body)
+    assert has_floats is floats
 
 
-def test_nesting_past_the_parser_stack_is_still_a_limit() -> None:
+def test_nesting_past_the_parser_stack_is_refused_before_parsing_and_names_the_limit() -> None:
     problem = refusal(b"[" * 200_000 + b"]" * 200_000)
     assert isinstance(problem, ValidationFailed)
+    assert problem.errors is not None
+    assert "json_max_depth" in problem.errors[0].detail
+
+
+def test_brackets_inside_strings_do_not_count_as_nesting() -> None:
+    document = {"a": "[" * 300 + '\\"' + "{" * 300}
+    check_json_body(json.dumps(document).encode(), LIMITS)
 
 
 def test_each_limit_is_configurable() -> None:
@@ -163,8 +172,107 @@ def test_yaml_pointer_names_the_place() -> None:
     assert problem.errors[0].pointer == "/rules/0/reason"
 
 
-def test_malformed_yaml_is_left_to_the_route_reader() -> None:
-    check_yaml_body(b"key: [unclosed", LIMITS)
+def yaml_document(text: str, limits: JsonLimits = LIMITS) -> Any:
+    checked = check_yaml_body(text.encode(), limits)
+    assert checked is not None
+    return checked[0]
+
+
+@pytest.mark.parametrize(
+    ("body", "needle"),
+    [
+        (b"key: [unclosed", "not valid YAML"),
+        (b'\t{"a": 1}', "not valid YAML"),
+        (b"a: 1\n---\nb: 2\n", "not valid YAML"),
+        (b"a: *nowhere\n", "refers to no anchor"),
+        (b"a: &a [1, *a]\n", "refers to a node that contains it"),
+        (b"a: 1\na: 2\n", "repeats the key 'a'"),
+        (b"{1: a}\n", "is not a string"),
+        (b"{? [a] : b}\n", "is not a string"),
+        (b"a: !!binary aGVsbG8=\n", "tag:yaml.org,2002:binary"),
+        (b"a: !!timestamp 2001-12-14\n", "tag:yaml.org,2002:timestamp"),
+        (b"a: !!set {x}\n", "tag:yaml.org,2002:set"),
+        (b"a: !custom x\n", "!custom"),
+        (b"a: {<<: [x]}\n", "merge a mapping"),
+        (b"a: .nan\n", "'/a' is NaN"),
+        (b"a: [-.inf]\n", "'/a/0' is -Infinity"),
+        (b'a: "x\\0y"\n', "U+0000"),
+        (b"a: x\x00y\n", "U+0000"),
+    ],
+)
+def test_yaml_the_guard_cannot_read_or_store_is_a_400_from_the_guard(body: bytes, needle: str) -> None:
+    problem = refusal(body, yaml_body=True)
+    assert isinstance(problem, BadRequest)
+    assert needle in str(problem.detail)
+
+
+def test_yaml_nesting_past_libyamls_own_limit_is_our_depth_limit() -> None:
+    problem = refusal(b"a: " + b"[" * 1001 + b"]" * 1001 + b"\n", yaml_body=True)
+    assert isinstance(problem, ValidationFailed)
+    assert problem.errors is not None
+    assert "json_max_depth" in problem.errors[0].detail
+
+
+def test_yaml_depth_counts_what_an_alias_repeats() -> None:
+    text = "a: &a " + "[" * 20 + "]" * 20 + "\nb: " + "[" * 20 + "*a" + "]" * 20 + "\n"
+    problem = refusal(text.encode(), yaml_body=True)
+    assert isinstance(problem, ValidationFailed)
+    assert problem.errors is not None
+    assert "json_max_depth" in problem.errors[0].detail
+    assert problem.errors[0].pointer.startswith("/b/0/0")
+
+
+def test_yaml_aliases_that_expand_past_the_body_size_are_refused_naming_it() -> None:
+    text = "s: &s " + "x" * 9000 + "\nl: &l [" + ", ".join(["*s"] * 90) + "]\nm: [" + ", ".join(["*l"] * 90) + "]\n"
+    problem = refusal(text.encode(), yaml_body=True)
+    assert isinstance(problem, ValidationFailed)
+    assert problem.errors is not None
+    assert "max_body_bytes" in problem.errors[0].detail
+    assert problem.errors[0].pointer.startswith("/m/")
+
+
+def test_yaml_aliases_and_merge_keys_are_expanded_into_unshared_plain_values() -> None:
+    document = yaml_document(
+        "base: &base {a: 1, b: [x, y]}\n"
+        "other: &other {b: other, c: 3}\n"
+        "same: *base\n"
+        "merged: {<<: *base, a: 2}\n"
+        "both: {<<: [*base, *other], d: 4}\n"
+        "chained: {<<: {<<: *other, e: 5}}\n"
+    )
+    base = {"a": 1, "b": ["x", "y"]}
+    assert document == {
+        "base": base,
+        "other": {"b": "other", "c": 3},
+        "same": base,
+        "merged": {"a": 2, "b": ["x", "y"]},
+        "both": {"a": 1, "b": ["x", "y"], "c": 3, "d": 4},
+        "chained": {"b": "other", "c": 3, "e": 5},
+    }
+    assert document["same"] is not document["base"]
+    assert document["same"]["b"] is not document["base"]["b"]
+    assert document["merged"]["b"] is not document["base"]["b"]
+
+
+def test_yaml_scalars_are_yaml_1_2_core() -> None:
+    assert yaml_document("a: yes\nb: true\nc: 2010-05-01\nd: 0x10\ne: 1.5\nf: ~\ng: '1'\n") == {
+        "a": "yes",
+        "b": True,
+        "c": "2010-05-01",
+        "d": 16,
+        "e": 1.5,
+        "f": None,
+        "g": "1",
+    }
+
+
+@pytest.mark.parametrize("name", ["online-exposure.v1.yaml", "online-harm-england.v1.yaml"])
+def test_the_shipped_yaml_is_checked_into_the_document_the_engine_reads(name: str) -> None:
+    assert yaml_document(read_text(name)) == load_document(read_text(name))
+
+
+def test_a_body_with_no_yaml_document_is_left_to_the_route() -> None:
+    assert check_yaml_body(b"# only a comment\n", LIMITS) is None
 
 
 _JSON = st.recursive(
@@ -216,6 +324,6 @@ def test_the_size_shortcut_decides_exactly_as_the_walk(document: Any, limits: Js
         except ProblemError as exc:
             return (type(exc).__name__, exc.detail, exc.errors)
 
-    shortcut = outcome(lambda: check_json_body(body, limits).floats)  # type: ignore[union-attr]
+    shortcut = outcome(lambda: check_json_body(body, limits)[1])  # type: ignore[index]
     walk = outcome(lambda: check_document(parse_json(body), limits))
     assert shortcut == walk
