@@ -16,6 +16,7 @@ from app.core.config import Settings, get_settings
 from app.core.db import create_async_db_engine, create_db_engine, make_async_sessionmaker, make_sessionmaker
 from app.core.errors import install_error_handlers
 from app.core.gc_tuning import tune_garbage_collector
+from app.core.limits import HeaderSizeLimitMiddleware
 from app.core.logging import configure_logging
 from app.core.middleware import RequestContextMiddleware
 from app.core.openapi import install_openapi
@@ -89,5 +90,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in ROUTERS:
         app.include_router(router)
     install_openapi(app)
+    app.add_middleware(HeaderSizeLimitMiddleware, max_header_bytes=settings.max_header_bytes)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
     return app
