@@ -20,7 +20,7 @@ from app.core.limits import HeaderSizeLimitMiddleware
 from app.core.logging import configure_logging
 from app.core.middleware import RequestContextMiddleware
 from app.core.openapi import install_openapi
-from app.core.ratelimit import build_rate_limiter
+from app.core.ratelimit import build_rate_limiters
 from app.health.router import router as health_router
 from app.health.service import head_revisions
 from app.organisation.router import router as organisation_router
@@ -85,7 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.async_engine = async_engine
     app.state.async_sessionmaker = make_async_sessionmaker(async_engine)
     app.state.migration_heads = head_revisions()
-    app.state.rate_limiter = build_rate_limiter(settings, engine)
+    app.state.rate_limiter, app.state.auth_failure_limiter = build_rate_limiters(settings, engine)
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
