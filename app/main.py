@@ -21,6 +21,7 @@ from app.core.logging import configure_logging
 from app.core.middleware import RequestContextMiddleware
 from app.core.openapi import install_openapi
 from app.core.ratelimit import build_rate_limiters
+from app.core.security_headers import SecurityHeadersMiddleware
 from app.health.router import router as health_router
 from app.health.service import head_revisions
 from app.organisation.router import router as organisation_router
@@ -92,4 +93,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_openapi(app)
     app.add_middleware(HeaderSizeLimitMiddleware, max_header_bytes=settings.max_header_bytes)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
+    docs_paths = frozenset(p for p in ("/docs", "/redoc", app.swagger_ui_oauth2_redirect_url) if p)
+    app.add_middleware(SecurityHeadersMiddleware, docs_paths=docs_paths)
     return app

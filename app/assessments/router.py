@@ -11,6 +11,7 @@ from pydantic import AwareDatetime
 from app.assessments import service
 from app.assessments.create_route import CreateAssessmentRoute
 from app.assessments.dependencies import ExplainDep, IdempotencyDep, Reader, Supervisor, Writer
+from app.assessments.report import CSP as REPORT_CSP
 from app.assessments.responses import json_response
 from app.assessments.schemas import (
     AssessmentCreate,
@@ -209,4 +210,4 @@ def replay_assessment(
 )
 def assessment_report(assessment_id: AssessmentId, caller: Reader, session: SessionDep) -> HTMLResponse:
     """A printable summary for the case file: level, reasons, triggers, actions, overrides, rule set, disclaimer."""
-    return HTMLResponse(service.report(session, caller, assessment_id))
+    return HTMLResponse(service.report(session, caller, assessment_id), headers={"Content-Security-Policy": REPORT_CSP})
