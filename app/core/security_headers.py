@@ -6,7 +6,7 @@
 - A Content-Security-Policy on the HTML documentation pages, allowing their own assets and, by sha256 hash, the
   inline start-up script each page carries. The hashes come from the HTML as the page serves it (it depends on
   the ASGI root_path), computed once per distinct page. The report sets its own stricter policy
-  (app/assessments/report.py).
+  (app/assessments/report.py); any other HTML page gets STRICT_POLICY.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 CASE_DATA_PREFIX = "/v1/"
+# Any other HTML page (the problem-type pages): nothing to load, nothing to run, no inline style.
+STRICT_POLICY = "default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 NO_STORE = "no-store"
 _INLINE_SCRIPT = re.compile(rb"<script(\s[^>]*)?>(.*?)</script>", re.DOTALL | re.IGNORECASE)
 
@@ -63,6 +65,8 @@ class SecurityHeadersMiddleware:
                 headers["X-Content-Type-Options"] = "nosniff"
                 if case_data:
                     headers["Cache-Control"] = NO_STORE
+                if headers.get("content-type", "").startswith("text/html"):
+                    headers.setdefault("Content-Security-Policy", STRICT_POLICY)
             await send(message)
 
         if path not in self.docs_paths:

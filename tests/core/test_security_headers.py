@@ -92,3 +92,10 @@ async def test_docs_pages_allow_exactly_their_inline_start_up_scripts(client: ht
         assert policy["default-src"] == ["'none'"], path
         assert policy["script-src"] == ["'self'", *(_hash(s) for s in inline)], path
         assert "'unsafe-inline'" not in policy["script-src"], path
+
+
+async def test_other_html_pages_get_the_strictest_policy(client: httpx.AsyncClient) -> None:
+    page = await client.get("/problems/rate-limited")
+    assert page.headers["content-type"].startswith("text/html")
+    assert _directives(page.headers["content-security-policy"])["default-src"] == ["'none'"]
+    assert "style-src" not in page.headers["content-security-policy"]
