@@ -18,10 +18,12 @@ from app.core.config import Settings, get_settings
 from app.core.db import create_async_db_engine, create_db_engine, make_async_sessionmaker, make_sessionmaker
 from app.core.errors import install_error_handlers
 from app.core.gc_tuning import tune_garbage_collector
+from app.core.limits import HeaderSizeLimitMiddleware
 from app.core.logging import configure_logging
 from app.core.middleware import RequestContextMiddleware
 from app.core.openapi import install_openapi
-from app.core.ratelimit import build_rate_limiter
+from app.core.ratelimit import build_rate_limiters
+from app.core.security_headers import SecurityHeadersMiddleware
 from app.health.router import router as health_router
 from app.health.service import head_revisions
 from app.organisation.router import router as organisation_router
@@ -90,11 +92,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.async_engine = async_engine
     app.state.async_sessionmaker = make_async_sessionmaker(async_engine)
     app.state.migration_heads = head_revisions()
-    app.state.rate_limiter = build_rate_limiter(settings, engine)
+    app.state.rate_limiter, app.state.auth_failure_limiter = build_rate_limiters(settings, engine)
     app.state.case_records = CASE_RECORDS
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
     install_openapi(app)
+    app.add_middleware(HeaderSizeLimitMiddleware, max_header_bytes=settings.max_header_bytes)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
+    docs_paths = frozenset(p for p in ("/docs", "/redoc", app.swagger_ui_oauth2_redirect_url) if p)
+    app.add_middleware(SecurityHeadersMiddleware, docs_paths=docs_paths)
     return app

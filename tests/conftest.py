@@ -147,6 +147,7 @@ def make_settings(database_url: str, **overrides: object) -> Settings:
         "environment": Environment.test,
         "database_url": database_url,
         "rate_limit_per_minute": 0,
+        "auth_failures_per_minute": 0,
         "log_level": "WARNING",
     }
     values.update(overrides)

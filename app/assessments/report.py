@@ -6,6 +6,8 @@ from collections.abc import Iterable
 from html import escape
 from typing import Any
 
+from app.core.security_headers import source_hash
+
 CSS = """
 :root { color-scheme: light; }
 body { font: 11pt/1.45 Georgia, 'Times New Roman', serif; color: #000; background: #fff; margin: 2rem auto;
@@ -27,6 +29,12 @@ li { margin: .2rem 0; page-break-inside: avoid; }
   h2, tr, li { page-break-inside: avoid; }
 }
 """
+
+# The page runs no script and loads nothing: its one inline stylesheet is allowed by hash, everything else refused.
+CSP = (
+    f"default-src 'none'; style-src {source_hash(CSS.encode())}; "
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
 
 URGENCY = {"now": "Now", "same_day": "Same day", "within_week": "Within a week", "routine": "Routine"}
 

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Response, status
 from fastapi.responses import HTMLResponse
+from pydantic import AwareDatetime
 
 from app.assessments import service
 from app.assessments.create_route import CreateAssessmentRoute
 from app.assessments.dependencies import ExplainDep, IdempotencyDep, Reader, Supervisor, Writer
+from app.assessments.report import CSP as REPORT_CSP
 from app.assessments.responses import json_response
 from app.assessments.schemas import (
     AssessmentCreate,
@@ -77,8 +78,8 @@ def list_assessments(
     explain: ExplainDep,
     subject_ref: Annotated[str | None, Query(max_length=256, description="The child's case id")] = None,
     level: Annotated[str | None, Query(max_length=32, description="Final level (after overrides)")] = None,
-    created_from: Annotated[datetime | None, Query(description="Created at or after (ISO 8601)")] = None,
-    created_to: Annotated[datetime | None, Query(description="Created before (ISO 8601)")] = None,
+    created_from: Annotated[AwareDatetime | None, Query(description="Created at or after (ISO 8601)")] = None,
+    created_to: Annotated[AwareDatetime | None, Query(description="Created before (ISO 8601)")] = None,
     ruleset_key: Annotated[str | None, Query(max_length=64)] = None,
     ruleset_version: Annotated[int | None, Query(ge=1, le=2_147_483_647)] = None,
     include_superseded: Annotated[bool, Query(description="Also list revisions that were amended")] = False,
@@ -87,9 +88,6 @@ def list_assessments(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Response:
     """List the organisation's assessments, newest first, with filters and cursor pagination."""
-    for name, value in (("created_from", created_from), ("created_to", created_to)):
-        if value is not None and value.tzinfo is None:
-            raise BadRequest(f"{name} needs a time zone (e.g. 2026-01-31T00:00:00Z)")
     filters = service.ListFilters(
         subject_ref=subject_ref,
         level=level,
@@ -212,4 +210,4 @@ def replay_assessment(
 )
 def assessment_report(assessment_id: AssessmentId, caller: Reader, session: SessionDep) -> HTMLResponse:
     """A printable summary for the case file: level, reasons, triggers, actions, overrides, rule set, disclaimer."""
-    return HTMLResponse(service.report(session, caller, assessment_id))
+    return HTMLResponse(service.report(session, caller, assessment_id), headers={"Content-Security-Policy": REPORT_CSP})

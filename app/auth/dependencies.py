@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
@@ -11,7 +12,8 @@ from starlette.concurrency import run_in_threadpool
 from app.auth import service
 from app.auth.permissions import CASE_DATA_OPERATIONS, Operation, allowed
 from app.auth.service import Caller
-from app.core.errors import BadRequest, Forbidden
+from app.core.errors import BadRequest, Forbidden, Unauthenticated
+from app.core.ratelimit import RateLimiter, failure_counter_id, source_address
 
 bearer_scheme = HTTPBearer(auto_error=False, description="An API key issued by `riskapi` (shown once on creation)")
 
@@ -38,14 +40,7 @@ class Authorize:
         header = (
             f"{credentials.scheme} {credentials.credentials}" if credentials else request.headers.get("authorization")
         )
-        # Async on purpose: a cached key costs no threadpool hop and no connection; a miss is looked up in its own
-        # short transaction, so no connection is held while the request waits for its handler's thread (ADR 0001).
-        digest = service.presented_digest(header)
-        caller = service.cached_caller(digest)
-        if caller is None:
-            caller = await run_in_threadpool(
-                service.authenticate_in_own_transaction, request.app.state.sessionmaker, digest
-            )
+        caller = await _authenticate(request, header)
         if x_acting_user is not None and not 1 <= len(x_acting_user) <= 256:
             raise BadRequest("X-Acting-User must be 1-256 characters")
         caller = Caller(
@@ -56,16 +51,45 @@ class Authorize:
             acting_user=x_acting_user,
         )
         request.state.caller = caller
-        limiter = request.app.state.rate_limiter
-        if limiter.blocking:
-            await run_in_threadpool(limiter.check, caller.client_id)
-        else:
-            limiter.check(caller.client_id)
+        await _limit(request.app.state.rate_limiter.check, request.app.state.rate_limiter, caller.client_id)
         if not allowed(caller.roles, self.operation):
             raise Forbidden(f"This operation needs one of the roles allowed to '{self.operation.value}'")
         if self.case_data and x_acting_user is None:
             raise BadRequest("X-Acting-User header is required for case data")
         return caller
+
+
+async def _authenticate(request: Request, header: str | None) -> Caller:
+    """The key's caller. Failed authentications count against the source address; once an address has used up
+    RISKAPI_AUTH_FAILURES_PER_MINUTE, its keys are refused (429) before any lookup (ADR 0006)."""
+    failures: RateLimiter = request.app.state.auth_failure_limiter
+    settings = request.app.state.settings
+    source = failure_counter_id(
+        source_address(
+            request.client.host if request.client else None,
+            request.headers.getlist("x-forwarded-for"),
+            settings.trusted_proxies,
+        )
+    )
+    try:
+        # Async on purpose: a cached key costs no threadpool hop and no connection; a miss is looked up in its own
+        # short transaction, so no connection is held while the request waits for its handler's thread (ADR 0001).
+        digest = service.presented_digest(header)
+        caller = service.cached_caller(digest)
+        if caller is not None:
+            return caller
+        await _limit(failures.refuse_if_exhausted, failures, source)
+        return await run_in_threadpool(service.authenticate_in_own_transaction, request.app.state.sessionmaker, digest)
+    except Unauthenticated:
+        await _limit(failures.check, failures, source)
+        raise
+
+
+async def _limit(step: Callable[[str], None], limiter: RateLimiter, counter_id: str) -> None:
+    if limiter.blocking:
+        await run_in_threadpool(step, counter_id)
+    else:
+        step(counter_id)
 
 
 class Public:

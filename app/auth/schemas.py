@@ -1,10 +1,28 @@
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from app.auth.permissions import Role
+
+
+def _in_the_future(value: datetime) -> datetime:
+    try:
+        in_utc = value.astimezone(UTC)
+    except OverflowError as exc:  # an offset that takes year 1 or 9999 past the calendar's edge in UTC
+        raise ValueError("is outside the range of dates in UTC") from exc
+    if in_utc <= datetime.now(UTC):
+        raise ValueError("must be in the future")
+    return in_utc
+
+
+KeyExpiry = Annotated[
+    AwareDatetime,
+    AfterValidator(_in_the_future),
+    Field(description="When the key stops working: a future date-time with a time zone (ISO 8601)"),
+]
 
 
 class ClientCreate(BaseModel):
@@ -15,7 +33,7 @@ class ClientCreate(BaseModel):
 
     name: str = Field(min_length=1, max_length=200)
     roles: list[Role] = Field(min_length=1, max_length=len(Role))
-    expires_at: datetime | None = Field(default=None, description="Optional expiry of the first key (UTC)")
+    expires_at: KeyExpiry | None = Field(default=None, description="Optional expiry of the first key")
 
 
 class KeyRotate(BaseModel):
@@ -24,7 +42,7 @@ class KeyRotate(BaseModel):
     grace_hours: int | None = Field(
         default=None, ge=0, le=720, description="How long the old keys stay valid (default from settings)"
     )
-    expires_at: datetime | None = None
+    expires_at: KeyExpiry | None = Field(default=None, description="Optional expiry of the new key")
 
 
 class KeyRead(BaseModel):

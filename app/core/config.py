@@ -5,9 +5,10 @@ from __future__ import annotations
 import enum
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, IPvAnyNetwork, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_SQLITE_PATH = Path("var/riskapi.db")
 DEVELOPMENT_SECRET = "development-only-secret"  # noqa: S105 - refused outside development
@@ -41,6 +42,20 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     secret_key: SecretStr = SecretStr(DEVELOPMENT_SECRET)
     dev_key_path: Path = Path("var/dev-api-key")
+    # Total bytes of a request's header names and values (app/core/limits.py; README "Limits"): far above what a
+    # client of this API sends (a key, X-Acting-User of at most 256 characters, a few standard headers), at
+    # uvicorn's h11 default, and below nginx's default large_client_header_buffers (4 x 8 KiB).
+    max_header_bytes: int = Field(default=16 * 1024, ge=4096)
+    # Failed authentications (missing, malformed, unknown, revoked or expired key) per source address per minute,
+    # checked before a key is looked up (0 turns it off); the source is the peer address unless the peer is one of
+    # trusted_proxies (comma-separated IPs or CIDRs), then the right-most untrusted X-Forwarded-For entry.
+    auth_failures_per_minute: int = Field(default=30, ge=0)
+    trusted_proxies: Annotated[list[IPvAnyNetwork], NoDecode] = Field(default_factory=list)
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        return [part.strip() for part in value.split(",") if part.strip()] if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:

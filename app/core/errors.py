@@ -131,6 +131,11 @@ class RateLimited(ProblemError):
     description = "Your client exceeded its request rate; retry after the number of seconds in Retry-After."
 
 
+class HeadersTooLarge(ProblemError):
+    status, kind, title = 431, "headers-too-large", "The request headers are too large"
+    description = "The request's header names and values exceed the configured total (RISKAPI_MAX_HEADER_BYTES)."
+
+
 class ServiceUnavailable(ProblemError):
     status, kind, title = 503, "service-unavailable", "The service is temporarily unavailable"
     description = "The database cannot be reached right now. Retry after the number of seconds in Retry-After."
@@ -155,6 +160,7 @@ PROBLEM_TYPES: dict[str, type[ProblemError]] = {
         ValidationFailed,
         RateLimited,
         ServiceUnavailable,
+        HeadersTooLarge,
     )
 }
 

@@ -10,11 +10,16 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from app.core.errors import (
+    BadRequest,
+    Forbidden,
+    HeadersTooLarge,
     PayloadTooLarge,
     ProblemError,
     RateLimited,
     ServiceUnavailable,
+    Unauthenticated,
     UnsupportedMediaType,
+    ValidationFailed,
     problem_responses,
 )
 
@@ -58,10 +63,17 @@ def install_openapi(app: FastAPI) -> None:
                 operation = path_item.get(method)
                 if operation is None:
                     continue
+                # Any request: a NUL in the URL (400), a Content-Length past the body limit (413), too many header
+                # bytes (431), all refused by the middleware before routing (app/core/middleware.py, limits.py).
+                _add(operation, BadRequest, PayloadTooLarge, HeadersTooLarge)
                 if operation.get("security"):
-                    _add(operation, RateLimited, ServiceUnavailable)
-                if "requestBody" in operation:
-                    _add(operation, PayloadTooLarge, UnsupportedMediaType)
+                    _add(operation, Unauthenticated, Forbidden, RateLimited, ServiceUnavailable)
+                if method in ("post", "put", "patch"):
+                    # Whether or not the route reads one, a body is checked: its media type (415), and a JSON
+                    # document's structural limits (422, app/core/json_guard.py).
+                    _add(operation, UnsupportedMediaType, ValidationFailed)
+                if operation.get("parameters"):
+                    _add(operation, ValidationFailed)
                 _problems_only(operation)
         for unused in ("HTTPValidationError", "ValidationError"):
             schema.get("components", {}).get("schemas", {}).pop(unused, None)

@@ -14,6 +14,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -82,6 +83,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]
         server.stop()
 
 
+def _csp_violations(page: Any) -> list[str]:
+    """Every resource, script or style the page's Content-Security-Policy refused (Chromium reports each one)."""
+    refused: list[str] = []
+    page.on("console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None)
+    return refused
+
+
 def test_printed_report_reads_right(server: tuple[str, str], tmp_path: Path) -> None:
     from playwright.sync_api import sync_playwright
 
@@ -105,12 +113,18 @@ def test_printed_report_reads_right(server: tuple[str, str], tmp_path: Path) -> 
             page = context.new_page()
             external: list[str] = []
             page.on("request", lambda r: external.append(r.url) if not r.url.startswith(base) else None)
+            refused = _csp_violations(page)
             response = page.goto(f"{base}/v1/assessments/{assessment['id']}/report")
             assert response is not None
             assert response.status == 200
+            assert "default-src 'none'" in response.headers["content-security-policy"]
+            assert "script-src" not in response.headers["content-security-policy"]
+            styled = page.eval_on_selector(".level", "node => getComputedStyle(node).borderTopStyle")
             page.emulate_media(media="print")
             page.pdf(path=str(pdf), format="A4", print_background=False)
             assert external == []
+            assert refused == []
+            assert styled == "solid", "the report's stylesheet must apply under its policy"
         finally:
             browser.close()
     text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
@@ -145,12 +159,21 @@ def test_docs_work_offline(server: tuple[str, str]) -> None:
         try:
             page = browser.new_page()
             page.route("**/*", only_localhost)
-            page.goto(f"{base}/docs")
+            refused = _csp_violations(page)
+            response = page.goto(f"{base}/docs")
+            assert response is not None
+            assert "'sha256-" in response.headers["content-security-policy"]
             page.wait_for_selector("#operations-assessments-replay_assessment", timeout=20_000)
             body = page.inner_text("body").replace("\u200b", "")
             operation_ids = page.eval_on_selector_all(".opblock", "nodes => nodes.map(n => n.id)")
+            redoc = page.goto(f"{base}/redoc")
+            assert redoc is not None
+            assert "content-security-policy" in redoc.headers
+            page.wait_for_selector('h2:has-text("List Audit Events")', timeout=20_000)
         finally:
             browser.close()
+    # ReDoc's footer links its logo from its CDN: the policy refusing it is what keeps the page offline.
+    assert [m for m in refused if "https://cdn.redoc.ly/" not in m] == [], refused
     for operation in ("/v1/assessments", "/v1/assessments/{assessment_id}/override", "/v1/audit/verify"):
         assert operation in body
     for operation_id in ("create_assessment", "list_assessments", "assessment_report", "list_audit_events"):
