@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     secret_key: SecretStr = SecretStr(DEVELOPMENT_SECRET)
     dev_key_path: Path = Path("var/dev-api-key")
+    # Counted steps the checks of one rule set may take on validate and publish (app/scoring/budget.py;
+    # docs/rule-language.md). The shipped default rule set takes 21,859.
+    ruleset_check_max_steps: int = Field(default=1_000_000, ge=10_000)
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:
