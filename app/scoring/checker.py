@@ -34,6 +34,8 @@ from app.scoring.monotonicity import check_monotone
 
 MAX_DEPTH = 10
 GAP_RULE_ID = "unknown_answers"
+# The largest integer a result carries exactly (I-JSON, RFC 7493); every score must stay within it.
+LARGEST_SCORE = 2**53 - 1
 
 
 def _duplicates(entries: Iterable[tuple[str, str]], what: str) -> list[Issue]:
@@ -269,6 +271,7 @@ class _RuleSetChecker:
         self.issues += _duplicates(((t.name, f"/tests/{i}/name") for i, t in enumerate(rs.tests)), "test")
         self._check_risk_order()
         self._check_scores()
+        self._check_score_ranges()
         self._check_bands()
         for kind in ("triggers", "floors"):
             for index, rule in enumerate(getattr(rs, kind)):
@@ -384,6 +387,34 @@ class _RuleSetChecker:
                 self._actions(term.actions, term_at + "/actions")
                 if score.purpose == "level":
                     self._explained(term.reason, term.source, term_at)
+
+    def _check_score_ranges(self) -> None:
+        """Bounds each score from above by its weights (they are non-negative, so 0 is the least), never by
+        computing it: a score past LARGEST_SCORE is reported where it first passes it, not in the scores reading it.
+        Bounds are held at LARGEST_SCORE + 1 so that a chain of products stays a small number."""
+        over = LARGEST_SCORE + 1
+        largest: dict[str, int] = {}
+        for index, score in enumerate(self.ruleset.scores):
+            reads = [score.subtotal_of] if score.subtotal_of is not None else []
+            bound = largest.get(score.subtotal_of, 0) if score.subtotal_of is not None else 0
+            for term in score.terms or []:
+                if isinstance(term, ConditionTerm):
+                    bound += max(term.add, 0)
+                elif isinstance(term, PointsTerm):
+                    bound += max([*term.points.values(), 0])
+                else:
+                    reads.append(term.score)
+                    bound += max(term.times, 0) * largest.get(term.score, 0)
+                bound = min(bound, over)
+            largest[score.id] = bound
+            if bound == over and all(largest.get(read, 0) < over for read in reads):
+                self.issues.append(
+                    Issue(
+                        f"/scores/{index}",
+                        f"score '{score.id}' can reach more than {LARGEST_SCORE}, the largest number a result "
+                        "carries exactly; lower its weights",
+                    )
+                )
 
     def _check_points_term(self, term: PointsTerm, at: str) -> None:
         item = self.items.get(term.q)

@@ -20,7 +20,7 @@ from app.content import default_ruleset
 from app.core.config import get_settings
 from tests.conftest import Tenant
 from tests.hardening.support import has_route, row_counts
-from tests.scoring.test_bounded_checks import default_content_under
+from tests.scoring.test_bounded_checks import LARGEST, default_content_under, score_chain
 
 
 def ruleset(key: str) -> dict[str, Any]:
@@ -240,3 +240,16 @@ async def test_checks_past_the_step_budget_are_a_422_naming_the_limit(
         published = await client.post("/v1/rulesets/budget-copy/versions/1/publish", headers=publisher)
         assert published.status_code == 200, published.text
     get_settings.cache_clear()
+
+
+@pytest.mark.usefixtures("require_content_api")
+async def test_a_score_chain_past_the_largest_number_is_a_finding_not_a_500(
+    client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    """Before the bound, the embedded test's failure message turned a 4,800-digit score into text: a 500."""
+    doc = score_chain(300, LARGEST)
+    response = await client.post("/v1/rulesets/validate", json=doc, headers=tenant.headers(Role.rule_author))
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["valid"] is False
+    assert [error["pointer"] for error in body["errors"]] == [f"/scores/{len(default_ruleset()['scores']) + 1}"]

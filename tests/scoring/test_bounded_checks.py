@@ -239,7 +239,7 @@ def test_the_step_count_is_deterministic_and_the_default_content_fits_with_a_wid
     assert 0 < used * 20 < 1_000_000  # the default limit (RISKAPI_RULESET_CHECK_MAX_STEPS)
 
 
-@pytest.mark.parametrize(("limit", "where"), [(100, "/questionnaire"), (5000, "/"), (10_000, "/tests/")])
+@pytest.mark.parametrize(("limit", "where"), [(100, "/questionnaire"), (200, "/scores/"), (10_000, "/tests/")])
 def test_the_budget_stops_the_work_where_it_runs_out(limit: int, where: str) -> None:
     first = steps_to_check(limit)
     assert first == steps_to_check(limit)
@@ -260,3 +260,48 @@ def test_embedded_tests_cost_their_evaluations() -> None:
     stopped = int(raised.value.pointer.removeprefix("/tests/"))
     assert stopped == 100_000 // compiled.evaluation_steps
     assert budget.used == (stopped + 1) * compiled.evaluation_steps
+
+
+# --- scores that read scores --------------------------------------------------------------------------------
+
+LARGEST = 9007199254740991
+
+
+def score_chain(length: int, times: int) -> dict[str, Any]:
+    """The default rule set plus a score that adds LARGEST, then `length` scores each `times` the one before; the
+    first embedded test expects the last of them to be 0."""
+    doc = default_ruleset()
+    doc["scores"].append(
+        {
+            "id": "seed",
+            "purpose": "reporting",
+            "terms": [{"id": "seed_term", "when": {"q": "child_age_years", "answered": True}, "add": LARGEST}],
+        }
+    )
+    previous = "seed"
+    for index in range(length):
+        term = {"id": f"chain_term{index}", "score": previous, "times": times}
+        doc["scores"].append({"id": f"chain{index}", "purpose": "reporting", "terms": [term]})
+        previous = f"chain{index}"
+    doc["tests"][0]["expect"]["scores"] = {previous: 0}
+    return doc
+
+
+def test_a_score_that_can_pass_the_largest_number_is_refused_where_it_first_does() -> None:
+    """300 scores each multiplying the one before by 2**53 - 1 reach 4,800 digits: more than a result may carry
+    (and than Python turns into text). The checker bounds each score from its weights instead of computing it."""
+    doc = score_chain(300, LARGEST)
+    first_chain = len(default_ruleset()["scores"]) + 1
+    issues = check(parse_ruleset(doc), parse_questionnaire(default_questionnaire()))
+    assert [issue.pointer for issue in issues] == [f"/scores/{first_chain}"]
+    assert f"can reach more than {LARGEST}" in issues[0].message
+    assert "'chain0'" in issues[0].message
+
+
+def test_scores_up_to_the_largest_number_are_accepted() -> None:
+    doc = score_chain(60, 1)
+    ruleset, questionnaire = parse_ruleset(doc), parse_questionnaire(default_questionnaire())
+    assert check(ruleset, questionnaire) == []
+    outcome = run_tests(compile_ruleset(ruleset, questionnaire))[0]
+    assert not outcome.passed
+    assert f"score chain59: expected 0, got {LARGEST}" in outcome.failures
