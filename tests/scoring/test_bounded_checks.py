@@ -17,6 +17,8 @@ from hypothesis import strategies as st
 from app.content import default_questionnaire, default_ruleset
 from app.scoring import (
     Issue,
+    Questionnaire,
+    RuleSet,
     StepBudget,
     WorkLimitExceeded,
     check,
@@ -31,8 +33,10 @@ HUGE = [2**63, -(2**63), 2**63 - 1, 9007199254740991, -9007199254740991, 10**30,
 PEAK_BYTES = 2 * 1024 * 1024
 
 
-def integer_case(low: int | None, high: int | None, order: str, condition: dict[str, Any]) -> list[Issue]:
-    """The issues of a one-item questionnaire and a monotone rule set whose floor reads the integer item `n`."""
+def integer_documents(
+    low: int | None, high: int | None, order: str, condition: dict[str, Any], monotone: bool = True
+) -> tuple[RuleSet, Questionnaire]:
+    """A one-item questionnaire and a rule set whose floor reads the integer item `n` with `condition`."""
     item: dict[str, Any] = {"id": "n", "section": "s", "type": "integer", "question": "N"}
     item |= {name: value for name, value in (("min", low), ("max", high)) if value is not None}
     questionnaire = parse_questionnaire(
@@ -46,11 +50,17 @@ def integer_case(low: int | None, high: int | None, order: str, condition: dict[
             "questionnaire": {"key": "bounded", "version": 1},
             "levels": ["low", "high"],
             "disclaimer": "d",
-            "monotone": True,
+            "monotone": monotone,
             "risk_order": {"n": order},
             "floors": [{"id": "F", "when": {"q": "n", **condition}, "level": "high", "reason": "r", "source": "s"}],
         }
     )
+    return ruleset, questionnaire
+
+
+def integer_case(low: int | None, high: int | None, order: str, condition: dict[str, Any]) -> list[Issue]:
+    """The issues of `integer_documents` (monotone), checked under a bounded tracemalloc peak."""
+    ruleset, questionnaire = integer_documents(low, high, order, condition)
     tracemalloc.start()
     try:
         issues = check(ruleset, questionnaire)
@@ -305,3 +315,16 @@ def test_scores_up_to_the_largest_number_are_accepted() -> None:
     outcome = run_tests(compile_ruleset(ruleset, questionnaire))[0]
     assert not outcome.passed
     assert f"score chain59: expected 0, got {LARGEST}" in outcome.failures
+
+
+def test_counterfactuals_try_the_boundaries_a_huge_range_names_not_its_values() -> None:
+    ruleset, questionnaire = integer_documents(0, LARGEST, "rising", {"between": [1, LARGEST]}, monotone=False)
+    compiled = compile_ruleset(ruleset, questionnaire)
+    tracemalloc.start()
+    try:
+        result = compiled.evaluate({"n": 0}, explain=frozenset({"counterfactuals"}))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert [(change["to"], change["level"]) for change in result["counterfactuals"]] == [(1, "high")]
+    assert peak < PEAK_BYTES
