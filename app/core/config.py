@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     # trusted_proxies (comma-separated IPs or CIDRs), then the right-most untrusted X-Forwarded-For entry.
     auth_failures_per_minute: int = Field(default=30, ge=0)
     trusted_proxies: Annotated[list[IPvAnyNetwork], NoDecode] = Field(default_factory=list)
+    # Counted steps the checks of one rule set may take on validate and publish (app/scoring/budget.py;
+    # docs/rule-language.md). The shipped default rule set takes 21,859.
+    ruleset_check_max_steps: int = Field(default=1_000_000, ge=10_000)
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

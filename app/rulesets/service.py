@@ -18,6 +18,7 @@ from app.content_versions import service as versions
 from app.content_versions.diff import DiffLine
 from app.content_versions.schemas import ContentDiff, ValidationIssue
 from app.content_versions.service import DRAFT, PUBLISHED
+from app.core.config import get_settings
 from app.core.db import utcnow
 from app.core.errors import Conflict, FieldError, NotFound, ValidationFailed
 from app.questionnaires import service as questionnaire_service
@@ -49,6 +50,8 @@ from app.scoring import (
     DefinitionError,
     Issue,
     RuleSet,
+    StepBudget,
+    WorkLimitExceeded,
     check,
     compile_ruleset,
     content_hash,
@@ -343,7 +346,25 @@ class _Checked:
     compiled: CompiledRuleSet | None
 
 
-def _check_against_target(session: Session, organisation_id: str, ruleset: RuleSet) -> _Checked:
+def _check_budget() -> StepBudget:
+    """The steps the checks and embedded tests of one validate or publish may take (docs/rule-language.md)."""
+    return StepBudget(get_settings().ruleset_check_max_steps)
+
+
+def _too_much_work(exc: WorkLimitExceeded, location: str) -> ValidationFailed:
+    return ValidationFailed(
+        f"The rule set exceeds a limit: {exc}",
+        errors=[
+            FieldError(
+                pointer=exc.pointer,
+                detail=f"{exc} (the server setting ruleset_check_max_steps)",
+                location=location,
+            )
+        ],
+    )
+
+
+def _check_against_target(session: Session, organisation_id: str, ruleset: RuleSet, budget: StepBudget) -> _Checked:
     """Static checks of a rule set against the questionnaire version it names (as the caller sees it)."""
     ref = ruleset.questionnaire
     try:
@@ -358,18 +379,22 @@ def _check_against_target(session: Session, organisation_id: str, ruleset: RuleS
             None,
         )
     status, questionnaire = loaded
-    issues = check(ruleset, questionnaire)
+    issues = check(ruleset, questionnaire, budget)
     if issues:
         return _Checked(issues, status, None)
     return _Checked([], status, compile_ruleset(ruleset, questionnaire))
 
 
-def _outcomes(compiled: CompiledRuleSet) -> list[TestOutcomeRead]:
-    return [TestOutcomeRead(name=o.name, passed=o.passed, failures=list(o.failures)) for o in run_tests(compiled)]
+def _outcomes(compiled: CompiledRuleSet, budget: StepBudget) -> list[TestOutcomeRead]:
+    outcomes = run_tests(compiled, budget)
+    return [TestOutcomeRead(name=o.name, passed=o.passed, failures=list(o.failures)) for o in outcomes]
 
 
-def validate_document(session: Session, organisation_id: str, document: dict[str, Any]) -> RuleSetValidationReport:
-    """Static checks (and, when clean, the embedded tests) of a posted or stored document; nothing is stored."""
+def validate_document(
+    session: Session, organisation_id: str, document: dict[str, Any], location: str = "body"
+) -> RuleSetValidationReport:
+    """Static checks (and, when clean, the embedded tests) of a posted or stored document; nothing is stored.
+    Checks that need more steps than ruleset_check_max_steps are a 422 naming the limit."""
     document, complete = versions.complete_for_validation(document)
     try:
         ruleset = parse_ruleset(document)
@@ -377,17 +402,23 @@ def validate_document(session: Session, organisation_id: str, document: dict[str
         return RuleSetValidationReport(
             valid=False, content_hash=None, errors=[_issue(i) for i in exc.issues], tests=None
         )
-    checked = _check_against_target(session, organisation_id, ruleset)
+    budget = _check_budget()
+    try:
+        checked = _check_against_target(session, organisation_id, ruleset, budget)
+        tests = _outcomes(checked.compiled, budget) if checked.compiled is not None else None
+    except WorkLimitExceeded as exc:
+        raise _too_much_work(exc, location) from None
     return RuleSetValidationReport(
         valid=not checked.issues,
         content_hash=content_hash(ruleset) if complete else None,
         errors=[_issue(i) for i in checked.issues],
-        tests=_outcomes(checked.compiled) if checked.compiled is not None else None,
+        tests=tests,
     )
 
 
 def validate_version(session: Session, organisation_id: str, key: str, version: int) -> RuleSetValidationReport:
-    return validate_document(session, organisation_id, _visible(session, organisation_id, key, version).document)
+    document = _visible(session, organisation_id, key, version).document
+    return validate_document(session, organisation_id, document, location="document")
 
 
 def _issue(issue: Issue) -> ValidationIssue:
@@ -420,7 +451,12 @@ def publish(
 
 def _publish_gate(session: Session, organisation_id: str, row: RuleSetVersion) -> None:
     ruleset = parse_ruleset(row.document)
-    checked = _check_against_target(session, organisation_id, ruleset)
+    budget = _check_budget()
+    try:
+        checked = _check_against_target(session, organisation_id, ruleset, budget)
+        outcomes = _outcomes(checked.compiled, budget) if checked.compiled is not None else []
+    except WorkLimitExceeded as exc:
+        raise _too_much_work(exc, "document") from None
     failures = versions.issues_to_errors(checked.issues, location="document")
     ref = ruleset.questionnaire
     if checked.questionnaire_status not in (None, PUBLISHED):
@@ -438,16 +474,15 @@ def _publish_gate(session: Session, organisation_id: str, row: RuleSetVersion) -
                 pointer="/tests", detail="at least one embedded test is required to publish", location="document"
             )
         )
-    if checked.compiled is not None:
-        for index, outcome in enumerate(_outcomes(checked.compiled)):
-            if not outcome.passed:
-                failures.append(
-                    FieldError(
-                        pointer=f"/tests/{index}",
-                        detail=f"test '{outcome.name}' fails: {'; '.join(outcome.failures)}",
-                        location="document",
-                    )
+    for index, outcome in enumerate(outcomes):
+        if not outcome.passed:
+            failures.append(
+                FieldError(
+                    pointer=f"/tests/{index}",
+                    detail=f"test '{outcome.name}' fails: {'; '.join(outcome.failures)}",
+                    location="document",
                 )
+            )
     if failures:
         raise ValidationFailed(
             f"rule set '{row.key}' version {row.version} cannot be published: {len(failures)} "

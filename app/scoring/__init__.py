@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from app.scoring.budget import StepBudget
 from app.scoring.canonical import canonical_json, content_hash, load_document
 from app.scoring.checker import check_ruleset as _check_ruleset
 from app.scoring.embedded_tests import TestOutcome, run_tests
-from app.scoring.errors import AnswerError, DefinitionError, Issue, ScoringError
+from app.scoring.errors import AnswerError, DefinitionError, Issue, ScoringError, WorkLimitExceeded
 from app.scoring.evaluator import ENGINE_VERSION, CompiledRuleSet, compile_ruleset
 from app.scoring.models import Questionnaire, RuleSet
 from app.scoring.parsing import parse_questionnaire, parse_ruleset
@@ -24,7 +25,9 @@ __all__ = [
     "Questionnaire",
     "RuleSet",
     "ScoringError",
+    "StepBudget",
     "TestOutcome",
+    "WorkLimitExceeded",
     "canonical_json",
     "check",
     "compile_ruleset",
@@ -38,9 +41,11 @@ __all__ = [
 ]
 
 
-def check(ruleset: RuleSet, questionnaire: Questionnaire) -> list[Issue]:
-    """Every static-check problem of `ruleset` against `questionnaire` (monotonicity included); empty = clean."""
-    return _check_ruleset(ruleset, questionnaire)
+def check(ruleset: RuleSet, questionnaire: Questionnaire, budget: StepBudget | None = None) -> list[Issue]:
+    """Every static-check problem of `ruleset` against `questionnaire` (monotonicity included); empty = clean.
+
+    Raises `WorkLimitExceeded` when the checks need more steps than `budget` allows (none: only counted)."""
+    return _check_ruleset(ruleset, questionnaire, budget)
 
 
 def questionnaire_json_schema() -> dict[str, Any]:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 
 from app.scoring.answers import AnswerValidator, can_be_unknown, is_iso_date
-from app.scoring.conditions import UNKNOWN, depth, items_read, leaves
-from app.scoring.errors import Issue
+from app.scoring.budget import StepBudget, unlimited
+from app.scoring.conditions import UNKNOWN, depth, items_read, leaves, size, walk
+from app.scoring.errors import Issue, WorkLimitExceeded
 from app.scoring.models import (
     AnswerCondition,
     AtLeastCondition,
@@ -33,6 +34,8 @@ from app.scoring.monotonicity import check_monotone
 
 MAX_DEPTH = 10
 GAP_RULE_ID = "unknown_answers"
+# The largest integer a result carries exactly (I-JSON, RFC 7493); every score must stay within it.
+LARGEST_SCORE = 2**53 - 1
 
 
 def _duplicates(entries: Iterable[tuple[str, str]], what: str) -> list[Issue]:
@@ -53,11 +56,13 @@ def _duplicates(entries: Iterable[tuple[str, str]], what: str) -> list[Issue]:
 @dataclass
 class ConditionScope:
     items: dict[str, Item]
-    scores_defined: list[str] | None = None  # None: score conditions are not allowed here
+    scores_defined: Collection[str] | None = None  # None: score conditions are not allowed here
     all_scores: set[str] = field(default_factory=set)
+    budget: StepBudget = field(default_factory=unlimited)
 
 
 def check_condition(condition: Condition, pointer: str, scope: ConditionScope) -> list[Issue]:
+    scope.budget.spend(size(condition), pointer)
     levels = depth(condition)
     if levels > MAX_DEPTH:
         return [Issue(pointer, f"condition is nested {levels} levels deep; the limit is {MAX_DEPTH}")]
@@ -78,8 +83,6 @@ def check_condition(condition: Condition, pointer: str, scope: ConditionScope) -
 
 
 def _nodes_with_at_least(condition: Condition, pointer: str) -> list[tuple[AtLeastCondition, str]]:
-    from app.scoring.conditions import walk
-
     return [(node, at) for node, at in walk(condition, pointer) if isinstance(node, AtLeastCondition)]
 
 
@@ -176,12 +179,14 @@ def _check_date_leaf(leaf: DateDifferenceCondition, at: str, items: dict[str, It
 # --- questionnaire ----------------------------------------------------------------------------------------
 
 
-def check_questionnaire(questionnaire: Questionnaire) -> list[Issue]:
+def check_questionnaire(questionnaire: Questionnaire, budget: StepBudget | None = None) -> list[Issue]:
+    budget = budget or unlimited()
+    budget.spend(len(questionnaire.sections) + len(questionnaire.items), "/items")
     issues = _duplicates(((s.id, f"/sections/{i}/id") for i, s in enumerate(questionnaire.sections)), "section")
     issues += _duplicates(((item.id, f"/items/{i}/id") for i, item in enumerate(questionnaire.items)), "item")
     sections = {section.id for section in questionnaire.sections}
     items = {item.id: item for item in questionnaire.items}
-    scope = ConditionScope(items=items)
+    scope = ConditionScope(items=items, budget=budget)
     for index, item in enumerate(questionnaire.items):
         at = f"/items/{index}"
         if item.section not in sections:
@@ -214,25 +219,38 @@ def items_read_by_triggers(ruleset: RuleSet) -> dict[str, str]:
     return required
 
 
-def check_ruleset(ruleset: RuleSet, questionnaire: Questionnaire) -> list[Issue]:
-    questionnaire_issues = check_questionnaire(questionnaire)
+def check_ruleset(ruleset: RuleSet, questionnaire: Questionnaire, budget: StepBudget | None = None) -> list[Issue]:
+    """Every static-check problem; raises `WorkLimitExceeded` when the checks need more steps than `budget`."""
+    budget = budget or unlimited()
+    try:
+        questionnaire_issues = check_questionnaire(questionnaire, budget)
+    except WorkLimitExceeded as exc:  # point into the checked document: the rule set
+        raise WorkLimitExceeded(exc.limit, "/questionnaire") from None
     if questionnaire_issues:
         return [Issue("/questionnaire", f"the questionnaire has errors: {issue}") for issue in questionnaire_issues]
-    checker = _RuleSetChecker(ruleset, questionnaire)
+    checker = _RuleSetChecker(ruleset, questionnaire, budget)
     issues = checker.run()
     if ruleset.monotone and not issues:
-        issues += check_monotone(ruleset, questionnaire)
+        issues += check_monotone(ruleset, questionnaire, budget)
     return issues
 
 
+def answer_check_steps(questionnaire: Questionnaire) -> int:
+    """Steps to check one set of answers: every item, and every enable_when / required_when condition."""
+    conditions = [c for item in questionnaire.items for c in (item.enable_when, item.required_when) if c is not None]
+    return len(questionnaire.items) + sum(size(condition) for condition in conditions)
+
+
 class _RuleSetChecker:
-    def __init__(self, ruleset: RuleSet, questionnaire: Questionnaire) -> None:
+    def __init__(self, ruleset: RuleSet, questionnaire: Questionnaire, budget: StepBudget) -> None:
+        self.budget = budget
         self.ruleset = ruleset
         self.questionnaire = questionnaire
         self.items: dict[str, Item] = {item.id: item for item in questionnaire.items}
         self.levels = set(ruleset.levels)
         self.actions = {action.id for action in ruleset.actions}
         self.scores = [score.id for score in ruleset.scores]
+        self.score_ids = set(self.scores)
         self.issues: list[Issue] = []
 
     def run(self) -> list[Issue]:
@@ -253,11 +271,12 @@ class _RuleSetChecker:
         self.issues += _duplicates(((t.name, f"/tests/{i}/name") for i, t in enumerate(rs.tests)), "test")
         self._check_risk_order()
         self._check_scores()
+        self._check_score_ranges()
         self._check_bands()
         for kind in ("triggers", "floors"):
             for index, rule in enumerate(getattr(rs, kind)):
                 at = f"/{kind}/{index}"
-                self._condition(rule.when, at + "/when", self.scores)
+                self._condition(rule.when, at + "/when", self.score_ids)
                 self._level(rule.level, at + "/level")
                 self._actions(rule.actions, at + "/actions")
                 self._explained(rule.reason, rule.source, at)
@@ -265,7 +284,7 @@ class _RuleSetChecker:
         self._check_policies()
         for index, rule in enumerate(rs.action_rules):
             at = f"/action_rules/{index}"
-            self._condition(rule.when, at + "/when", self.scores)
+            self._condition(rule.when, at + "/when", self.score_ids)
             for j, level in enumerate(rule.levels or []):
                 self._level(level, f"{at}/levels/{j}")
             self._actions(rule.actions, at + "/actions")
@@ -296,8 +315,8 @@ class _RuleSetChecker:
         ids += [(rule.id, f"/action_rules/{i}/id") for i, rule in enumerate(rs.action_rules)]
         return ids
 
-    def _condition(self, condition: Condition, at: str, scores_defined: list[str]) -> None:
-        scope = ConditionScope(self.items, scores_defined, set(self.scores))
+    def _condition(self, condition: Condition, at: str, scores_defined: Collection[str]) -> None:
+        scope = ConditionScope(self.items, scores_defined, self.score_ids, self.budget)
         self.issues += check_condition(condition, at, scope)
 
     def _level(self, level: str, at: str) -> None:
@@ -340,9 +359,12 @@ class _RuleSetChecker:
                 )
 
     def _check_scores(self) -> None:
+        earlier: set[str] = set()
         for index, score in enumerate(self.ruleset.scores):
             at = f"/scores/{index}"
-            earlier = self.scores[:index]
+            self.budget.spend(1 + len(score.terms or score.items or []), at)
+            if index:
+                earlier.add(self.scores[index - 1])
             if score.subtotal_of is not None:
                 self._check_subtotal(score.subtotal_of, score.items or [], at, earlier)
                 continue
@@ -350,7 +372,7 @@ class _RuleSetChecker:
                 term_at = f"{at}/terms/{j}"
                 if isinstance(term, ScoreTerm):
                     if term.score not in earlier:
-                        known = term.score in self.scores
+                        known = term.score in self.score_ids
                         message = "is read before it is computed (scores run in order)" if known else "is unknown"
                         self.issues.append(Issue(term_at + "/score", f"score '{term.score}' {message}"))
                     if term.times < 0:
@@ -365,6 +387,34 @@ class _RuleSetChecker:
                 self._actions(term.actions, term_at + "/actions")
                 if score.purpose == "level":
                     self._explained(term.reason, term.source, term_at)
+
+    def _check_score_ranges(self) -> None:
+        """Bounds each score from above by its weights (they are non-negative, so 0 is the least), never by
+        computing it: a score past LARGEST_SCORE is reported where it first passes it, not in the scores reading it.
+        Bounds are held at LARGEST_SCORE + 1 so that a chain of products stays a small number."""
+        over = LARGEST_SCORE + 1
+        largest: dict[str, int] = {}
+        for index, score in enumerate(self.ruleset.scores):
+            reads = [score.subtotal_of] if score.subtotal_of is not None else []
+            bound = largest.get(score.subtotal_of, 0) if score.subtotal_of is not None else 0
+            for term in score.terms or []:
+                if isinstance(term, ConditionTerm):
+                    bound += max(term.add, 0)
+                elif isinstance(term, PointsTerm):
+                    bound += max([*term.points.values(), 0])
+                else:
+                    reads.append(term.score)
+                    bound += max(term.times, 0) * largest.get(term.score, 0)
+                bound = min(bound, over)
+            largest[score.id] = bound
+            if bound == over and all(largest.get(read, 0) < over for read in reads):
+                self.issues.append(
+                    Issue(
+                        f"/scores/{index}",
+                        f"score '{score.id}' can reach more than {LARGEST_SCORE}, the largest number a result "
+                        "carries exactly; lower its weights",
+                    )
+                )
 
     def _check_points_term(self, term: PointsTerm, at: str) -> None:
         item = self.items.get(term.q)
@@ -387,7 +437,7 @@ class _RuleSetChecker:
             if points < 0:
                 self.issues.append(Issue(f"{at}/points/{code}", "weights cannot be negative"))
 
-    def _check_subtotal(self, base_id: str, item_ids: list[str], at: str, earlier: list[str]) -> None:
+    def _check_subtotal(self, base_id: str, item_ids: list[str], at: str, earlier: set[str]) -> None:
         if base_id not in earlier:
             self.issues.append(Issue(at + "/subtotal_of", f"score '{base_id}' must be defined before this one"))
         else:
@@ -402,9 +452,10 @@ class _RuleSetChecker:
 
     def _check_bands(self) -> None:
         by_score: dict[str, list[tuple[int, int, int | None]]] = {}
+        self.budget.spend(len(self.ruleset.bands), "/bands")
         for index, band in enumerate(self.ruleset.bands):
             at = f"/bands/{index}"
-            if band.score not in self.scores:
+            if band.score not in self.score_ids:
                 self.issues.append(Issue(at + "/score", f"unknown score '{band.score}'"))
             self._level(band.level, at + "/level")
             self._actions(band.actions, at + "/actions")
@@ -469,8 +520,10 @@ class _RuleSetChecker:
         validator = AnswerValidator(self.questionnaire, items_read_by_triggers(rs))
         trigger_ids = {rule.id for rule in rs.triggers}
         floor_ids = {rule.id for rule in rs.floors} | ({GAP_RULE_ID} if rs.unknown_answers else set())
+        steps = answer_check_steps(self.questionnaire)
         for index, test in enumerate(rs.tests):
             at = f"/tests/{index}"
+            self.budget.spend(steps + len(test.answers), at)
             self.issues += validator.validate(test.answers, prefix=at + "/answers")
             expect = test.expect
             if expect.level is not None:
@@ -484,5 +537,5 @@ class _RuleSetChecker:
                     if ident not in known:
                         self.issues.append(Issue(f"{at}/expect/{name}/{j}", f"unknown {what} '{ident}'"))
             for name in expect.scores or {}:
-                if name not in self.scores:
+                if name not in self.score_ids:
                     self.issues.append(Issue(f"{at}/expect/scores/{name}", f"unknown score '{name}'"))

@@ -49,6 +49,18 @@ def leaves(condition: Condition, pointer: str = "") -> Iterator[tuple[Leaf, str]
             yield node, at
 
 
+def size(condition: Condition) -> int:
+    """Checking steps of a condition: one per node, plus one per value an `in`, `not_in` or `contains_any` lists."""
+    steps = 0
+    for node, _ in walk(condition):
+        steps += 1
+        if isinstance(node, AnswerCondition):
+            _, operand = node.op()
+            if isinstance(operand, list):
+                steps += len(operand)
+    return steps
+
+
 def depth(condition: Condition) -> int:
     kids = children(condition)
     return 1 + max((depth(child) for _, child in kids), default=0)

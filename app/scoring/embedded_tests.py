@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from app.scoring.budget import StepBudget, unlimited
 from app.scoring.errors import AnswerError
 from app.scoring.evaluator import CompiledRuleSet
 from app.scoring.models import EmbeddedTest
@@ -18,8 +19,14 @@ class TestOutcome:
     failures: list[str] = field(default_factory=list)
 
 
-def run_tests(compiled: CompiledRuleSet) -> list[TestOutcome]:
-    return [_run(compiled, test) for test in compiled.ruleset.tests]
+def run_tests(compiled: CompiledRuleSet, budget: StepBudget | None = None) -> list[TestOutcome]:
+    """Each test's outcome; raises `WorkLimitExceeded` before a test whose evaluation would pass the budget."""
+    budget = budget or unlimited()
+    outcomes = []
+    for index, test in enumerate(compiled.ruleset.tests):
+        budget.spend(compiled.evaluation_steps, f"/tests/{index}")
+        outcomes.append(_run(compiled, test))
+    return outcomes
 
 
 def _run(compiled: CompiledRuleSet, test: EmbeddedTest) -> TestOutcome:

@@ -41,3 +41,13 @@ class AnswerError(ScoringError):
 def pointer_from(parts: tuple[str | int, ...] | list[str | int]) -> str:
     """RFC 6901 pointer from path segments."""
     return "".join("/" + str(part).replace("~", "~0").replace("/", "~1") for part in parts)
+
+
+class WorkLimitExceeded(ScoringError):
+    """Checking a definition (static checks and embedded tests) needs more steps than its `StepBudget` allows."""
+
+    def __init__(self, limit: int, pointer: str) -> None:
+        message = f"the rule set needs more than {limit} checking steps (limit {limit})"
+        super().__init__(message, [Issue(pointer, message)])
+        self.limit = limit
+        self.pointer = pointer

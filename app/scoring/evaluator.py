@@ -7,10 +7,11 @@ from collections.abc import Collection
 from typing import Any
 
 from app.scoring.answers import AnswerValidator
-from app.scoring.checker import check_ruleset, items_read_by_triggers
+from app.scoring.checker import answer_check_steps, check_ruleset, items_read_by_triggers
 from app.scoring.compiler import CompiledCode, RuleInfo, generate
+from app.scoring.conditions import size
 from app.scoring.errors import AnswerError, DefinitionError, Issue, ScoringError
-from app.scoring.models import Questionnaire, RuleSet
+from app.scoring.models import ActionRule, ConditionTerm, LevelRule, PointsTerm, Questionnaire, RuleSet
 
 ENGINE_VERSION = "riskapi-scoring/1"
 EXPLAIN_OPTIONS = frozenset({"trace", "counterfactuals"})
@@ -33,6 +34,7 @@ class CompiledRuleSet:
         self.validator = AnswerValidator(questionnaire, items_read_by_triggers(ruleset))
         self._levels = tuple(ruleset.levels)
         self._plain, self._traced = code.plain, code.traced
+        self.evaluation_steps = _evaluation_steps(ruleset, questionnaire)
 
     # --- answers ------------------------------------------------------------------------------------------
 
@@ -116,6 +118,23 @@ class CompiledRuleSet:
                 entry["reads_score"] = {rule.reads_score: scores[self.code.score_ids.index(rule.reads_score)]}
             entries.append(entry)
         return entries
+
+
+def _evaluation_steps(ruleset: RuleSet, questionnaire: Questionnaire) -> int:
+    """What one evaluation costs in checking steps (budget.py): the answer check, every rule's condition (or its
+    points), every band and action; a fixed figure per rule set, whatever the answers."""
+    steps = answer_check_steps(questionnaire) + len(ruleset.bands) + len(ruleset.actions)
+    for score in ruleset.scores:
+        for term in score.terms or []:
+            if isinstance(term, ConditionTerm):
+                steps += size(term.when)
+            elif isinstance(term, PointsTerm):
+                steps += len(term.points)
+            else:
+                steps += 1
+    rules: list[LevelRule | ActionRule] = [*ruleset.triggers, *ruleset.floors, *ruleset.action_rules]
+    steps += sum(size(rule.when) for rule in rules)
+    return steps
 
 
 _compiled: OrderedDict[tuple[str, str], CompiledRuleSet] = OrderedDict()

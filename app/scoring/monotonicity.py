@@ -13,7 +13,8 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-from app.scoring.conditions import leaves, scores_read, walk
+from app.scoring.budget import StepBudget
+from app.scoring.conditions import leaves, scores_read, size, walk
 from app.scoring.errors import Issue
 from app.scoring.models import (
     AnswerCondition,
@@ -72,9 +73,9 @@ def feeding_scores(ruleset: RuleSet) -> set[str]:
     return feeding
 
 
-def check_monotone(ruleset: RuleSet, questionnaire: Questionnaire) -> list[Issue]:
+def check_monotone(ruleset: RuleSet, questionnaire: Questionnaire, budget: StepBudget) -> list[Issue]:
     items = {item.id: item for item in questionnaire.items}
-    prover = _Prover(ruleset, items)
+    prover = _Prover(ruleset, items, budget)
     feeding = feeding_scores(ruleset)
     for index, score in enumerate(ruleset.scores):
         if score.id not in feeding:
@@ -93,8 +94,26 @@ def check_monotone(ruleset: RuleSet, questionnaire: Questionnaire) -> list[Issue
     return prover.issues
 
 
+def value_intervals(op: str, operand: Any) -> list[tuple[int, int]]:
+    """The integers an `eq`, `in` or `between` operand names, as sorted, disjoint, non-adjacent closed intervals.
+
+    The cost follows the length of the operand as written, never the size of the numbers: `in` lists are sorted
+    and runs of consecutive values merged; a range is never enumerated."""
+    if op == "between":
+        low, high = operand
+        return [(low, high)] if low <= high else []
+    intervals: list[tuple[int, int]] = []
+    for value in sorted({operand} if op == "eq" else set(operand)):
+        if intervals and value == intervals[-1][1] + 1:
+            intervals[-1] = (intervals[-1][0], value)
+        else:
+            intervals.append((value, value))
+    return intervals
+
+
 class _Prover:
-    def __init__(self, ruleset: RuleSet, items: dict[str, Item]) -> None:
+    def __init__(self, ruleset: RuleSet, items: dict[str, Item], budget: StepBudget) -> None:
+        self.budget = budget
         self.ruleset = ruleset
         self.items = items
         self.issues: list[Issue] = []
@@ -103,6 +122,7 @@ class _Prover:
         self.issues.append(Issue(at, f"not monotone ({rule}): {why}"))
 
     def condition(self, condition: Condition, at: str, rule: str) -> None:
+        self.budget.spend(size(condition), at)
         for node, node_at in walk(condition, at):
             if isinstance(node, NotCondition):
                 self.fail(node_at + "/not", rule, "`not` can turn a higher-risk answer into a lower level")
@@ -141,8 +161,8 @@ class _Prover:
             return
         if isinstance(order, list):
             selected = {operand} if op == "eq" else set(operand)
-            upward = [set(order[k:]) for k in range(len(order))]
-            if selected not in upward:
+            # the codes of a risk order are distinct, so the only upward-closed set of this size is the order's tail
+            if len(selected) > len(order) or selected != set(order[len(order) - len(selected) :]):
                 self.fail(
                     op_at,
                     rule,
@@ -167,17 +187,18 @@ class _Prover:
         if isinstance(item, DateItem) or (rising and high is None) or (not rising and low is None):
             self.fail(at, rule, f"`{op}` on '{item.id}' is not upward-closed in its {order} order")
             return
-        values = (
-            {operand} if op == "eq" else set(range(operand[0], operand[1] + 1)) if op == "between" else set(operand)
-        )
-        assert low is not None or high is not None
+        intervals = value_intervals(op, operand)
+        if not intervals:
+            return  # an empty condition never holds (the checker reports an inverted `between`)
         if rising:
             assert high is not None
-            needed = set(range(min(values), high + 1))
+            least, first_end = intervals[0]
+            upward_closed = least > high or first_end >= high
         else:
             assert low is not None
-            needed = set(range(low, max(values) + 1))
-        if not needed <= values:
+            last_start, greatest = intervals[-1]
+            upward_closed = greatest < low or last_start <= low
+        if not upward_closed:
             self.fail(at, rule, f"`{op}` on '{item.id}' does not include every value beyond it in its {order} order")
 
     def _date_leaf(self, leaf: DateDifferenceCondition, at: str, rule: str) -> None:
@@ -204,6 +225,7 @@ class _Prover:
         order = self._order(term.q, at + "/q", rule)
         if not isinstance(order, list):
             return
+        self.budget.spend(len(order), at)
         previous = None
         for code in order:
             points = term.points.get(code, 0)
@@ -218,6 +240,7 @@ class _Prover:
             previous = (code, points)
 
     def bands(self) -> None:
+        self.budget.spend(len(self.ruleset.bands), "/bands")
         rank = {level: index for index, level in enumerate(self.ruleset.levels)}
         by_score: dict[str, list[tuple[int, int, str]]] = {}
         for index, band in enumerate(self.ruleset.bands):
