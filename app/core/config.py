@@ -9,6 +9,8 @@ from pathlib import Path
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.core.seams import StateReadSeam
+
 DEFAULT_SQLITE_PATH = Path("var/riskapi.db")
 DEVELOPMENT_SECRET = "development-only-secret"  # noqa: S105 - refused outside development
 
@@ -41,6 +43,9 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     secret_key: SecretStr = SecretStr(DEVELOPMENT_SECRET)
     dev_key_path: Path = Path("var/dev-api-key")
+    # A test seam (app/core/seams.py), passed in code by tests and None everywhere else; it accepts no string, so an
+    # environment variable cannot set it.
+    state_read_seam: StateReadSeam | None = Field(default=None, exclude=True, repr=False)
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:
