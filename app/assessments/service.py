@@ -193,9 +193,13 @@ def _load(session: Session, caller: Caller, assessment_id: str) -> _Loaded:
 def _load_for_change(
     session: Session, caller: Caller, assessment_id: str, operation: str, state_read_seam: StateReadSeam | None
 ) -> _Loaded:
-    """The assessment's state, read to decide a state change (amend, override, entered in error)."""
+    """The assessment's state, read to decide a state change (amend, override, entered in error), under the row
+    lock that serialises the state changes of one assessment. The lock is a statement of its own: under READ
+    COMMITTED every later statement sees what the previous holder committed, which a subquery of the locking
+    statement (its snapshot taken before the wait) would not."""
     if state_read_seam is not None:
         state_read_seam(operation, assessment_id)
+    repository.lock_for_state_change(session, caller.organisation_id, assessment_id)
     return _load(session, caller, assessment_id)
 
 
