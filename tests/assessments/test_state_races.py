@@ -58,6 +58,7 @@ class Interleaving:
     arrived: dict[str, threading.Event] = field(default_factory=dict)
     first_thread: int | None = None
     first_began: threading.Event = field(default_factory=threading.Event)
+    missed: list[str] = field(default_factory=list)
 
     def order(self, first: str, second: str, first_is_held: Callable[[], bool]) -> None:
         self.first, self.second, self.first_is_held = first, second, first_is_held
@@ -69,10 +70,14 @@ class Interleaving:
         if operation == self.first:
             self.first_thread = threading.get_ident()
         self.arrived[operation].set()
-        if operation == self.first:
-            wait_for(self.arrived[self.second].is_set, f"{self.second} reached the seam")
-        else:
-            wait_for(self.first_is_held, f"{self.first} is held after its state read")
+        try:
+            if operation == self.first:
+                wait_for(self.arrived[self.second].is_set, f"{self.second} reached the seam")
+            else:
+                wait_for(self.first_is_held, f"{self.first} is held after its state read")
+        except AssertionError as exc:
+            self.missed.append(str(exc))
+            raise
 
     def on_begin(self, _connection: Connection) -> None:
         """SQLite: registered after the app's own listener, so it runs once BEGIN IMMEDIATE holds the database."""
@@ -214,5 +219,8 @@ async def test_a_state_change_racing_another_ends_as_if_they_ran_one_after_the_o
     finally:
         if hold:
             hold.close()
+    assert interleaving.missed == []
     assert all(arrived.is_set() for arrived in interleaving.arrived.values())
-    assert await _summary(client, tenant, raced, ops, list(gathered[:2])) == expected
+    responses = list(gathered[:2])
+    summary = await _summary(client, tenant, raced, ops, responses)
+    assert summary == expected, [r.text for r in responses]
