@@ -13,8 +13,10 @@ from app.audit.chain import canonical_bytes
 from app.auth.dependencies import Authorize
 from app.auth.permissions import Operation
 from app.auth.service import Caller
+from app.core.config import Settings
 from app.core.errors import BadRequest
 from app.core.json_guard import CHECKED_DOCUMENT_KEY, CheckedDocument
+from app.core.seams import StateReadSeam
 
 STORED_ERROR_STATUSES = frozenset({400, 404, 422})
 
@@ -90,3 +92,12 @@ async def idempotency_for(request: Request, caller: Caller, idempotency_key: str
 
 
 IdempotencyDep = Annotated[service.Idempotency | None, Depends(_idempotency)]
+
+
+async def _state_read_seam(request: Request) -> StateReadSeam | None:
+    settings: Settings = request.app.state.settings
+    return settings.state_read_seam
+
+
+StateReadSeamDep = Annotated[StateReadSeam | None, Depends(_state_read_seam)]
+"""The app's `Settings.state_read_seam` (app/core/seams.py), for the routes that change an assessment's state."""

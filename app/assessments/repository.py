@@ -73,6 +73,21 @@ def get(session: Session, organisation_id: str, assessment_id: str) -> tuple[Ass
     return (row[0], row[1]) if row else None
 
 
+def lock_for_state_change(session: Session, organisation_id: str, assessment_id: str) -> None:
+    """Lock the assessment's row until the transaction ends, so that the state changes of one assessment (amend,
+    override, entered in error) run one at a time and each reads the state the previous one committed.
+
+    PostgreSQL: FOR NO KEY UPDATE, the weakest row lock that conflicts with itself (it changes no key, so it does
+    not hold up a foreign-key check on the row); a second locker waits, up to the lock timeout. Reads take no row
+    lock and never wait for it. SQLite ignores the clause: BEGIN IMMEDIATE already runs one write at a time.
+    """
+    session.execute(
+        select(Assessment.id)
+        .where(Assessment.organisation_id == organisation_id, Assessment.id == assessment_id)
+        .with_for_update(key_share=True)
+    )
+
+
 def is_superseded(session: Session, organisation_id: str, assessment_id: str) -> bool:
     return bool(
         session.scalar(

@@ -10,7 +10,7 @@ from pydantic import AwareDatetime
 
 from app.assessments import service
 from app.assessments.create_route import CreateAssessmentRoute
-from app.assessments.dependencies import ExplainDep, IdempotencyDep, Reader, Supervisor, Writer
+from app.assessments.dependencies import ExplainDep, IdempotencyDep, Reader, StateReadSeamDep, Supervisor, Writer
 from app.assessments.report import CSP as REPORT_CSP
 from app.assessments.responses import json_response
 from app.assessments.schemas import (
@@ -134,14 +134,21 @@ def list_revisions(assessment_id: AssessmentId, caller: Reader, session: Session
     responses={**ONE, **problem_responses(Conflict)},
 )
 def amend_assessment(
-    assessment_id: AssessmentId, body: RevisionCreate, caller: Writer, session: SessionDep, explain: ExplainDep
+    assessment_id: AssessmentId,
+    body: RevisionCreate,
+    caller: Writer,
+    session: SessionDep,
+    explain: ExplainDep,
+    seam: StateReadSeamDep,
 ) -> Response:
     """Amend an assessment: a new assessment that supersedes it (only the latest revision: 409 otherwise).
 
     Keeps the original's subject, questionnaire and rule-set versions unless the body names others; overrides
     do not carry over. The original stays readable.
     """
-    return json_response(service.amend_assessment(session, caller, assessment_id, body, explain=explain))
+    return json_response(
+        service.amend_assessment(session, caller, assessment_id, body, explain=explain, state_read_seam=seam)
+    )
 
 
 @router.post(
@@ -151,14 +158,21 @@ def amend_assessment(
     responses={**ONE, **problem_responses(Conflict)},
 )
 def override_assessment(
-    assessment_id: AssessmentId, body: OverrideCreate, caller: Supervisor, session: SessionDep, explain: ExplainDep
+    assessment_id: AssessmentId,
+    body: OverrideCreate,
+    caller: Supervisor,
+    session: SessionDep,
+    explain: ExplainDep,
+    seam: StateReadSeamDep,
 ) -> Response:
     """Set the final level by professional judgement, with a rationale (supervisor).
 
     The rule set's override policy says which directions are allowed, measured against `computed_level`
     (default content: raise only); a refused direction is a 422 that says why. The latest override wins.
     """
-    return json_response(service.override_assessment(session, caller, assessment_id, body, explain=explain))
+    return json_response(
+        service.override_assessment(session, caller, assessment_id, body, explain=explain, state_read_seam=seam)
+    )
 
 
 @router.post(
@@ -168,10 +182,14 @@ def override_assessment(
     responses={**ONE, **problem_responses(Conflict)},
 )
 def mark_entered_in_error(
-    assessment_id: AssessmentId, body: EnteredInErrorCreate, caller: Supervisor, session: SessionDep
+    assessment_id: AssessmentId,
+    body: EnteredInErrorCreate,
+    caller: Supervisor,
+    session: SessionDep,
+    seam: StateReadSeamDep,
 ) -> Response:
     """Mark an assessment as entered in error, with a reason (supervisor). Nothing is deleted; lists hide it."""
-    return json_response(service.mark_entered_in_error(session, caller, assessment_id, body))
+    return json_response(service.mark_entered_in_error(session, caller, assessment_id, body, state_read_seam=seam))
 
 
 @router.post("/{assessment_id}/rescore", response_model=RescoreRead, responses=ONE)

@@ -29,6 +29,7 @@ from app.core.config import get_settings
 from app.core.db import new_id, utcnow
 from app.core.errors import BadRequest, Conflict, FieldError, NotFound, ValidationFailed
 from app.core.metrics import ASSESSMENTS_CREATED
+from app.core.seams import StateReadSeam
 from app.rulesets.service import ResolvedRuleSet, cached_resolution, get_ruleset_for_replay, resolve_ruleset
 from app.scoring import ENGINE_VERSION, AnswerError, Issue
 
@@ -187,6 +188,19 @@ def _load(session: Session, caller: Caller, assessment_id: str) -> _Loaded:
     overrides = repository.overrides(session, caller.organisation_id, [row.id])
     errors = repository.entered_in_error(session, caller.organisation_id, [row.id])
     return _Loaded(row, superseded_by, overrides, errors[0] if errors else None)
+
+
+def _load_for_change(
+    session: Session, caller: Caller, assessment_id: str, operation: str, state_read_seam: StateReadSeam | None
+) -> _Loaded:
+    """The assessment's state, read to decide a state change (amend, override, entered in error), under the row
+    lock that serialises the state changes of one assessment. The lock is a statement of its own: under READ
+    COMMITTED every later statement sees what the previous holder committed, which a subquery of the locking
+    statement (its snapshot taken before the wait) would not."""
+    if state_read_seam is not None:
+        state_read_seam(operation, assessment_id)
+    repository.lock_for_state_change(session, caller.organisation_id, assessment_id)
+    return _load(session, caller, assessment_id)
 
 
 def _counterfactuals(session: Session, caller: Caller, row: Assessment) -> list[dict[str, Any]]:
@@ -492,8 +506,9 @@ def amend_assessment(
     body: RevisionCreate,
     *,
     explain: Collection[str] = frozenset(),
+    state_read_seam: StateReadSeam | None,
 ) -> Rendered:
-    loaded = _load(session, caller, assessment_id)
+    loaded = _load_for_change(session, caller, assessment_id, "assessment.amend", state_read_seam)
     original = loaded.row
     if loaded.superseded_by is not None:
         raise Conflict(f"Only the latest revision can be amended: amend {loaded.superseded_by}")
@@ -705,8 +720,9 @@ def override_assessment(
     body: OverrideCreate,
     *,
     explain: Collection[str] = frozenset(),
+    state_read_seam: StateReadSeam | None,
 ) -> Rendered:
-    loaded = _load(session, caller, assessment_id)
+    loaded = _load_for_change(session, caller, assessment_id, "assessment.override", state_read_seam)
     if loaded.entered_in_error is not None:
         raise Conflict("This assessment was entered in error and cannot be overridden")
     if loaded.superseded_by is not None:
@@ -742,8 +758,15 @@ def override_assessment(
     return rendered
 
 
-def mark_entered_in_error(session: Session, caller: Caller, assessment_id: str, body: EnteredInErrorCreate) -> Rendered:
-    loaded = _load(session, caller, assessment_id)
+def mark_entered_in_error(
+    session: Session,
+    caller: Caller,
+    assessment_id: str,
+    body: EnteredInErrorCreate,
+    *,
+    state_read_seam: StateReadSeam | None,
+) -> Rendered:
+    loaded = _load_for_change(session, caller, assessment_id, "assessment.entered_in_error", state_read_seam)
     if loaded.entered_in_error is not None:
         raise Conflict("This assessment is already marked as entered in error")
     values = {

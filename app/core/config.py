@@ -10,6 +10,8 @@ from typing import Annotated
 from pydantic import Field, IPvAnyNetwork, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from app.core.seams import StateReadSeam
+
 DEFAULT_SQLITE_PATH = Path("var/riskapi.db")
 DEVELOPMENT_SECRET = "development-only-secret"  # noqa: S105 - refused outside development
 
@@ -54,6 +56,9 @@ class Settings(BaseSettings):
     # Counted steps the checks of one rule set may take on validate and publish (app/scoring/budget.py;
     # docs/rule-language.md). The shipped default rule set takes 21,859.
     ruleset_check_max_steps: int = Field(default=1_000_000, ge=10_000)
+    # A test seam (app/core/seams.py), passed in code by tests and None everywhere else; it accepts no string, so an
+    # environment variable cannot set it.
+    state_read_seam: StateReadSeam | None = Field(default=None, exclude=True, repr=False)
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod
