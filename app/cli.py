@@ -10,12 +10,14 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.orm import Session
 
 from app.audit.cli import audit_cli
 from app.auth import repository as auth_repository
 from app.auth import service as auth_service
 from app.auth.permissions import Role
+from app.auth.schemas import KeyExpiry
 from app.content.cli import describe
 from app.core.config import get_settings
 from app.core.db import create_db_engine, make_sessionmaker
@@ -48,6 +50,9 @@ def session_scope() -> Iterator[Session]:
     finally:
         session.close()
         engine.dispose()
+
+
+KEY_EXPIRY: TypeAdapter[datetime] = TypeAdapter(KeyExpiry)  # the API's rule: a zone, and in the future
 
 
 def _fail(message: str) -> typer.Exit:
@@ -95,14 +100,19 @@ def key_create(
     org: Annotated[str, typer.Option(help="organisation slug")],
     name: Annotated[str, typer.Option(help="client name")],
     role: Annotated[list[Role], typer.Option(help="role (repeat for several)")],
-    expires: Annotated[datetime | None, typer.Option(help="expiry (UTC, ISO 8601)")] = None,
+    expires: Annotated[
+        str | None, typer.Option(help="expiry: a future ISO 8601 date-time with a time zone, e.g. 2027-06-30T17:00Z")
+    ] = None,
 ) -> None:
     """Create an API client and print its key (shown once)."""
+    try:
+        expires_at = KEY_EXPIRY.validate_python(expires) if expires is not None else None
+    except ValidationError as exc:
+        raise _fail(f"--expires {exc.errors()[0]['msg'].lower()}") from exc
     with session_scope() as session:
         organisation = auth_repository.organisation_by_slug(session, org)
         if organisation is None:
             raise _fail(f"no organisation '{org}'")
-        expires_at = expires.replace(tzinfo=expires.tzinfo or datetime.now().astimezone().tzinfo) if expires else None
         issued = auth_service.create_client(session, organisation.id, name, role, expires_at)
     typer.echo(f"client id: {issued.client.id}\nkey id:    {issued.key_id}\napi key:   {issued.api_key}")
     typer.echo("The key is shown once; store it in your secret manager.", err=True)

@@ -6,8 +6,11 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+from typer.testing import CliRunner
 
 from app.auth.permissions import Role
+from app.cli import cli
+from app.core.config import get_settings
 from tests.conftest import Tenant
 
 PROBLEM = "application/problem+json"
@@ -100,3 +103,27 @@ async def test_naive_time_filters_are_a_422_naming_the_parameter(
     assert _pointers(response) == [(f"/{parameter}", "query")]
     aware = await client.get(path, params={parameter: NAIVE + "Z"}, headers=tenant.headers(role))
     assert aware.status_code == 200, aware.text
+
+
+@pytest.mark.parametrize(
+    ("expires", "refused"),
+    [(NAIVE, "timezone"), ("1970-01-01T00:00:00Z", "future"), ("0", "future"), ("2099-01-01T00:00:00Z", None)],
+)
+def test_the_cli_applies_the_same_expiry_rule(
+    expires: str, refused: str | None, tenant: Tenant, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RISKAPI_DATABASE_URL", database_url)
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(
+            cli, ["key", "create", "--org", tenant.slug, "--name", "cms", "--role", "assessor", "--expires", expires]
+        )
+    finally:
+        get_settings.cache_clear()
+    if refused is None:
+        assert result.exit_code == 0, result.output
+        assert "api key:" in result.output
+    else:
+        assert result.exit_code == 1
+        assert refused in result.output.lower()
+        assert "api key:" not in result.output
