@@ -59,107 +59,103 @@ class AssessmentRecords:
     actions = frozenset({CREATE, AMEND, OVERRIDE, ENTERED_IN_ERROR})
 
     def check(self, session: Session, organisation_id: str, events: Sequence[RecordedEvent]) -> RecordReport:
-        report = RecordReport()
-        try:
-            levels = self._assessments(session, organisation_id, events, report)
-            self._overrides(session, organisation_id, events, levels, report)
-            self._entered_in_error(session, organisation_id, events, levels, report)
-        except (ValueError, TypeError, KeyError, AttributeError) as exc:  # a value written outside the application
-            report.problems.append(
-                RecordProblem(
-                    "the assessment tables", f"hold a value the application cannot read ({type(exc).__name__})"
-                )
-            )
-        return report
+        return _Check(session, organisation_id, events).run()
 
-    @staticmethod
-    def _assessments(
-        session: Session, organisation_id: str, events: Sequence[RecordedEvent], report: RecordReport
-    ) -> dict[str, str]:
-        """Checks every assessment row; returns each one's computed level by id."""
-        created = _Events(events, frozenset({CREATE, AMEND}))
-        levels: dict[str, str] = {}
+
+class _Check:
+    """One organisation's check: the assessments first (their levels and ids), then what hangs off them."""
+
+    def __init__(self, session: Session, organisation_id: str, events: Sequence[RecordedEvent]) -> None:
+        self.session = session
+        self.organisation_id = organisation_id
+        self.events = events
+        self.report = RecordReport()
+        self.levels: dict[str, str] = {}  # computed level by assessment id
+
+    def problem(self, record: str, problem: str, sequence: int | None = None) -> None:
+        self.report.problems.append(RecordProblem(record, problem, sequence))
+
+    def run(self) -> RecordReport:
+        try:
+            self.assessments()
+            self.overrides()
+            self.entered_in_error()
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:  # a value written outside the application
+            self.problem("the assessment tables", f"hold a value that cannot be read ({type(exc).__name__})")
+        return self.report
+
+    def assessments(self) -> None:
+        created = _Events(self.events, frozenset({CREATE, AMEND}))
         supersedes: dict[str, str] = {}
-        for row in repository.stored_assessments(session, organisation_id):
+        for row in repository.stored_assessments(self.session, self.organisation_id):
             name = f"assessment {row['id']}"
-            levels[row["id"]] = row["computed_level"]
+            self.levels[row["id"]] = row["computed_level"]
             if row["supersedes"] is not None:
                 supersedes[row["id"]] = row["supersedes"]
             mine = created.take(row["id"])
             if not mine:
-                report.problems.append(RecordProblem(name, "has no create or amend event in the audit chain"))
+                self.problem(name, "has no create or amend event in the audit chain")
                 continue
             event, *others = mine
             for other in others:
-                report.problems.append(RecordProblem(name, f"a second {other.action} event", other.sequence))
+                self.problem(name, f"a second {other.action} event", other.sequence)
             expected_action = CREATE if row["supersedes"] is None else AMEND
             if event.action != expected_action:
-                report.problems.append(
-                    RecordProblem(
-                        name, f"recorded by an {event.action} event but stored as an {expected_action}", event.sequence
-                    )
+                self.problem(
+                    name, f"recorded by an {event.action} event but stored as an {expected_action}", event.sequence
                 )
             if event.record_digest is None:
-                report.legacy += 1
+                self.report.legacy += 1
                 continue
-            report.checked += 1
+            self.report.checked += 1
             if repository.assessment_digest(row) != event.record_digest:
-                report.problems.append(
-                    RecordProblem(
-                        name, f"the stored row differs from the one event {event.sequence} recorded", event.sequence
-                    )
+                self.problem(
+                    name, f"the stored row differs from the one event {event.sequence} recorded", event.sequence
                 )
             for column, problem in derived_column_problems(row):
-                report.problems.append(RecordProblem(f"{name} ({column})", problem, event.sequence))
+                self.problem(f"{name} ({column})", problem, event.sequence)
         for amended, original in supersedes.items():
-            if original not in levels:
-                report.problems.append(
-                    RecordProblem(f"assessment {amended}", f"supersedes {original}, which is missing")
-                )
+            if original not in self.levels:
+                self.problem(f"assessment {amended}", f"supersedes {original}, which is missing")
         for event in created.left():
-            report.problems.append(
-                RecordProblem(
-                    f"assessment {event.resource_id}",
-                    f"recorded by event {event.sequence} but missing from the assessments",
-                    event.sequence,
-                )
+            self.problem(
+                f"assessment {event.resource_id}",
+                f"recorded by event {event.sequence} but missing from the assessments",
+                event.sequence,
             )
-        return levels
 
-    @staticmethod
-    def _overrides(
-        session: Session,
-        organisation_id: str,
-        events: Sequence[RecordedEvent],
-        levels: dict[str, str],
-        report: RecordReport,
-    ) -> None:
-        rows = _by_assessment(repository.stored_overrides(session, organisation_id))
-        _match_all(rows, events, OVERRIDE, repository.override_digest, "override", levels, report)
+    def overrides(self) -> None:
+        rows = _by_assessment(repository.stored_overrides(self.session, self.organisation_id))
+        self.match(rows, OVERRIDE, repository.override_digest, "override")
         for assessment_id, mine in rows.items():
-            level_before = levels.get(assessment_id)
+            level_before = self.levels.get(assessment_id)
             for row in mine if level_before is not None else ():
                 if row["previous_level"] != level_before:
-                    report.problems.append(
-                        RecordProblem(
-                            f"override {row['id']} of assessment {assessment_id}",
-                            f"previous_level '{row['previous_level']}' but the level before it was '{level_before}'",
-                        )
+                    self.problem(
+                        f"override {row['id']} of assessment {assessment_id}",
+                        f"previous_level '{row['previous_level']}' but the level before it was '{level_before}'",
                     )
                 level_before = row["level"]
 
-    @staticmethod
-    def _entered_in_error(
-        session: Session,
-        organisation_id: str,
-        events: Sequence[RecordedEvent],
-        levels: dict[str, str],
-        report: RecordReport,
+    def entered_in_error(self) -> None:
+        rows = _by_assessment(repository.stored_entered_in_error(self.session, self.organisation_id))
+        self.match(rows, ENTERED_IN_ERROR, repository.entered_in_error_digest, "entered-in-error mark")
+
+    def match(
+        self,
+        rows: dict[str, list[Mapping[str, Any]]],
+        action: str,
+        digest: Callable[[Mapping[str, Any]], str],
+        kind: str,
     ) -> None:
-        rows = _by_assessment(repository.stored_entered_in_error(session, organisation_id))
-        _match_all(
-            rows, events, ENTERED_IN_ERROR, repository.entered_in_error_digest, "entered-in-error mark", levels, report
-        )
+        """Each assessment's rows of a kind against the events of `action` that name it; rows of a missing
+        assessment."""
+        recorded = _Events(self.events, frozenset({action}))
+        for assessment_id in sorted(rows.keys() | recorded.by_resource.keys()):
+            mine = rows.get(assessment_id, [])
+            _match(mine, recorded.take(assessment_id), f"assessment {assessment_id}", digest, kind, self.report)
+            if mine and assessment_id not in self.levels:
+                self.problem(f"{kind} of assessment {assessment_id}", "the assessment is missing")
 
 
 def _by_assessment(rows: Iterable[Mapping[str, Any]]) -> dict[str, list[Mapping[str, Any]]]:
@@ -167,24 +163,6 @@ def _by_assessment(rows: Iterable[Mapping[str, Any]]) -> dict[str, list[Mapping[
     for row in rows:
         grouped[row["assessment_id"]].append(row)
     return grouped
-
-
-def _match_all(
-    rows: dict[str, list[Mapping[str, Any]]],
-    events: Sequence[RecordedEvent],
-    action: str,
-    digest: Callable[[Mapping[str, Any]], str],
-    kind: str,
-    levels: dict[str, str],
-    report: RecordReport,
-) -> None:
-    """Each assessment's rows of a kind against the events of `action` that name it; rows of a missing assessment."""
-    recorded = _Events(events, frozenset({action}))
-    for assessment_id in sorted(rows.keys() | recorded.by_resource.keys()):
-        mine = rows.get(assessment_id, [])
-        _match(mine, recorded.take(assessment_id), f"assessment {assessment_id}", digest, kind, report)
-        if mine and assessment_id not in levels:
-            report.problems.append(RecordProblem(f"{kind} of assessment {assessment_id}", "the assessment is missing"))
 
 
 def _match(

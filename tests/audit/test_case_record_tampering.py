@@ -7,14 +7,12 @@ columns too.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import Connection, select, text, update
+from sqlalchemy import select, text, update
 from typer.testing import CliRunner
 
 from app.assessments import repository as assessments_repository
@@ -25,24 +23,8 @@ from app.cli import cli
 from app.core.config import get_settings
 from app.models_registry import Base
 from tests.assessments.conftest import MEDIUM, answers, create
+from tests.audit.test_tamper_evidence import bypassing_triggers
 from tests.conftest import Tenant
-
-APPEND_ONLY = ("assessments", "assessment_overrides", "assessment_entered_in_error", "audit_events", "audit_event_refs")
-
-
-@contextmanager
-def as_database_owner(app: FastAPI) -> Iterator[Connection]:
-    """A transaction that bypasses the append-only triggers (and, on PostgreSQL, foreign keys) as an owner can."""
-    engine = app.state.engine
-    with engine.begin() as conn:
-        if engine.dialect.name == "postgresql":
-            conn.execute(text("SET LOCAL session_replication_role = replica"))
-        else:
-            conn.exec_driver_sql("PRAGMA defer_foreign_keys = ON")
-            for table in APPEND_ONLY:
-                for operation in ("update", "delete"):
-                    conn.execute(text(f"DROP TRIGGER IF EXISTS {table}_no_{operation}"))
-        yield conn
 
 
 async def verify(client: httpx.AsyncClient, tenant: Tenant) -> dict[str, Any]:
@@ -139,7 +121,7 @@ async def test_every_column_of_every_case_table_edited_is_reported(
         if column.name == "id" and table_name == "assessments":
             continue  # tested below: a changed id is a deleted row and a new one
         new = _tampered(column.name, original[column.name], ids, other_tenant.organisation_id)
-        with as_database_owner(app) as conn:
+        with bypassing_triggers(app) as conn:
             conn.execute(update(table).where(key == original[key.name]).values({column.name: new}))
         try:
             result = await verify(client, tenant)
@@ -149,7 +131,7 @@ async def test_every_column_of_every_case_table_edited_is_reported(
                 assert f"assessment {owner} ({column.name})" in reported(result), reported(result)
         finally:
             now_at = new if column.name == key.name else original[key.name]
-            with as_database_owner(app) as conn:
+            with bypassing_triggers(app) as conn:
                 conn.execute(update(table).where(key == now_at).values({column.name: original[column.name]}))
         assert (await verify(client, tenant))["ok"] is True, f"{table_name}.{column.name} restored"
 
@@ -180,7 +162,7 @@ async def test_deleted_case_rows_are_reported(
 ) -> None:
     ids = await case_records(client, tenant)
     statement, which = DELETIONS[kind]
-    with as_database_owner(app) as conn:
+    with bypassing_triggers(app) as conn:
         conn.execute(text(statement), ids)
     result = await verify(client, tenant)
     assert result["ok"] is False
@@ -208,7 +190,7 @@ async def test_a_missing_or_shortened_chain_with_case_rows_is_reported(
     kind: str, client: httpx.AsyncClient, tenant: Tenant, app: FastAPI
 ) -> None:
     ids = await case_records(client, tenant)
-    with as_database_owner(app) as conn:
+    with bypassing_triggers(app) as conn:
         for statement in CHAIN_DELETIONS[kind]:
             conn.execute(text(statement), {"org": tenant.organisation_id})
     result = await verify(client, tenant)
@@ -224,7 +206,7 @@ async def test_replay_compares_the_stored_derived_columns(
     created = await create(client, tenant)
     table = Base.metadata.tables["assessments"]
     new = "immediate" if column == "computed_level" else dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
-    with as_database_owner(app) as conn:
+    with bypassing_triggers(app) as conn:
         conn.execute(update(table).where(table.c.id == created["id"]).values({column: new}))
     response = await client.get(f"/v1/assessments/{created['id']}/replay", headers=tenant.headers(Role.assessor))
     assert response.status_code == 200, response.text
@@ -240,7 +222,7 @@ async def test_unreadable_values_are_reported_not_a_server_error(
     ids = await case_records(client, tenant)
     # PostgreSQL checks types, so an owner can write only well-formed values of the wrong shape there.
     column, garbage = ("result", "null") if app.state.engine.dialect.name == "postgresql" else ("created_at", "x")
-    with as_database_owner(app) as conn:
+    with bypassing_triggers(app) as conn:
         conn.execute(text(f"UPDATE assessments SET {column} = :garbage WHERE id = :plain"), {**ids, "garbage": garbage})
     result = await verify(client, tenant)
     assert result["ok"] is False
@@ -271,7 +253,7 @@ async def test_rows_written_before_record_digests_are_counted_and_checked_for_ex
     result = await verify(client, fresh)
     assert result["ok"] is True, result
     assert (result["records_checked"], result["records_legacy"]) == (1, 1)
-    with as_database_owner(app) as conn:
+    with bypassing_triggers(app) as conn:
         conn.execute(text("DELETE FROM assessments WHERE id = :id"), row)
     result = await verify(client, fresh)
     assert result["ok"] is False
@@ -282,7 +264,7 @@ async def test_cli_verify_names_the_case_record(
     client: httpx.AsyncClient, tenant: Tenant, app: FastAPI, database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ids = await case_records(client, tenant)
-    with as_database_owner(app) as conn:
+    with bypassing_triggers(app) as conn:
         conn.execute(text("UPDATE assessments SET computed_level = 'immediate' WHERE id = :plain"), ids)
     monkeypatch.setenv("RISKAPI_DATABASE_URL", database_url)
     get_settings.cache_clear()

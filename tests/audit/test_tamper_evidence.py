@@ -21,16 +21,20 @@ from app.core.config import get_settings
 from tests.assessments.conftest import create
 from tests.conftest import Tenant
 
+APPEND_ONLY = ("assessments", "assessment_overrides", "assessment_entered_in_error", "audit_events", "audit_event_refs")
+
 
 @contextmanager
 def bypassing_triggers(app: FastAPI) -> Iterator[Connection]:
+    """A transaction that bypasses the append-only triggers (and, on PostgreSQL, foreign keys) as an owner can."""
     engine = app.state.engine
     with engine.begin() as conn:
         if engine.dialect.name == "postgresql":
             conn.execute(text("SET LOCAL session_replication_role = replica"))
         else:
-            for name in ("audit_events_no_update", "audit_events_no_delete"):
-                conn.execute(text(f"DROP TRIGGER IF EXISTS {name}"))
+            for table in APPEND_ONLY:
+                for operation in ("update", "delete"):
+                    conn.execute(text(f"DROP TRIGGER IF EXISTS {table}_no_{operation}"))
         yield conn
 
 
