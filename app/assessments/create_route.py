@@ -35,8 +35,8 @@ from app.assessments.dependencies import WRITE, idempotency_for
 from app.assessments.responses import json_response
 from app.assessments.schemas import AssessmentCreate
 from app.audit.routing import refusals_audited
+from app.auth.caller import Caller
 from app.auth.dependencies import bearer_scheme
-from app.auth.service import Caller
 from app.core.json_guard import CHECKED_DOCUMENT_KEY, CheckedDocument
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]

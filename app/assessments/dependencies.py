@@ -10,9 +10,9 @@ from fastapi import Depends, Header, Query, Request
 
 from app.assessments import service
 from app.audit.chain import canonical_bytes
+from app.auth.caller import Caller
 from app.auth.dependencies import Authorize
 from app.auth.permissions import Operation
-from app.auth.service import Caller
 from app.core.config import Settings
 from app.core.errors import BadRequest
 from app.core.json_guard import CHECKED_DOCUMENT_KEY, CheckedDocument

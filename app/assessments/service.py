@@ -23,7 +23,7 @@ from app.assessments.models import Assessment, AssessmentEnteredInError, Assessm
 from app.assessments.schemas import AssessmentCreate, EnteredInErrorCreate, OverrideCreate, RevisionCreate
 from app.audit import service as audit
 from app.audit.chain import canonical_bytes
-from app.auth.service import Caller
+from app.auth.caller import Caller
 from app.core import sqlite_direct
 from app.core.config import get_settings
 from app.core.db import new_id, utcnow

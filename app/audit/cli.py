@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from app.audit import service
+from app.auth import service as auth_service
 from app.core.config import get_settings
 from app.core.db import create_db_engine, make_sessionmaker
 from app.main import CASE_RECORDS
@@ -22,7 +23,10 @@ def verify(
     engine = create_db_engine(get_settings())
     try:
         with make_sessionmaker(engine)() as session, session.begin():
-            results = service.verify_all(session, CASE_RECORDS, org)
+            results = [
+                (slug, service.verify(session, organisation_id, CASE_RECORDS))
+                for organisation_id, slug in auth_service.organisations(session, org)
+            ]
     finally:
         engine.dispose()
     if org is not None and not results:

@@ -17,9 +17,9 @@ from app.audit.schemas import (
     RecordProblemRead,
     VerificationRead,
 )
+from app.auth.caller import Caller
 from app.auth.dependencies import Authorize
 from app.auth.permissions import Operation
-from app.auth.service import Caller
 from app.core.db import SessionDep
 from app.core.errors import BadRequest, Forbidden, Unauthenticated, ValidationFailed, problem_responses
 

@@ -18,7 +18,8 @@ from fastapi.exceptions import RequestValidationError
 from starlette.concurrency import run_in_threadpool
 
 from app.audit.service import record_refusal
-from app.auth.service import Caller, KeyRefused
+from app.auth.caller import Caller
+from app.auth.service import KeyRefused
 from app.core.errors import ProblemError, render
 
 log = structlog.get_logger("riskapi.audit")

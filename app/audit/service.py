@@ -17,8 +17,7 @@ from app.audit.chain import body_hash, digest, event_hash, genesis_hash
 from app.audit.models import AuditEvent
 from app.audit.repository import Gate as Gate
 from app.audit.repository import NewRow as NewRow
-from app.auth import service as auth_service
-from app.auth.service import Caller
+from app.auth.caller import Caller
 from app.core import sqlite_direct
 from app.core.db import utcnow
 
@@ -492,10 +491,3 @@ def verify_for(session: Session, caller: Caller, case_records: Sequence[CaseReco
         },
     )
     return result
-
-
-def verify_all(
-    session: Session, case_records: Sequence[CaseRecords], slug: str | None = None
-) -> list[tuple[str, Verification]]:
-    """(slug, verification) of every organisation, or of the one named."""
-    return [(s, verify(session, org_id, case_records)) for org_id, s in auth_service.organisations(session, slug)]

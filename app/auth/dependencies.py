@@ -10,8 +10,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from app.auth import service
+from app.auth.caller import Caller
 from app.auth.permissions import CASE_DATA_OPERATIONS, Operation, allowed
-from app.auth.service import Caller
 from app.core.errors import BadRequest, Forbidden, Unauthenticated
 from app.core.ratelimit import RateLimiter, failure_counter_id, source_address
 

@@ -1,4 +1,4 @@
-"""Roles and the operations they grant (design.md, "Roles x operations")."""
+"""Roles and the operations they grant: the one table every route's policy is checked against."""
 
 from __future__ import annotations
 

@@ -11,7 +11,9 @@ from sqlalchemy import event
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.audit.service import record_key_operation
 from app.auth import repository
+from app.auth.caller import Caller
 from app.auth.keys import display_prefix, generate_key, key_digest
 from app.auth.models import ApiClient, ApiKey, Organisation
 from app.auth.permissions import Role
@@ -23,15 +25,6 @@ from app.core.metrics import AUTH_FAILURES
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 LAST_USED_RESOLUTION = timedelta(minutes=1)
-
-
-@dataclass(frozen=True)
-class Caller:
-    organisation_id: str
-    client_id: str
-    key_id: str
-    roles: frozenset[Role]
-    acting_user: str | None = None
 
 
 class KeyRefused(Unauthenticated):
@@ -283,8 +276,6 @@ def _audit_key_operation(
 ) -> None:
     """Chain the admin key operation in the organisation's audit trail (same transaction). `actor` is the admin
     caller over HTTP; None for the operator's CLI, recorded as acting user 'riskapi-cli'."""
-    from app.audit.service import record_key_operation
-
     record_key_operation(
         session,
         organisation_id=organisation_id,

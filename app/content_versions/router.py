@@ -11,9 +11,9 @@ from typing import Annotated, Any, Generic, TypeVar
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 from pydantic import BaseModel
 
+from app.auth.caller import Caller
 from app.auth.dependencies import Authorize
 from app.auth.permissions import Operation
-from app.auth.service import Caller
 from app.content_versions import service as versions
 from app.content_versions.http import (
     YAML_RESPONSE,

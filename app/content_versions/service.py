@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.audit import service as audit_service
-from app.auth.service import Caller
+from app.auth.caller import Caller
 from app.content_versions import repository
 from app.content_versions.diff import DiffLine
 from app.content_versions.models import VersionedDocument

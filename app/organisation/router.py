@@ -6,9 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends
 
+from app.auth.caller import Caller
 from app.auth.dependencies import Authorize
 from app.auth.permissions import Operation
-from app.auth.service import Caller
 from app.core.db import SessionDep
 from app.core.errors import BadRequest, Forbidden, NotFound, Unauthenticated, ValidationFailed, problem_responses
 from app.rulesets import service as ruleset_service

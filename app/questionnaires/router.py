@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from app.auth.service import Caller
+from app.auth.caller import Caller
 from app.content_versions.http import DocumentBody, document_request_body
 from app.content_versions.router import COMMON, Author, Reader, VersionRoutes, add_version_routes
 from app.content_versions.schemas import ValidationReport

@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
-from app.auth.service import Caller
+from app.auth.caller import Caller
 from app.content_versions import repository
 from app.content_versions import service as versions
 from app.content_versions.schemas import ContentDiff, ValidationIssue, ValidationReport

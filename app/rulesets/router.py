@@ -6,9 +6,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response
 
+from app.assessments.service import stored_answers_for_impact
+from app.auth.caller import Caller
 from app.auth.dependencies import Authorize
 from app.auth.permissions import Operation
-from app.auth.service import Caller
 from app.content_versions.http import ContentKey, DocumentBody, IfMatch, VersionNumber, document_request_body
 from app.content_versions.router import COMMON, Author, Publisher, Reader, VersionRoutes, add_version_routes
 from app.content_versions.service import etag
@@ -125,7 +126,7 @@ def analyse_ruleset_impact(
     """Re-score your stored assessments of the same questionnaire version (the latest `limit`, max 10,000, in an
     optional time window) with this version and count the level changes. Returns ids and levels only, never
     answers or subject references; writes nothing but the audit event. Needs X-Acting-User."""
-    return service.impact(session, caller, key, version, body or ImpactRequest())
+    return service.impact(session, caller, key, version, body or ImpactRequest(), stored_answers_for_impact)
 
 
 @router.get("/{key}/versions/{version}/fixtures", responses={**COMMON, **problem_responses(NotFound)})

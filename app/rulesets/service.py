@@ -8,12 +8,13 @@ import time
 from collections import Counter, OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
+from typing import Any, Protocol
 
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-from app.auth.service import Caller
+from app.auth.caller import Caller
 from app.content_versions import service as versions
 from app.content_versions.diff import DiffLine
 from app.content_versions.schemas import ContentDiff, ValidationIssue
@@ -639,14 +640,34 @@ def answers_invalid(issues: list[Issue]) -> ValidationFailed:
     )
 
 
-def impact(session: Session, caller: Caller, key: str, version: int, request: ImpactRequest) -> ImpactReport:
+class StoredAnswers(Protocol):
+    """The assessments feature's reader of stored answers (the router passes it: that feature depends on this one)."""
+
+    def __call__(
+        self,
+        session: Session,
+        organisation_id: str,
+        questionnaire_key: str,
+        questionnaire_version: int,
+        *,
+        since: datetime | None,
+        until: datetime | None,
+        limit: int,
+    ) -> list[tuple[str, str, dict[str, Any]]]: ...
+
+
+def impact(
+    session: Session,
+    caller: Caller,
+    key: str,
+    version: int,
+    request: ImpactRequest,
+    stored_answers_for_impact: StoredAnswers,
+) -> ImpactReport:
     """Re-score the organisation's stored assessments of the same questionnaire version with this version.
 
     Reads answers, writes nothing but the audit event, and returns ids and levels only.
     """
-    # Imported here: the assessments service imports this module (resolve_ruleset) at load time.
-    from app.assessments.service import stored_answers_for_impact
-
     started = time.perf_counter()
     row, resolved = _compiled_version(session, caller.organisation_id, key, version)
     stored = stored_answers_for_impact(

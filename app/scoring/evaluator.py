@@ -11,6 +11,7 @@ from app.scoring.checker import answer_check_steps, check_ruleset, items_read_by
 from app.scoring.compiler import CompiledCode, RuleInfo, generate
 from app.scoring.conditions import size
 from app.scoring.errors import AnswerError, DefinitionError, Issue, ScoringError
+from app.scoring.explain import counterfactuals as nearest_changes
 from app.scoring.models import ActionRule, ConditionTerm, LevelRule, PointsTerm, Questionnaire, RuleSet
 
 ENGINE_VERSION = "riskapi-scoring/1"
@@ -79,8 +80,6 @@ class CompiledRuleSet:
             result = run(answers, False)  # valid after all (the fast check is only sure about a "yes")
             assert result is not None
         if counterfactuals:
-            from app.scoring.explain import counterfactuals as nearest_changes
-
             assert isinstance(answers, dict)
             result["counterfactuals"] = nearest_changes(self, answers, self._levels.index(result["level"]))
         return result

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.scoring.conditions import UNKNOWN, leaves
-from app.scoring.evaluator import CompiledRuleSet
 from app.scoring.models import (
     AnswerCondition,
     BooleanItem,
@@ -17,6 +16,9 @@ from app.scoring.models import (
     SingleChoiceItem,
     YesNoUnknownItem,
 )
+
+if TYPE_CHECKING:  # the evaluator calls into this module; it needs only the type from there
+    from app.scoring.evaluator import CompiledRuleSet
 
 
 def counterfactuals(compiled: CompiledRuleSet, answers: dict[str, Any], level: int) -> list[dict[str, Any]]:

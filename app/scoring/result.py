@@ -1,4 +1,4 @@
-"""The result object of an evaluation (design.md, "Result object"): one schema wherever it appears (dry-run
+"""The result object of an evaluation (docs/rule-language.md, "Result object"): one schema wherever it appears (dry-run
 evaluate, assessment, rescore, replay), so the OpenAPI document shows it once."""
 
 from __future__ import annotations

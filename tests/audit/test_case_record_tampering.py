@@ -17,8 +17,8 @@ from typer.testing import CliRunner
 
 from app.assessments import repository as assessments_repository
 from app.audit import service as audit_service
+from app.auth.caller import Caller
 from app.auth.permissions import Role
-from app.auth.service import Caller
 from app.cli import cli
 from app.core.config import get_settings
 from app.models_registry import Base
