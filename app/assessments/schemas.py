@@ -1,4 +1,4 @@
-"""Request and response models of the assessments API (the result object is design.md's)."""
+"""Request and response models of the assessments API (the result object is app/scoring/result.py's)."""
 
 from __future__ import annotations
 

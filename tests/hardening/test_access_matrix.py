@@ -25,7 +25,7 @@ from tests.hardening.support import RouteInfo, assessment_body, example_body, fi
 
 PROBLEM = "application/problem+json"
 
-# Keys are globally unique (design.md, "Ownership"): creating a version under another organisation's key is the
+# Content keys are globally unique (ADR 0004): creating a version under another organisation's key is the
 # documented 409, not a 404.
 CROSS_ORG_EXPECTED = {("POST", "/v1/questionnaires/{key}/versions"): 409, ("POST", "/v1/rulesets/{key}/versions"): 409}
 
