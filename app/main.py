@@ -18,7 +18,6 @@ from app.core.config import Settings, get_settings
 from app.core.db import create_async_db_engine, create_db_engine, make_async_sessionmaker, make_sessionmaker
 from app.core.errors import install_error_handlers
 from app.core.gc_tuning import tune_garbage_collector
-from app.core.limits import HeaderSizeLimitMiddleware
 from app.core.logging import configure_logging
 from app.core.middleware import RequestContextMiddleware
 from app.core.openapi import install_openapi
@@ -98,8 +97,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in ROUTERS:
         app.include_router(router)
     install_openapi(app)
-    app.add_middleware(HeaderSizeLimitMiddleware, max_header_bytes=settings.max_header_bytes)
-    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        RequestContextMiddleware, max_body_bytes=settings.max_body_bytes, max_header_bytes=settings.max_header_bytes
+    )
     docs_paths = frozenset(p for p in ("/docs", "/redoc", app.swagger_ui_oauth2_redirect_url) if p)
     app.add_middleware(SecurityHeadersMiddleware, docs_paths=docs_paths)
     return app

@@ -44,7 +44,7 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     secret_key: SecretStr = SecretStr(DEVELOPMENT_SECRET)
     dev_key_path: Path = Path("var/dev-api-key")
-    # Total bytes of a request's header names and values (app/core/limits.py; README "Limits"): far above what a
+    # Total bytes of a request's header names and values (app/core/middleware.py; README "Limits"): far above what a
     # client of this API sends (a key, X-Acting-User of at most 256 characters, a few standard headers), at
     # uvicorn's h11 default, and below nginx's default large_client_header_buffers (4 x 8 KiB).
     max_header_bytes: int = Field(default=16 * 1024, ge=4096)

@@ -1,4 +1,8 @@
-"""Pure ASGI middleware: request ids, body-size limit, media-type check, access log and metrics."""
+"""Pure ASGI middleware: request ids, header- and body-size limits, media-type check, access log and metrics.
+
+uvicorn's httptools parser (the one installed here) has no limit of its own on header size (h11's
+`h11_max_incomplete_event_size` does not apply to it), so the header limit is the application's (README, "Limits").
+"""
 
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.context import request_id_var
-from app.core.errors import BadRequest, PayloadTooLarge, ProblemError, UnsupportedMediaType, render
+from app.core.errors import BadRequest, HeadersTooLarge, PayloadTooLarge, ProblemError, UnsupportedMediaType, render
 from app.core.json_guard import (
     BODY_MEDIA_TYPES,
     CHECKED_DOCUMENT_KEY,
@@ -29,9 +33,12 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp, max_body_bytes: int, json_limits: JsonLimits | None = None) -> None:
+    def __init__(
+        self, app: ASGIApp, max_body_bytes: int, max_header_bytes: int, json_limits: JsonLimits | None = None
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.max_header_bytes = max_header_bytes
         self.json_limits = json_limits
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -151,6 +158,8 @@ class RequestContextMiddleware:
     def _refuse_early(
         self, scope: Scope, headers: dict[str, str], content_type_count: int, media_type: str
     ) -> ProblemError | None:
+        if sum(len(name) + len(value) for name, value in scope["headers"]) > self.max_header_bytes:
+            return HeadersTooLarge(f"Limit is {self.max_header_bytes} bytes of header names and values")
         if "\x00" in scope.get("path", "") or b"%00" in scope.get("query_string", b""):
             return BadRequest("The URL contains U+0000 (%00), which is never a valid identifier or value")
         length = headers.get("content-length")
