@@ -39,20 +39,30 @@ def integer_documents(
     """A one-item questionnaire and a rule set whose floor reads the integer item `n` with `condition`."""
     item: dict[str, Any] = {"id": "n", "section": "s", "type": "integer", "question": "N"}
     item |= {name: value for name, value in (("min", low), ("max", high)) if value is not None}
+    return one_item_documents("bounded", item, {"n": order}, [{"q": "n", **condition}], monotone=monotone)
+
+
+def one_item_documents(
+    key: str, item: dict[str, Any], risk_order: dict[str, Any], floors: list[dict[str, Any]], monotone: bool = True
+) -> tuple[RuleSet, Questionnaire]:
+    """A questionnaire of one item and a rule set with a floor (to high) for each condition in `floors`."""
     questionnaire = parse_questionnaire(
-        {"key": "bounded", "version": 1, "title": "t", "sections": [{"id": "s", "title": "S"}], "items": [item]}
+        {"key": key, "version": 1, "title": "t", "sections": [{"id": "s", "title": "S"}], "items": [item]}
     )
     ruleset = parse_ruleset(
         {
-            "key": "bounded-rules",
+            "key": f"{key}-rules",
             "version": 1,
             "title": "t",
-            "questionnaire": {"key": "bounded", "version": 1},
+            "questionnaire": {"key": key, "version": 1},
             "levels": ["low", "high"],
             "disclaimer": "d",
             "monotone": monotone,
-            "risk_order": {"n": order},
-            "floors": [{"id": "F", "when": {"q": "n", **condition}, "level": "high", "reason": "r", "source": "s"}],
+            "risk_order": risk_order,
+            "floors": [
+                {"id": f"F{i}", "when": when, "level": "high", "reason": "r", "source": "s"}
+                for i, when in enumerate(floors)
+            ],
         }
     )
     return ruleset, questionnaire
@@ -167,39 +177,15 @@ def test_in_lists_become_merged_intervals() -> None:
 def test_a_long_risk_order_costs_linear_work() -> None:
     """`in` on the top of a 1,000-answer order: one comparison of the tail, not a set per position."""
     codes = [f"c{i}" for i in range(1000)]
-    questionnaire = parse_questionnaire(
-        {
-            "key": "long-order",
-            "version": 1,
-            "title": "t",
-            "sections": [{"id": "s", "title": "S"}],
-            "items": [
-                {
-                    "id": "c",
-                    "section": "s",
-                    "type": "single_choice",
-                    "question": "C",
-                    "options": [{"code": code, "label": code} for code in codes],
-                }
-            ],
-        }
-    )
+    item = {
+        "id": "c",
+        "section": "s",
+        "type": "single_choice",
+        "question": "C",
+        "options": [{"code": code, "label": code} for code in codes],
+    }
     when = [{"q": "c", "in": codes[k:]} for k in range(0, 1000, 10)] + [{"q": "c", "in": ["c0", "c999"]}]
-    ruleset = parse_ruleset(
-        {
-            "key": "long-order-rules",
-            "version": 1,
-            "title": "t",
-            "questionnaire": {"key": "long-order", "version": 1},
-            "levels": ["low", "high"],
-            "disclaimer": "d",
-            "monotone": True,
-            "risk_order": {"c": codes},
-            "floors": [
-                {"id": f"F{i}", "when": w, "level": "high", "reason": "r", "source": "s"} for i, w in enumerate(when)
-            ],
-        }
-    )
+    ruleset, questionnaire = one_item_documents("long-order", item, {"c": codes}, when)
     tracemalloc.start()
     try:
         issues = check(ruleset, questionnaire)
