@@ -62,6 +62,11 @@ bench-scoring-instructions: $(STAMP)  # needs valgrind (apt-get install valgrind
 bench-api: $(STAMP)
 	$(BIN)/python bench/api.py
 
+# Documents generated from the code; tests fail while a committed copy differs from what this writes.
+docs: $(STAMP)
+	$(BIN)/python -m app.auth.roles_doc docs/roles.md
+	$(BIN)/python -m app.content.cli --output docs/default-content.md
+
 openapi: $(STAMP)
 	$(BIN)/python -m app.openapi_dump > openapi.json
 
