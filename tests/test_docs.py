@@ -1,7 +1,9 @@
-"""The documents stand on their own: generated ones match the code, and none points outside the repository."""
+"""The documents stand on their own: generated ones match the code, their examples hold, and none points outside
+the repository."""
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 from pathlib import Path
@@ -10,6 +12,8 @@ import pytest
 
 from app.auth import roles_doc
 from app.auth.permissions import GRANTS, Operation, Role
+from app.content import default_questionnaire, default_ruleset
+from app.scoring import CompiledRuleSet, compile_ruleset, parse_questionnaire, parse_ruleset
 
 ROOT = Path(__file__).resolve().parents[1]
 ROLES_DOC = ROOT / "docs" / "roles.md"
@@ -88,3 +92,68 @@ def test_readme_lists_every_document_in_docs() -> None:
         if str(path.relative_to(ROOT)) not in linked
     ]
     assert not unlisted, f"README.md's list of documents misses {unlisted}"
+
+
+# --- docs/answers.md: its examples, run on the shipped content ------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def shipped() -> CompiledRuleSet:
+    return compile_ruleset(parse_ruleset(default_ruleset()), parse_questionnaire(default_questionnaire()))
+
+
+def example_answers(**changes: object) -> dict[str, object]:
+    answers = json.loads((ROOT / "docs" / "examples" / "assessment-request.json").read_text())["answers"]
+    assert isinstance(answers, dict)
+    answers.update(changes)
+    return {key: value for key, value in answers.items() if value is not None}
+
+
+def problems(compiled: CompiledRuleSet, answers: dict[str, object]) -> list[tuple[str, str]]:
+    return [(issue.pointer, issue.message) for issue in compiled.validate_answers(answers)]
+
+
+IMAGE_FOLLOW_UPS = [
+    "image_recipient",
+    "image_coerced",
+    "image_shared_beyond_recipient",
+    "image_online_public",
+    "image_involves_sexual_acts",
+    "image_content_extreme",
+]
+
+
+def test_answers_doc_the_example_request_is_low_without_gaps(shipped: CompiledRuleSet) -> None:
+    result = shipped.evaluate(example_answers())
+    assert (result["level"], result["information_gaps"]) == ("low", [])
+    assert "assessment_date" not in example_answers()
+    assert "concern_date" not in example_answers()
+
+
+def test_answers_doc_items_not_asked_and_required(shipped: CompiledRuleSet) -> None:
+    not_asked = "this item is not asked given the other answers (enable_when), leave it out"
+    assert problems(shipped, example_answers(image_recipient="adult")) == [("/image_recipient", not_asked)]
+    missing = problems(shipped, example_answers(image_created_self="yes"))
+    assert missing == [(f"/{item}", "required item is missing") for item in IMAGE_FOLLOW_UPS]
+    unknown = shipped.evaluate(example_answers(image_created_self="unknown"))
+    assert unknown["information_gaps"] == ["image_created_self"]
+    assert problems(shipped, example_answers(child_age_years=None)) == [
+        ("/child_age_years", "required item is missing")
+    ]
+    assert problems(shipped, example_answers(child_age_years="unknown")) == [
+        ("/child_age_years", 'expected a whole number, got "unknown"')
+    ]
+
+
+def test_answers_doc_unknown_answers(shipped: CompiledRuleSet) -> None:
+    concern = shipped.evaluate(example_answers(concern_date="unknown"))
+    assert (concern["level"], concern["information_gaps"]) == ("low", ["concern_date"])
+    gap = shipped.evaluate(example_answers(contact_adult_involved="unknown"))
+    assert (gap["level"], gap["information_gaps"]) == ("medium", ["contact_adult_involved"])
+    assert [floor["id"] for floor in gap["floors_applied"]] == ["unknown_answers"]
+    first = gap["reasons"][0]
+    assert first["rule_id"] == "unknown_answers"
+    assert first["items"] == ["contact_adult_involved"]
+    assert first["text"].startswith(
+        'Unresolved question that decides an immediate referral: contact_adult_involved answered "unknown".'
+    )
