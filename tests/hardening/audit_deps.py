@@ -1,4 +1,7 @@
-"""`make security`, dependency half: pip-audit on requirements.lock, saying exactly what it could not check.
+"""`make security`, dependency half: pip-audit on requirements-dev.lock, saying exactly what it could not check.
+
+The dev lock is the runtime lock (what the Docker image installs) plus the test, lint and bench tools at the same
+versions, so one audit covers both.
 
 pip-audit asks a vulnerability service about each pinned version: PyPI's per-version JSON (default) or OSV.
 Where neither answers (an offline or mirrored registry), nothing was audited; that is reported as such, never as
@@ -16,11 +19,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 PIP_AUDIT = Path(sys.executable).with_name("pip-audit")
+LOCK_FILE = "requirements-dev.lock"
 
 
 def audit(service: str) -> tuple[int, dict[str, object] | None, str]:
     command = [
-        str(PIP_AUDIT), "-r", "requirements.lock", "--no-deps", "--disable-pip", "--progress-spinner", "off",
+        str(PIP_AUDIT), "-r", LOCK_FILE, "--no-deps", "--disable-pip", "--progress-spinner", "off",
         "--vulnerability-service", service, "--format", "json", "--timeout", "20",
     ]  # fmt: skip
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
@@ -53,7 +57,7 @@ def main() -> int:
             return 0
         example = skipped[0]["skip_reason"]
         failures.append(f"{service}: {len(skipped)} of {len(dependencies)} dependencies not audited ({example})")
-    print("pip-audit could NOT audit requirements.lock; nothing was checked:")
+    print(f"pip-audit could NOT audit {LOCK_FILE}; nothing was checked:")
     for failure in failures:
         print(f"  - {failure}")
     if os.environ.get("RISKAPI_AUDIT_REQUIRED") == "1":
