@@ -20,7 +20,7 @@ RISKAPI_RATE_LIMIT_PER_MINUTE=0. Load: wrk (Debian package `wrk`, one thread, be
 else bench/api_load.py (asyncio + httpx), which saturates a core at 64 clients, so that its figures measure the
 load generator more than the servers. req/s counts 201 responses only; every other status is counted per app.
 
-Output: a markdown table (also written as JSON under var/bench/, or to --json).
+Output: a markdown table, also written as JSON under var/bench/ (or to --json), beside each server's log.
 PostgreSQL: RISKAPI_BENCH_POSTGRES_URL (default postgresql+psycopg://postgres@127.0.0.1:5432/postgres), used to
 create one scratch database per app, dropped afterwards.
 """
@@ -40,6 +40,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -59,6 +60,7 @@ RATE_LIMIT_SETTING = "RISKAPI_RATE_LIMIT_PER_MINUTE"
 RATE_LIMIT_UNREACHABLE = 1_000_000_000  # per minute: rate limiting runs (counts every request), never refuses
 RATE_LIMIT_MODES = {"on": RATE_LIMIT_UNREACHABLE, "off": 0}
 WORKTREES = ROOT / "var" / "bench-worktrees"
+RESULTS = ROOT / "var" / "bench"
 UV_VERSION = "0.13.8"  # the Makefile's
 WRK = shutil.which("wrk")
 
@@ -351,6 +353,8 @@ def main() -> None:
     sides = [BASELINE, *trees]
     command_line = shlex.join([".venv/bin/python", "bench/api.py", *sys.argv[1:]])
     started = datetime.now(UTC)
+    logs = RESULTS / f"api-{started:%Y%m%d-%H%M%S}-logs"  # kept: a non-201 is explained there
+    logs.mkdir(parents=True)
     report: dict[str, Any] = {
         "command": command_line,
         "started": started.isoformat(timespec="seconds"),
@@ -361,6 +365,7 @@ def main() -> None:
         "load_generator": "wrk" if WRK else "httpx",
         "rate_limit": {mode: {RATE_LIMIT_SETTING: value} for mode, value in RATE_LIMIT_MODES.items()},
         "load_average_before": load_average(),
+        "server_logs": str(logs),
         "cells": [],
     }
     print(f"`{command_line}`\n")
@@ -379,18 +384,20 @@ def main() -> None:
         for kind in kinds:
             for workers in [int(w) for w in args.workers.split(",")]:
                 with databases(kind, admin_url, sides, scratch) as urls:
-                    keys = {side: prepare_riskapi(tree, urls[side]) for side, tree in trees.items()}
+                    with ThreadPoolExecutor() as pool:  # each CLI call spends seconds importing the app
+                        issued = {side: pool.submit(prepare_riskapi, tree, urls[side]) for side, tree in trees.items()}
+                        keys = {side: future.result() for side, future in issued.items()}
                     keys[BASELINE] = ""
                     for mode in modes:
                         report["cells"] += run_cells(
-                            kind, workers, mode, args, rounds, trees, urls, keys, scratch, str(body_file)
+                            kind, workers, mode, args, rounds, trees, urls, keys, logs, str(body_file)
                         )
     report["load_average_after"] = load_average()
     print(f"\nload average after: {report['load_average_after']}")
-    out = args.json or ROOT / "var" / "bench" / f"api-{started:%Y%m%d-%H%M%S}.json"
+    out = args.json or RESULTS / f"api-{started:%Y%m%d-%H%M%S}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"JSON: {out}")
+    print(f"JSON: {out}\nserver logs: {logs}")
 
 
 def run_cells(
@@ -402,7 +409,7 @@ def run_cells(
     trees: dict[str, Tree],
     urls: dict[str, str],
     keys: dict[str, str],
-    scratch: Path,
+    logs: Path,
     body_file: str,
 ) -> list[dict[str, Any]]:
     """Serves every app with the mode's rate limit and loads them in turn, round after round, per client count."""
@@ -412,7 +419,7 @@ def run_cells(
     with ExitStack() as stack:
         servers: dict[str, Server] = {}
         for side in sides:
-            log = stack.enter_context(open(scratch / f"{side}-{kind}-{workers}-{mode}.log", "w+b"))
+            log = stack.enter_context(open(logs / f"{side}-{kind}-{workers}-{mode}.log", "w+b"))
             if side == BASELINE:
                 command: list[str | Path] = [sys.executable, "-m", "uvicorn", "bench.baseline_app:create_app"]
                 command += ["--factory", "--workers", str(workers), "--no-access-log", "--log-level", "warning"]
