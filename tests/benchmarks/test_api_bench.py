@@ -67,6 +67,20 @@ def test_a_row_names_each_apps_refusals() -> None:
     assert row.count("|") == api.table_header(sides).splitlines()[0].count("|")
 
 
+def test_without_a_ref_the_table_compares_the_working_tree_with_the_baseline_only() -> None:
+    sides = [api.BASELINE, api.CURRENT]
+    apps = {api.BASELINE: api.summarise([round_result(100, 10, {201: 10})])}
+    apps[api.CURRENT] = api.summarise([round_result(80, 10, {201: 8})])
+    cell = {"db": "postgres", "workers": 2, "clients": 64, "rate_limit": "off", "apps": apps}
+    cell["ratios"] = api.ratios(cell)
+
+    header, row = api.table_header(sides).splitlines()[0], api.table_row(cell, sides)
+
+    assert "REF" not in header
+    assert row.count("|") == header.count("|")
+    assert row.endswith("| 0.80x | 0 / 0 |")
+
+
 class AlternatingStatus(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     served = 0
