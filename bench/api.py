@@ -13,12 +13,13 @@ Apps, each a server of its own on 127.0.0.1 with a database of its own:
 Each riskapi side migrates, seeds and issues its key through its own `riskapi` CLI (its own interpreter and code,
 so REF's schema and content are REF's) and is served by its own `riskapi serve`.
 
-For each database, worker count, rate-limit mode and client count, every round loads each app in turn (the order
-rotates by one app per round) for --seconds after a 1 s warm-up; medians over rounds are reported. Rate limiting
-ON is the default setting with a limit no run can reach (no 429 is expected: they are counted), OFF is
-RISKAPI_RATE_LIMIT_PER_MINUTE=0. Load: wrk (Debian package `wrk`, one thread, bench/api_load.lua) when installed,
-else bench/api_load.py (asyncio + httpx), which saturates a core at 64 clients, so that its figures measure the
-load generator more than the servers. req/s counts 201 responses only; every other status is counted per app.
+For each database, worker count, rate-limit mode and client count, every round loads each app in turn for
+--seconds after a 1 s warm-up (the order changes per round so that each app follows every other equally often);
+medians over rounds are reported. Rate limiting ON is the default setting with a limit no run can reach (no 429
+is expected: they are counted), OFF is RISKAPI_RATE_LIMIT_PER_MINUTE=0. Load: wrk (Debian package `wrk`, one
+thread, bench/api_load.lua) when installed, else bench/api_load.py (asyncio + httpx), which saturates a core at
+64 clients, so that its figures measure the load generator more than the servers. req/s counts 201 responses
+only; every other status is counted per app.
 
 Output: a markdown table, also written as JSON under var/bench/ (or to --json), beside each server's log.
 PostgreSQL: RISKAPI_BENCH_POSTGRES_URL (default postgresql+psycopg://postgres@127.0.0.1:5432/postgres), used to
@@ -200,6 +201,22 @@ class Server:
             self.process.wait()
 
 
+def balanced_orders(count: int) -> list[list[int]]:
+    """Orders of the apps, one per round, in which each app follows every other app equally often (a Williams
+    design). A load leaves work behind (dirty pages to write back, a checkpoint, a busy database server) that
+    slows whichever app comes next, so a fixed rotation would always hand the same app the baseline's light
+    leftovers and the others riskapi's heavier ones."""
+    first, low, high = [0], 1, count - 1
+    while low <= high:
+        first.append(low)
+        low += 1
+        if low <= high:
+            first.append(high)
+            high -= 1
+    orders = [[(index + shift) % count for index in first] for shift in range(count)]
+    return orders if count % 2 == 0 else orders + [order[::-1] for order in orders]
+
+
 def load(base: str, key: str, concurrency: int, seconds: float, body_file: str) -> dict[str, Any]:
     """req/s of 201s, p50 and p99 in ms, socket errors and the count of each status: wrk (C, one thread) when
     installed, else the httpx client."""
@@ -371,7 +388,7 @@ def main() -> None:
     print(f"`{command_line}`\n")
     print(
         f"current: {report['current']}" + (f"; REF: {args.against} = {ref_sha}" if ref_sha else "") + "; "
-        f"{args.seconds:g} s per load after a 1 s warm-up, {rounds} rounds (app order rotating), medians; "
+        f"{args.seconds:g} s per load after a 1 s warm-up, {rounds} rounds (balanced app orders), medians; "
         f"load generator: {'wrk' if WRK else 'httpx (install wrk for figures not bound by the load generator)'}; "
         f"rate limit on = {RATE_LIMIT_SETTING}={RATE_LIMIT_UNREACHABLE}, off = 0; "
         f"load average before: {report['load_average_before']}\n"
@@ -432,9 +449,10 @@ def run_cells(
             server.wait_ready()
         for clients in [int(c) for c in args.concurrency.split(",")]:
             runs: dict[str, list[dict[str, Any]]] = {side: [] for side in sides}
+            orders = balanced_orders(len(sides))
             for round_number in range(rounds):
-                shift = round_number % len(sides)
-                for side in sides[shift:] + sides[:shift]:
+                for index in orders[round_number % len(orders)]:
+                    side = sides[index]
                     runs[side].append(load(servers[side].base, keys[side], clients, args.seconds, body_file))
             cell: dict[str, Any] = {
                 "db": kind,

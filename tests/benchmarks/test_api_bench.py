@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
 import subprocess
 import threading
+from collections import Counter
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -17,6 +19,16 @@ from bench import api
 
 def round_result(rps: float, p99_ms: float, statuses: dict[int, int], socket_errors: int = 0) -> dict[str, object]:
     return {"rps": rps, "p50_ms": p99_ms / 4, "p99_ms": p99_ms, "socket_errors": socket_errors, "statuses": statuses}
+
+
+@pytest.mark.parametrize("count", [2, 3, 4, 5])
+def test_each_app_follows_every_other_equally_often_across_the_round_orders(count: int) -> None:
+    orders = api.balanced_orders(count)
+
+    assert all(sorted(order) == list(range(count)) for order in orders)
+    successions = Counter(pair for order in orders for pair in itertools.pairwise(order))
+    assert set(successions) == set(itertools.permutations(range(count), 2))
+    assert len(set(successions.values())) == 1
 
 
 def test_summary_takes_medians_and_counts_every_response_that_is_not_a_201() -> None:
