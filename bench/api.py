@@ -50,6 +50,7 @@ from typing import IO, Any
 
 import httpx
 from sqlalchemy import create_engine, make_url, text
+from sqlalchemy.pool import NullPool
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -276,6 +277,24 @@ def databases(kind: str, admin_url: str, sides: list[str], scratch: Path) -> Ite
         admin.dispose()
 
 
+def postgres_connections(admin_url: str, urls: dict[str, str]) -> dict[str, int]:
+    """Connections open to each app's database, and to the whole server with its limit: the apps' pools keep
+    theirs open between loads, and a server that runs out answers `too many clients` (a 503 in the table)."""
+    names = {side: make_url(url).database for side, url in urls.items()}
+    admin = create_engine(admin_url, poolclass=NullPool)
+    try:
+        with admin.connect() as conn:
+            rows = conn.execute(text("SELECT datname, count(*) FROM pg_stat_activity GROUP BY datname")).all()
+            limit = int(conn.execute(text("SHOW max_connections")).scalar_one())
+    finally:
+        admin.dispose()
+    counts = {str(name): int(count) for name, count in rows}
+    return {side: counts.get(str(name), 0) for side, name in names.items()} | {
+        "server": sum(counts.values()),
+        "max_connections": limit,
+    }
+
+
 def summarise(results: list[dict[str, Any]]) -> dict[str, Any]:
     statuses: dict[int, int] = {}
     for result in results:
@@ -407,10 +426,19 @@ def main() -> None:
                     keys[BASELINE] = ""
                     for mode in modes:
                         report["cells"] += run_cells(
-                            kind, workers, mode, args, rounds, trees, urls, keys, logs, str(body_file)
+                            kind, workers, mode, args, rounds, trees, urls, keys, logs, str(body_file), admin_url
                         )
     report["load_average_after"] = load_average()
     print(f"\nload average after: {report['load_average_after']}")
+    for cell in report["cells"]:
+        if "postgres_connections" in cell:
+            held = cell["postgres_connections"]
+            print(
+                f"PostgreSQL connections after {cell['workers']} worker(s), {cell['clients']} clients, rate limit "
+                f"{cell['rate_limit']}: "
+                + ", ".join(f"{TITLES[side]} {held[side]}" for side in TITLES if side in held)
+                + f"; server {held['server']} of max_connections {held['max_connections']}"
+            )
     out = args.json or RESULTS / f"api-{started:%Y%m%d-%H%M%S}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")
@@ -428,6 +456,7 @@ def run_cells(
     keys: dict[str, str],
     logs: Path,
     body_file: str,
+    admin_url: str,
 ) -> list[dict[str, Any]]:
     """Serves every app with the mode's rate limit and loads them in turn, round after round, per client count."""
     sides = [BASELINE, *trees]
@@ -461,6 +490,8 @@ def run_cells(
                 "rate_limit": mode,
                 "apps": {side: summarise(results) for side, results in runs.items()},
             }
+            if kind == "postgres":
+                cell["postgres_connections"] = postgres_connections(admin_url, urls)
             cell["ratios"] = ratios(cell)
             cells.append(cell)
             print(table_row(cell, sides), flush=True)
