@@ -146,10 +146,12 @@ class Keyset:
         if len(cursor) > MAX_CURSOR_CHARS:
             raise _refused(f"longer than {MAX_CURSOR_CHARS} characters")
         try:
-            decoded = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-            version, name, values, check = decoded
-        except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
+            decoded = json.loads(base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True))
+        except (ValueError, binascii.Error, UnicodeDecodeError):
             raise _refused("not a cursor this API returned") from None
+        if not (isinstance(decoded, list) and len(decoded) == 4 and isinstance(decoded[0], int)):
+            raise _refused("not a cursor this API returned")
+        version, name, values, check = decoded
         if version != CURSOR_VERSION:
             raise _refused("issued by another version of the API: start again without a cursor")
         if name != self.name:

@@ -14,9 +14,11 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from app.assessments.models import Assessment
+from app.audit.models import AuditEvent
 from app.auth.models import ApiClient
 from app.auth.permissions import Role
-from app.core.pagination import MAX_CURSOR_CHARS
+from app.core.pagination import MAX_CURSOR_CHARS, Keyset
 from tests.assessments.conftest import create
 from tests.conftest import Tenant
 from tests.rulesets.factories import QUESTIONNAIRE_YAML, YAML, ruleset_yaml, seed
@@ -189,3 +191,11 @@ async def test_a_naive_time_filter_is_a_422_naming_the_parameter(
     assert refused_pointers(response) == [(f"/{parameter}", "query")]
     aware = await get_page(client, tenant, listing, **{parameter: "2030-01-31T00:00:00+01:00"})
     assert aware.status_code == 200, aware.text
+
+
+def test_a_keyset_must_identify_a_row() -> None:
+    with pytest.raises(ValueError, match="does not identify a row"):
+        Keyset("assessments by time", (Assessment.created_at,), descending=True)
+    with pytest.raises(ValueError, match="does not identify a row"):
+        Keyset("audit events of every organisation", (AuditEvent.sequence,))
+    Keyset("audit events", (AuditEvent.sequence,), within=(AuditEvent.organisation_id,))
