@@ -20,7 +20,6 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    and_,
     bindparam,
     column,
     delete,
@@ -28,7 +27,6 @@ from sqlalchemy import (
     func,
     insert,
     literal,
-    or_,
     select,
     text,
 )
@@ -39,6 +37,7 @@ from app.audit.chain import record_digest
 from app.audit.service import Gate, NewRow
 from app.core import sqlite_direct
 from app.core.db import UTCDateTime
+from app.core.pagination import Keyset, Position
 
 _ASSESSMENTS = cast(Table, Assessment.__table__)
 _OVERRIDES = cast(Table, AssessmentOverride.__table__)
@@ -202,6 +201,9 @@ def _not_in_error(organisation_id: str) -> Any:
     )
 
 
+LISTED = Keyset("assessments", (Assessment.created_at, Assessment.id), descending=True)
+
+
 def page(
     session: Session,
     organisation_id: str,
@@ -214,10 +216,10 @@ def page(
     ruleset_version: int | None,
     include_superseded: bool,
     include_entered_in_error: bool,
-    before: tuple[datetime, str] | None,
+    after: Position | None,
     limit: int,
 ) -> list[tuple[Assessment, str | None]]:
-    """Newest first, keyset-paginated on (created_at, id): stable while rows are inserted."""
+    """Newest first, in `LISTED` order after `after` (stable while rows are inserted); `limit` + 1 rows at most."""
     stmt = _scoped(organisation_id)
     if subject_ref is not None:
         stmt = stmt.where(Assessment.subject_ref == subject_ref)
@@ -235,10 +237,7 @@ def page(
         stmt = stmt.where(_not_superseded(organisation_id))
     if not include_entered_in_error:
         stmt = stmt.where(_not_in_error(organisation_id))
-    if before is not None:
-        at, last_id = before
-        stmt = stmt.where(or_(Assessment.created_at < at, and_(Assessment.created_at == at, Assessment.id < last_id)))
-    rows = session.execute(stmt.order_by(Assessment.created_at.desc(), Assessment.id.desc()).limit(limit))
+    rows = session.execute(LISTED.apply(stmt, after, limit))
     return [(r[0], r[1]) for r in rows]
 
 

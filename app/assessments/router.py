@@ -35,6 +35,7 @@ from app.core.errors import (
     ValidationFailed,
     problem_responses,
 )
+from app.core.pagination import DEFAULT_PAGE_SIZE, CursorQuery, LimitQuery
 
 router = APIRouter(prefix="/v1/assessments", tags=["assessments"], dependencies=[AuditRefusals])
 
@@ -84,8 +85,8 @@ def list_assessments(
     ruleset_version: Annotated[int | None, Query(ge=1, le=2_147_483_647)] = None,
     include_superseded: Annotated[bool, Query(description="Also list revisions that were amended")] = False,
     include_entered_in_error: Annotated[bool, Query(description="Also list assessments entered in error")] = False,
-    cursor: Annotated[str | None, Query(max_length=512, description="`next_cursor` of the previous page")] = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: CursorQuery = None,
+    limit: LimitQuery = DEFAULT_PAGE_SIZE,
 ) -> Response:
     """List the organisation's assessments, newest first, with filters and cursor pagination."""
     filters = service.ListFilters(

@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.core.pagination import Page
 from app.scoring.result import Result
 
 SubjectRef = Field(
@@ -131,9 +132,8 @@ class AssessmentRead(Result):
     entered_in_error: EnteredInErrorRead | None
 
 
-class AssessmentPage(BaseModel):
-    items: list[AssessmentRead]
-    next_cursor: str | None
+class AssessmentPage(Page[AssessmentRead]):
+    """Newest first."""
 
 
 class RevisionChain(BaseModel):

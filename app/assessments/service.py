@@ -3,13 +3,10 @@ audit event in that same transaction, so an assessment and the record of its cre
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
-import json
 import random
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypedDict
 
@@ -27,8 +24,9 @@ from app.auth.caller import Caller
 from app.core import sqlite_direct
 from app.core.config import get_settings
 from app.core.db import new_id, utcnow
-from app.core.errors import BadRequest, Conflict, FieldError, NotFound, ValidationFailed
+from app.core.errors import Conflict, FieldError, NotFound, ValidationFailed
 from app.core.metrics import ASSESSMENTS_CREATED
+from app.core.pagination import Position
 from app.core.seams import StateReadSeam
 from app.rulesets.service import ResolvedRuleSet, cached_resolution, get_ruleset_for_replay, resolve_ruleset
 from app.scoring import ENGINE_VERSION, AnswerError, Issue
@@ -586,23 +584,6 @@ def get_assessment(
     return rendered
 
 
-def encode_cursor(created_at: datetime, assessment_id: str) -> str:
-    raw = json.dumps([_iso(created_at), assessment_id], separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        at, assessment_id = json.loads(raw)
-        parsed = datetime.fromisoformat(str(at).replace("Z", "+00:00"))
-        if parsed.tzinfo is None or not isinstance(assessment_id, str):
-            raise ValueError("bad cursor")
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError) as exc:
-        raise BadRequest("The cursor is not one this API returned") from exc
-    return parsed, assessment_id
-
-
 @dataclass(frozen=True)
 class ListFilters:
     subject_ref: str | None = None
@@ -624,6 +605,7 @@ def list_assessments(
     limit: int,
     explain: Collection[str] = frozenset(),
 ) -> Rendered:
+    scope = asdict(filters)
     rows = repository.page(
         session,
         caller.organisation_id,
@@ -635,14 +617,12 @@ def list_assessments(
         ruleset_version=filters.ruleset_version,
         include_superseded=filters.include_superseded,
         include_entered_in_error=filters.include_entered_in_error,
-        before=decode_cursor(cursor) if cursor else None,
-        limit=limit + 1,
+        after=repository.LISTED.decode(cursor, scope),
+        limit=limit,
     )
-    more = len(rows) > limit
-    rows = rows[:limit]
-    rendered_page = _render_many(session, caller, rows, explain)
-    next_cursor = encode_cursor(rows[-1][0].created_at, rows[-1][0].id) if more and rows else None
-    rendered = _rendered(200, {"items": rendered_page, "next_cursor": next_cursor})
+    page = repository.LISTED.page(rows, limit, scope, position_of=_listed_position)
+    rows = page.items
+    rendered = _rendered(200, {"items": _render_many(session, caller, rows, explain), "next_cursor": page.next_cursor})
     audit.record(
         session,
         caller=caller,
@@ -653,6 +633,11 @@ def list_assessments(
         resources=[audit.Resource(row.id, row.subject_ref) for row, _ in rows],
     )
     return rendered
+
+
+def _listed_position(row: tuple[Assessment, str | None]) -> Position:
+    assessment, _level = row
+    return repository.LISTED.position(assessment)
 
 
 def _render_many(

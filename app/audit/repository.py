@@ -30,6 +30,7 @@ from app.audit.chain import genesis_hash, link_hash
 from app.audit.models import AuditChainHead, AuditEvent, AuditEventRef
 from app.core import postgres_direct, sqlite_direct
 from app.core.db import utcnow
+from app.core.pagination import Keyset, Position
 
 _HEAD = cast(Table, AuditChainHead.__table__)
 _EVENTS = cast(Table, AuditEvent.__table__)
@@ -266,6 +267,9 @@ def iter_events(session: Session, organisation_id: str, batch: int = 1000) -> It
         session.expunge_all()
 
 
+LISTED = Keyset("audit events", (AuditEvent.sequence,), within=(AuditEvent.organisation_id,))
+
+
 def search(
     session: Session,
     organisation_id: str,
@@ -278,9 +282,10 @@ def search(
     action: str | None,
     since: datetime | None,
     until: datetime | None,
-    after_sequence: int | None,
+    after: Position | None,
     limit: int,
 ) -> list[AuditEvent]:
+    """In `LISTED` (chain) order after `after`; `limit` + 1 rows at most."""
     stmt: Select[AuditEvent] = select(AuditEvent).where(AuditEvent.organisation_id == organisation_id)
     for column, value in (
         (AuditEvent.acting_user, acting_user),
@@ -304,6 +309,4 @@ def search(
         stmt = stmt.where(AuditEvent.occurred_at >= since)
     if until is not None:
         stmt = stmt.where(AuditEvent.occurred_at < until)
-    if after_sequence is not None:
-        stmt = stmt.where(AuditEvent.sequence > after_sequence)
-    return list(session.scalars(stmt.order_by(AuditEvent.sequence).limit(limit)))
+    return list(session.scalars(LISTED.apply(stmt, after, limit)))

@@ -22,6 +22,7 @@ from app.auth.dependencies import Authorize
 from app.auth.permissions import Operation
 from app.core.db import SessionDep
 from app.core.errors import BadRequest, Forbidden, Unauthenticated, ValidationFailed, problem_responses
+from app.core.pagination import DEFAULT_PAGE_SIZE, CursorQuery, LimitQuery
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"], dependencies=[AuditRefusals])
 Auditor = Annotated[Caller, Depends(Authorize(Operation.read_audit))]
@@ -44,13 +45,11 @@ def list_audit_events(
     action: Annotated[str | None, Query(max_length=64, examples=["assessment.read"])] = None,
     since: Annotated[AwareDatetime | None, Query(description="At or after (ISO 8601 with zone)")] = None,
     until: Annotated[AwareDatetime | None, Query(description="Before (ISO 8601 with zone)")] = None,
-    cursor: Annotated[str | None, Query(max_length=32, description="`next_cursor` of the previous page")] = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: CursorQuery = None,
+    limit: LimitQuery = DEFAULT_PAGE_SIZE,
 ) -> AuditEventPage:
     """The organisation's audit events in chain order, filtered (auditor or admin)."""
-    if cursor is not None and not (cursor.isdigit() and len(cursor) <= 18):
-        raise BadRequest("The cursor is not one this API returned")
-    events, more = service.search(
+    found = service.search(
         session,
         caller,
         subject_ref=subject_ref,
@@ -61,7 +60,7 @@ def list_audit_events(
         action=action,
         since=since,
         until=until,
-        after_sequence=int(cursor) if cursor else None,
+        cursor=cursor,
         limit=limit,
     )
     page = AuditEventPage(
@@ -82,9 +81,9 @@ def list_audit_events(
                 prev_hash=e.prev_hash,
                 hash=e.hash,
             )
-            for e in events
+            for e in found.items
         ],
-        next_cursor=str(events[-1].sequence) if more and events else None,
+        next_cursor=found.next_cursor,
     )
     return page
 

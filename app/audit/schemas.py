@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.core.pagination import Page
+
 
 class ListedResource(BaseModel):
     id: str
@@ -53,9 +55,8 @@ class AuditEventRead(BaseModel):
     hash: str
 
 
-class AuditEventPage(BaseModel):
-    items: list[AuditEventRead]
-    next_cursor: str | None
+class AuditEventPage(Page[AuditEventRead]):
+    """In chain order."""
 
 
 MAX_LISTED_PROBLEMS = 100

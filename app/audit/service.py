@@ -20,6 +20,7 @@ from app.audit.repository import NewRow as NewRow
 from app.auth.caller import Caller
 from app.core import sqlite_direct
 from app.core.db import utcnow
+from app.core.pagination import DEFAULT_PAGE_SIZE, Paged
 
 log = structlog.get_logger("riskapi.audit")
 
@@ -433,10 +434,20 @@ def search(
     action: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
-    after_sequence: int | None = None,
-    limit: int = 50,
-) -> tuple[list[AuditEvent], bool]:
-    """A page of the caller's organisation's events in chain order, and whether more follow (itself audited)."""
+    cursor: str | None = None,
+    limit: int = DEFAULT_PAGE_SIZE,
+) -> Paged[AuditEvent]:
+    """A page of the caller's organisation's events in chain order (itself audited)."""
+    filters = {
+        "subject_ref": subject_ref,
+        "resource_id": resource_id,
+        "resource_type": resource_type,
+        "acting_user": acting_user,
+        "client_id": client_id,
+        "action": action,
+        "since": since,
+        "until": until,
+    }
     rows = repository.search(
         session,
         caller.organisation_id,
@@ -448,20 +459,10 @@ def search(
         action=action,
         since=since,
         until=until,
-        after_sequence=after_sequence,
-        limit=limit + 1,
+        after=repository.LISTED.decode(cursor, filters),
+        limit=limit,
     )
-    page = rows[:limit]
-    filters = {
-        "subject_ref": subject_ref,
-        "resource_id": resource_id,
-        "resource_type": resource_type,
-        "acting_user": acting_user,
-        "client_id": client_id,
-        "action": action,
-        "since": since,
-        "until": until,
-    }
+    page = repository.LISTED.page(rows, limit, filters)
     record(
         session,
         caller=caller,
@@ -469,10 +470,10 @@ def search(
         resource_type="audit",
         subject_ref=subject_ref,
         resource_id=resource_id,
-        details={"count": len(page), "filters": sorted(k for k, v in filters.items() if v is not None)},
-        digest_of=[e.hash for e in page],
+        details={"count": len(page.items), "filters": sorted(k for k, v in filters.items() if v is not None)},
+        digest_of=[e.hash for e in page.items],
     )
-    return page, len(rows) > limit
+    return page
 
 
 def verify_for(session: Session, caller: Caller, case_records: Sequence[CaseRecords]) -> Verification:

@@ -10,6 +10,7 @@ from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from app.auth.models import ApiClient, ApiKey, Organisation
+from app.core.pagination import Keyset, Position
 
 _KEYS = cast(Table, ApiKey.__table__)
 _CLIENTS = cast(Table, ApiClient.__table__)
@@ -68,12 +69,13 @@ def key_record(session: Session, digest: str) -> KeyRecord | None:
     return KeyRecord(str(row[0]), str(row[1]), str(row[2]), tuple(row[3]), row[4], row[5], row[6], row[7])
 
 
-def clients(session: Session, organisation_id: str) -> list[ApiClient]:
-    return list(
-        session.scalars(
-            select(ApiClient).where(ApiClient.organisation_id == organisation_id).order_by(ApiClient.created_at)
-        )
-    )
+LISTED_CLIENTS = Keyset("clients", (ApiClient.created_at, ApiClient.id))
+
+
+def clients(session: Session, organisation_id: str, *, after: Position | None, limit: int) -> list[ApiClient]:
+    """Oldest first, in `LISTED_CLIENTS` order after `after`; `limit` + 1 rows at most."""
+    statement = select(ApiClient).where(ApiClient.organisation_id == organisation_id)
+    return list(session.scalars(LISTED_CLIENTS.apply(statement, after, limit)))
 
 
 def client(session: Session, organisation_id: str, client_id: str) -> ApiClient | None:

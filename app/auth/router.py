@@ -17,6 +17,7 @@ from app.core.errors import (
     ValidationFailed,
     problem_responses,
 )
+from app.core.pagination import DEFAULT_PAGE_SIZE, CursorQuery, LimitQuery
 
 router = APIRouter(prefix="/v1/clients", tags=["clients"])
 COMMON = problem_responses(BadRequest, Unauthenticated, Forbidden, ValidationFailed)
@@ -29,9 +30,11 @@ def create_client(body: ClientCreate, caller: AdminCaller, session: SessionDep) 
 
 
 @router.get("", responses=COMMON)
-def list_clients(caller: AdminCaller, session: SessionDep) -> ClientList:
-    """List the organisation's clients and their keys, with when each key was last used."""
-    return ClientList(items=service.list_clients(session, caller.organisation_id))
+def list_clients(
+    caller: AdminCaller, session: SessionDep, cursor: CursorQuery = None, limit: LimitQuery = DEFAULT_PAGE_SIZE
+) -> ClientList:
+    """List the organisation's clients and their keys, with when each key was last used; oldest first."""
+    return service.list_clients(session, caller.organisation_id, cursor=cursor, limit=limit)
 
 
 @router.post(

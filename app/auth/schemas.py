@@ -6,6 +6,7 @@ from typing import Annotated
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from app.auth.permissions import Role
+from app.core.pagination import Page
 
 
 def _in_the_future(value: datetime) -> datetime:
@@ -63,9 +64,8 @@ class ClientRead(BaseModel):
     keys: list[KeyRead]
 
 
-class ClientList(BaseModel):
-    items: list[ClientRead]
-    next_cursor: str | None = None
+class ClientList(Page[ClientRead]):
+    """Oldest first."""
 
 
 class IssuedKey(BaseModel):

@@ -17,7 +17,7 @@ from app.auth.caller import Caller
 from app.auth.keys import display_prefix, generate_key, key_digest
 from app.auth.models import ApiClient, ApiKey, Organisation
 from app.auth.permissions import Role
-from app.auth.schemas import ClientRead, IssuedKey, KeyRead
+from app.auth.schemas import ClientList, ClientRead, IssuedKey, KeyRead
 from app.core.config import get_settings
 from app.core.db import utcnow
 from app.core.errors import Conflict, NotFound, Unauthenticated, ValidationFailed
@@ -86,10 +86,15 @@ def create_client(
     return IssuedKey(client=_client_read(client, [key]), key_id=key.id, api_key=plain)
 
 
-def list_clients(session: Session, organisation_id: str) -> list[ClientRead]:
-    clients = repository.clients(session, organisation_id)
-    keys = repository.keys_of_clients(session, organisation_id, [c.id for c in clients])
-    return [_client_read(c, [k for k in keys if k.client_id == c.id]) for c in clients]
+def list_clients(session: Session, organisation_id: str, *, cursor: str | None, limit: int) -> ClientList:
+    order, no_filters = repository.LISTED_CLIENTS, dict[str, str]()
+    rows = repository.clients(session, organisation_id, after=order.decode(cursor, no_filters), limit=limit)
+    page = order.page(rows, limit, no_filters)
+    keys = repository.keys_of_clients(session, organisation_id, [c.id for c in page.items])
+    return ClientList(
+        items=[_client_read(c, [k for k in keys if k.client_id == c.id]) for c in page.items],
+        next_cursor=page.next_cursor,
+    )
 
 
 def rotate_key(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import yaml
-from fastapi import Depends, Header, Path, Query, Request, Response
+from fastapi import Depends, Header, Path, Request, Response
 
 from app.core.errors import BadRequest, FieldError, ValidationFailed
 from app.core.json_guard import CHECKED_DOCUMENT_KEY, YAML_MEDIA_TYPES, CheckedDocument
@@ -18,8 +18,6 @@ IfMatch = Annotated[
     str | None,
     Header(alias="If-Match", description="The ETag of the version you read; required to replace a draft"),
 ]
-Limit = Annotated[int, Query(ge=1, le=200, description="Page size (default 50, max 200)")]
-Cursor = Annotated[str | None, Query(max_length=512, description="`next_cursor` of the previous page")]
 
 
 async def document_body(request: Request) -> dict[str, Any]:

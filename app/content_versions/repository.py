@@ -12,6 +12,7 @@ from sqlalchemy import ColumnElement, Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from app.content_versions.models import VersionedDocument
+from app.core.pagination import Keyset, Position
 
 M = TypeVar("M", bound=VersionedDocument)
 
@@ -45,6 +46,11 @@ def key_owners(session: Session, model: type[VersionedDocument], key: str) -> tu
     return {r[0] for r in rows}, max((int(r[1]) for r in rows), default=0)
 
 
+def listed(model: type[VersionedDocument]) -> Keyset:
+    """The order of a content list: keys are globally unique, so (key, version) identifies a version."""
+    return Keyset(str(model.__tablename__), (model.key, model.version))
+
+
 def list_versions(
     session: Session,
     model: type[M],
@@ -52,17 +58,16 @@ def list_versions(
     *,
     key: str | None,
     status: str | None,
-    after: tuple[str, int] | None,
+    after: Position | None,
     limit: int,
 ) -> list[M]:
+    """In `listed(model)` order (key, then version) after `after`; `limit` + 1 rows at most."""
     statement = readable(model, organisation_id)
     if key is not None:
         statement = statement.where(model.key == key)
     if status is not None:
         statement = statement.where(model.status == status)
-    if after is not None:
-        statement = statement.where(or_(model.key > after[0], (model.key == after[0]) & (model.version > after[1])))
-    return list(session.scalars(statement.order_by(model.key, model.version).limit(limit)))
+    return list(session.scalars(listed(model).apply(statement, after, limit)))
 
 
 def add(session: Session, row: VersionedDocument) -> None:

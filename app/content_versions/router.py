@@ -18,10 +18,8 @@ from app.content_versions import service as versions
 from app.content_versions.http import (
     YAML_RESPONSE,
     ContentKey,
-    Cursor,
     DocumentBody,
     IfMatch,
-    Limit,
     VersionNumber,
     wants_yaml,
     yaml_response,
@@ -41,6 +39,7 @@ from app.core.errors import (
     ValidationFailed,
     problem_responses,
 )
+from app.core.pagination import DEFAULT_PAGE_SIZE, CursorQuery, LimitQuery
 
 COMMON = problem_responses(BadRequest, Unauthenticated, Forbidden, ValidationFailed)
 WRITE = problem_responses(NotFound, Conflict, PayloadTooLarge, UnsupportedMediaType)
@@ -82,8 +81,8 @@ def add_version_routes(router: APIRouter, routes: VersionRoutes[Any]) -> None:
         caller: Reader,
         session: SessionDep,
         status_filter: StatusFilter = None,
-        cursor: Cursor = None,
-        limit: Limit = 50,
+        cursor: CursorQuery = None,
+        limit: LimitQuery = DEFAULT_PAGE_SIZE,
     ) -> Any:
         return versions.list_versions(
             session, kind, caller.organisation_id, key=None, status=status_filter, cursor=cursor, limit=limit
@@ -101,8 +100,8 @@ def add_version_routes(router: APIRouter, routes: VersionRoutes[Any]) -> None:
         caller: Reader,
         session: SessionDep,
         status_filter: StatusFilter = None,
-        cursor: Cursor = None,
-        limit: Limit = 50,
+        cursor: CursorQuery = None,
+        limit: LimitQuery = DEFAULT_PAGE_SIZE,
     ) -> Any:
         return versions.list_versions(
             session, kind, caller.organisation_id, key=key, status=status_filter, cursor=cursor, limit=limit

@@ -6,9 +6,6 @@ where nothing differs.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
@@ -24,7 +21,7 @@ from app.content_versions.diff import DiffLine
 from app.content_versions.models import VersionedDocument
 from app.content_versions.schemas import ContentDiff
 from app.core.db import utcnow
-from app.core.errors import BadRequest, Conflict, FieldError, NotFound, PreconditionFailed, ValidationFailed
+from app.core.errors import Conflict, FieldError, NotFound, PreconditionFailed, ValidationFailed
 from app.scoring import Issue, content_hash
 from app.scoring.canonical import hashable_form
 
@@ -130,23 +127,6 @@ def prepare_document(document: dict[str, Any], key: str, version: int) -> dict[s
     return {**document, "key": key, "version": version}
 
 
-def encode_cursor(key: str, version: int) -> str:
-    return base64.urlsafe_b64encode(json.dumps([key, version]).encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str | None) -> tuple[str, int] | None:
-    if not cursor:
-        return None
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        key, version = json.loads(raw)
-    except (ValueError, binascii.Error, TypeError) as exc:
-        raise BadRequest("the cursor is not one this API issued") from exc
-    if not isinstance(key, str) or not isinstance(version, int):
-        raise BadRequest("the cursor is not one this API issued")
-    return key, version
-
-
 UNSAVED_KEY = "unsaved-document"
 
 
@@ -237,15 +217,12 @@ def list_versions(
     cursor: str | None,
     limit: int,
 ) -> P:
+    order, filters = repository.listed(kind.model), {"key": key, "status": status}
     rows = repository.list_versions(
-        session, kind.model, organisation_id, key=key, status=status, after=decode_cursor(cursor), limit=limit + 1
+        session, kind.model, organisation_id, key=key, status=status, after=order.decode(cursor, filters), limit=limit
     )
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return kind.page(
-        items=[kind.summary(**_summary_fields(kind, r)) for r in rows],
-        next_cursor=encode_cursor(rows[-1].key, rows[-1].version) if more else None,
-    )
+    page = order.page(rows, limit, filters)
+    return kind.page(items=[kind.summary(**_summary_fields(kind, r)) for r in page.items], next_cursor=page.next_cursor)
 
 
 def get_version(session: Session, kind: Kind[Any, Any, R, Any], organisation_id: str, key: str, version: int) -> R:

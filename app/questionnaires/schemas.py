@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict
 
 from app.content_versions.schemas import VERSION_EXAMPLE, VersionSummary
+from app.core.pagination import Page
 
 
 class QuestionnaireVersionSummary(VersionSummary):
@@ -23,6 +24,5 @@ class QuestionnaireVersionRead(QuestionnaireVersionSummary):
     document: dict[str, Any]
 
 
-class QuestionnaireVersionPage(BaseModel):
-    items: list[QuestionnaireVersionSummary]
-    next_cursor: str | None = None
+class QuestionnaireVersionPage(Page[QuestionnaireVersionSummary]):
+    """By key, then version."""

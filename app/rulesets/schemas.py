@@ -8,6 +8,7 @@ from typing import Any, Literal, Self
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from app.content_versions.schemas import VERSION_EXAMPLE, ValidationReport, VersionSummary
+from app.core.pagination import Page
 from app.scoring.result import HashedRef, Result
 
 
@@ -42,9 +43,8 @@ class RuleSetVersionRead(RuleSetVersionSummary):
     document: dict[str, Any]
 
 
-class RuleSetVersionPage(BaseModel):
-    items: list[RuleSetVersionSummary]
-    next_cursor: str | None = None
+class RuleSetVersionPage(Page[RuleSetVersionSummary]):
+    """By key, then version."""
 
 
 class TestOutcomeRead(BaseModel):

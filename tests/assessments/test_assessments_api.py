@@ -208,7 +208,7 @@ async def test_list_filters_and_cursor_pagination(client: httpx.AsyncClient, ten
     by_date = (await client.get("/v1/assessments", params={"created_to": future, "limit": 200}, headers=headers)).json()
     assert len(by_date["items"]) == 8
     bad = await client.get("/v1/assessments", params={"cursor": "nonsense!"}, headers=headers)
-    assert bad.status_code == 400
+    assert bad.status_code == 422
     too_many = await client.get("/v1/assessments", params={"limit": 201}, headers=headers)
     assert too_many.status_code == 422
 

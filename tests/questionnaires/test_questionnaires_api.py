@@ -125,4 +125,4 @@ async def test_pagination_with_cursor(client: httpx.AsyncClient, tenant: Tenant,
     drafts = await client.get("/v1/questionnaires/paged/versions?status=draft", headers=tenant.headers(R.assessor))
     assert len(drafts.json()["items"]) == 3
     bad = await client.get("/v1/questionnaires?cursor=!!!", headers=tenant.headers(R.assessor))
-    assert bad.status_code == 400
+    assert bad.status_code == 422
