@@ -86,11 +86,14 @@ def prepare_riskapi(url: str) -> str:
         check=True,
         capture_output=True,
     )
-    engine = create_db_engine(Settings(database_url=url, environment=Environment.test))
+    settings = Settings(database_url=url, environment=Environment.test)
+    engine = create_db_engine(settings)
     with Session(engine) as session, session.begin():
         seed_default_content(session)
         org = auth_service.create_organisation(session, "bench", "Bench")
-        key = auth_service.create_client(session, org.id, "bench", [Role.assessor]).api_key
+        key = auth_service.create_client(
+            session, org.id, "bench", [Role.assessor], secret_key=settings.secret_key
+        ).api_key
     engine.dispose()
     return key
 

@@ -65,7 +65,7 @@ def test_requests_that_miss_the_compile_cache_together_compile_once(
         time.sleep(0.2)  # long enough for every thread to miss the cache before the first one fills it
         return compile_ruleset(ruleset, questionnaire)
 
-    monkeypatch.setattr(rulesets_service, "_cache", rulesets_service._CompiledCache())
+    rulesets_service._compiled_entry.cache_clear()
     monkeypatch.setattr(rulesets_service, "compile_ruleset", counted)
     rulesets_service.invalidate_resolution_cache()
 
