@@ -221,7 +221,7 @@ def main() -> None:
                 key = prepare_riskapi(riskapi_url)
                 with (
                     serve("bench.baseline_app:create_app", baseline_url, workers) as baseline,
-                    serve("app.main:create_app", riskapi_url, workers) as riskapi,
+                    serve("app.cli:served_app", riskapi_url, workers) as riskapi,
                 ):
                     for concurrency in [int(c) for c in args.concurrency.split(",")]:
                         runs: dict[str, list[dict[str, Any]]] = {"baseline": [], "riskapi": []}
