@@ -93,7 +93,9 @@ class _Compiled:
 
 
 def _compiled_key(_session: Session, _organisation_id: str, row: Sequence[Any]) -> tuple[str, str]:
-    return row[3], row[6]  # (rule-set hash, questionnaire hash): content-addressed, so never stale
+    """(rule-set hash, questionnaire hash): content-addressed, so never stale."""
+    _key, _version, _status, ruleset_hash, _questionnaire_key, _questionnaire_version, questionnaire_hash = row
+    return ruleset_hash, questionnaire_hash
 
 
 # Requests that miss the cache together for the same rule set wait for the first compile (the condition) instead

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import uvicorn
 from typer.testing import CliRunner
 
 from app import cli
@@ -61,7 +62,7 @@ def test_serve_runs_the_tuned_factory_in_each_worker(monkeypatch: pytest.MonkeyP
     def fake_run(app: str, **options: Any) -> None:
         ran.update(options, app=app)
 
-    monkeypatch.setattr(cli.uvicorn, "run", fake_run)
+    monkeypatch.setattr(uvicorn, "run", fake_run)
     result = CliRunner().invoke(cli.cli, ["serve", "--workers", "3"])
     assert result.exit_code == 0, result.output
     assert ran["app"] == "app.cli:served_app"
