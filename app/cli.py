@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+import uvicorn
+from fastapi import FastAPI
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.orm import Session
 
@@ -22,7 +24,9 @@ from app.content.cli import describe
 from app.core.config import get_settings
 from app.core.db import create_db_engine, make_sessionmaker
 from app.core.errors import ProblemError
+from app.core.gc_tuning import tune_garbage_collector
 from app.health.service import alembic_config
+from app.main import create_app
 from app.rules_cli import rules_app
 
 cli = typer.Typer(help="riskapi administration", no_args_is_help=True, pretty_exceptions_enable=False)
@@ -113,7 +117,9 @@ def key_create(
         organisation = auth_repository.organisation_by_slug(session, org)
         if organisation is None:
             raise _fail(f"no organisation '{org}'")
-        issued = auth_service.create_client(session, organisation.id, name, role, expires_at)
+        issued = auth_service.create_client(
+            session, organisation.id, name, role, expires_at, secret_key=get_settings().secret_key
+        )
     typer.echo(f"client id: {issued.client.id}\nkey id:    {issued.key_id}\napi key:   {issued.api_key}")
     typer.echo("The key is shown once; store it in your secret manager.", err=True)
 
@@ -161,7 +167,9 @@ def dev_setup() -> None:
             return
         if organisation is None:
             organisation = auth_service.create_organisation(session, DEMO_ORG_SLUG, "Demo organisation")
-        issued = auth_service.create_client(session, organisation.id, "development key (all roles)", list(Role))
+        issued = auth_service.create_client(
+            session, organisation.id, "development key (all roles)", list(Role), secret_key=settings.secret_key
+        )
     key_path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
@@ -176,6 +184,15 @@ def dev_setup() -> None:
     )
 
 
+def served_app() -> FastAPI:
+    """The application as `riskapi serve` runs it in each worker process: built from the environment's settings,
+    then the garbage collector tuned for a long-lived server (app/core/gc_tuning.py), which freezes what start-up
+    built. Tests and tools that build many applications in one process call `create_app` and leave it alone."""
+    app = create_app(get_settings())
+    tune_garbage_collector()
+    return app
+
+
 @cli.command("serve")
 def serve(
     host: str = "127.0.0.1",
@@ -183,10 +200,8 @@ def serve(
     workers: Annotated[int, typer.Option(min=1)] = 1,
 ) -> None:
     """Serve the API with uvicorn (migrations are a separate command: `riskapi db upgrade`)."""
-    import uvicorn
-
     uvicorn.run(
-        "app.main:create_app",
+        "app.cli:served_app",
         factory=True,
         host=host,
         port=port,

@@ -17,7 +17,6 @@ from app.auth.router import router as clients_router
 from app.core.config import Settings, get_settings
 from app.core.db import create_async_db_engine, create_db_engine, make_async_sessionmaker, make_sessionmaker
 from app.core.errors import install_error_handlers
-from app.core.gc_tuning import tune_garbage_collector
 from app.core.logging import configure_logging
 from app.core.middleware import RequestContextMiddleware
 from app.core.openapi import install_openapi
@@ -70,7 +69,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        tune_garbage_collector()
         yield
         engine.dispose()
         if async_engine is not None:

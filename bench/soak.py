@@ -55,12 +55,15 @@ class Figures:
 
 def prepare(url: str) -> str:
     migrate(url)
-    engine = create_db_engine(make_settings(url))
+    settings = make_settings(url)
+    engine = create_db_engine(settings)
     session: Session = make_sessionmaker(engine)()
     with session.begin():
         seed_default_content(session)
         organisation = auth_service.create_organisation(session, f"soak-{uuid.uuid4().hex[:6]}", "Soak")
-        key = auth_service.create_client(session, organisation.id, "soak", list(Role)).api_key
+        key = auth_service.create_client(
+            session, organisation.id, "soak", list(Role), secret_key=settings.secret_key
+        ).api_key
     session.close()
     engine.dispose()
     return key

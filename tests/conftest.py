@@ -190,15 +190,20 @@ class Tenant:
 
 
 def make_tenant(app: FastAPI, *role_sets: tuple[Role, ...]) -> Tenant:
+    secret_key = app.state.settings.secret_key
     session: Session = app.state.sessionmaker()
     with session.begin():
         slug = f"org-{uuid.uuid4().hex[:10]}"
         organisation = auth_service.create_organisation(session, slug, f"Organisation {slug}")
         tenant = Tenant(organisation.id, slug)
-        tenant.keys["all"] = auth_service.create_client(session, organisation.id, "all roles", list(Role)).api_key
+        tenant.keys["all"] = auth_service.create_client(
+            session, organisation.id, "all roles", list(Role), secret_key=secret_key
+        ).api_key
         for roles in role_sets:
             name = ",".join(sorted(str(r) for r in roles))
-            tenant.keys[name] = auth_service.create_client(session, organisation.id, name, list(roles)).api_key
+            tenant.keys[name] = auth_service.create_client(
+                session, organisation.id, name, list(roles), secret_key=secret_key
+            ).api_key
     session.close()
     return tenant
 

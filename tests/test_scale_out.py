@@ -39,11 +39,12 @@ def postgres_url() -> Iterator[str]:
 
 
 def test_two_workers_share_rate_limit_counters_and_data(postgres_url: str, tmp_path: Path) -> None:
-    engine = create_db_engine(make_settings(postgres_url))
+    settings = make_settings(postgres_url)
+    engine = create_db_engine(settings)
     session: Session = make_sessionmaker(engine)()
     with session.begin():
         org = auth_service.create_organisation(session, "scale", "Scale test")
-        key = auth_service.create_client(session, org.id, "admin", [Role.admin]).api_key
+        key = auth_service.create_client(session, org.id, "admin", [Role.admin], secret_key=settings.secret_key).api_key
     session.close()
     engine.dispose()
 

@@ -20,10 +20,6 @@ def organisation_by_slug(session: Session, slug: str) -> Organisation | None:
     return session.scalar(select(Organisation).where(Organisation.slug == slug))
 
 
-def organisation_by_id(session: Session, organisation_id: str) -> Organisation | None:
-    return session.get(Organisation, organisation_id)
-
-
 @dataclass(frozen=True, slots=True)
 class KeyRecord:
     """What authentication needs of a key and its client: one Core row, no ORM objects."""

@@ -7,6 +7,7 @@ from fastapi import APIRouter, status
 from app.auth import service
 from app.auth.dependencies import AdminCaller
 from app.auth.schemas import ClientCreate, ClientList, ClientRead, IssuedKey, KeyRead, KeyRotate
+from app.core.config import SettingsDep
 from app.core.db import SessionDep
 from app.core.errors import (
     BadRequest,
@@ -24,9 +25,17 @@ COMMON = problem_responses(BadRequest, Unauthenticated, Forbidden, ValidationFai
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, responses=COMMON)
-def create_client(body: ClientCreate, caller: AdminCaller, session: SessionDep) -> IssuedKey:
+def create_client(body: ClientCreate, caller: AdminCaller, session: SessionDep, settings: SettingsDep) -> IssuedKey:
     """Create an API client with roles and issue its first key (shown once)."""
-    return service.create_client(session, caller.organisation_id, body.name, body.roles, body.expires_at, actor=caller)
+    return service.create_client(
+        session,
+        caller.organisation_id,
+        body.name,
+        body.roles,
+        body.expires_at,
+        secret_key=settings.secret_key,
+        actor=caller,
+    )
 
 
 @router.get("", responses=COMMON)
@@ -42,11 +51,19 @@ def list_clients(
     status_code=status.HTTP_201_CREATED,
     responses={**COMMON, **problem_responses(NotFound, Conflict)},
 )
-def rotate_key(client_id: str, caller: AdminCaller, session: SessionDep, body: KeyRotate | None = None) -> IssuedKey:
+def rotate_key(
+    client_id: str, caller: AdminCaller, session: SessionDep, settings: SettingsDep, body: KeyRotate | None = None
+) -> IssuedKey:
     """Issue a new key; the client's older keys stay valid for a grace period, then expire."""
     body = body or KeyRotate()
     return service.rotate_key(
-        session, caller.organisation_id, client_id, body.grace_hours, body.expires_at, actor=caller
+        session,
+        caller.organisation_id,
+        client_id,
+        settings.key_rotation_grace_hours if body.grace_hours is None else body.grace_hours,
+        body.expires_at,
+        secret_key=settings.secret_key,
+        actor=caller,
     )
 
 

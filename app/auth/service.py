@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import re
+import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from cachetools import TTLCache
+from pydantic import SecretStr
 from sqlalchemy import event
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -18,7 +21,6 @@ from app.auth.keys import display_prefix, generate_key, key_digest
 from app.auth.models import ApiClient, ApiKey, Organisation
 from app.auth.permissions import Role
 from app.auth.schemas import ClientList, ClientRead, IssuedKey, KeyRead
-from app.core.config import get_settings
 from app.core.db import utcnow
 from app.core.errors import Conflict, NotFound, Unauthenticated, ValidationFailed
 from app.core.metrics import AUTH_FAILURES
@@ -52,12 +54,14 @@ def create_organisation(session: Session, slug: str, name: str) -> Organisation:
     return organisation
 
 
-def _new_key(session: Session, client: ApiClient, expires_at: datetime | None) -> tuple[ApiKey, str]:
+def _new_key(
+    session: Session, client: ApiClient, expires_at: datetime | None, secret_key: SecretStr
+) -> tuple[ApiKey, str]:
     plain = generate_key()
     row = ApiKey(
         client_id=client.id,
         organisation_id=client.organisation_id,
-        digest=key_digest(plain, get_settings().secret_key.get_secret_value()),
+        digest=key_digest(plain, secret_key.get_secret_value()),
         prefix=display_prefix(plain),
         expires_at=expires_at,
     )
@@ -72,12 +76,14 @@ def create_client(
     roles: list[Role],
     expires_at: datetime | None = None,
     *,
+    secret_key: SecretStr,
     actor: Caller | None = None,
 ) -> IssuedKey:
+    """A new client and its first key, digested with `secret_key` (the server setting)."""
     client = ApiClient(organisation_id=organisation_id, name=name, roles=sorted({r.value for r in roles}))
     session.add(client)
     session.flush()
-    key, plain = _new_key(session, client, expires_at)
+    key, plain = _new_key(session, client, expires_at, secret_key)
     try:
         session.flush()
     except IntegrityError as exc:  # pragma: no cover - a 256-bit collision
@@ -101,19 +107,21 @@ def rotate_key(
     session: Session,
     organisation_id: str,
     client_id: str,
-    grace_hours: int | None = None,
+    grace_hours: int,
     expires_at: datetime | None = None,
     *,
+    secret_key: SecretStr,
     actor: Caller | None = None,
 ) -> IssuedKey:
+    """A new key; the client's other keys expire within `grace_hours` (the server setting, unless the admin chose)."""
     client = _active_client(session, organisation_id, client_id)
     now = utcnow()
-    grace = timedelta(hours=get_settings().key_rotation_grace_hours if grace_hours is None else grace_hours)
+    grace = timedelta(hours=grace_hours)
     old_keys = repository.keys_of_clients(session, organisation_id, [client.id])
     for old in old_keys:
         if old.revoked_at is None and (old.expires_at is None or old.expires_at > now + grace):
             old.expires_at = now + grace
-    key, plain = _new_key(session, client, expires_at)
+    key, plain = _new_key(session, client, expires_at, secret_key)
     session.flush()
     _invalidate_after_commit(session)
     _audit_key_operation(session, organisation_id, "client.rotate_key", client.id, {"key_id": key.id}, actor)
@@ -150,7 +158,8 @@ def revoke_key(
 #
 # Valid keys are cached in-process by digest for AUTH_CACHE_SECONDS, so most requests authenticate without a
 # database round trip (ADR 0006). Expiry is checked against the clock on every request; revocation and rotation
-# clear this process's cache when they commit; another process sees them within AUTH_CACHE_SECONDS.
+# clear this process's cache when they commit; another process sees them within AUTH_CACHE_SECONDS. The cache is
+# read on the event loop and filled from the threadpool: cachetools caches are not thread-safe, hence the lock.
 
 AUTH_CACHE_SECONDS = 5.0
 AUTH_CACHE_MAX_ENTRIES = 10_000
@@ -160,15 +169,18 @@ AUTH_CACHE_MAX_ENTRIES = 10_000
 class _CachedKey:
     record: repository.KeyRecord
     caller: Caller
-    fetched: float
 
 
-_auth_cache: dict[str, _CachedKey] = {}
+_auth_cache: TTLCache[str, _CachedKey] = TTLCache(
+    maxsize=AUTH_CACHE_MAX_ENTRIES, ttl=AUTH_CACHE_SECONDS, timer=time.monotonic
+)
+_auth_cache_lock = threading.Lock()
 
 
 def invalidate_auth_cache() -> None:
     """Forget every cached key of this process (a key or client was revoked or rotated)."""
-    _auth_cache.clear()
+    with _auth_cache_lock:
+        _auth_cache.clear()
 
 
 def _invalidate_after_commit(session: Session) -> None:
@@ -176,7 +188,7 @@ def _invalidate_after_commit(session: Session) -> None:
     event.listen(session, "after_commit", lambda _session: invalidate_auth_cache(), once=True)
 
 
-def presented_digest(authorization: str | None) -> str:
+def presented_digest(authorization: str | None, secret_key: SecretStr) -> str:
     """The digest of the bearer key in an Authorization header (401 when it is missing or malformed)."""
     if not authorization:
         AUTH_FAILURES.labels("missing").inc()
@@ -186,7 +198,7 @@ def presented_digest(authorization: str | None) -> str:
     if scheme.lower() != "bearer" or not token:
         AUTH_FAILURES.labels("malformed").inc()
         raise Unauthenticated("Use 'Authorization: Bearer <api key>'")
-    return key_digest(token, get_settings().secret_key.get_secret_value())
+    return key_digest(token, secret_key.get_secret_value())
 
 
 def _checked(record: repository.KeyRecord, now: datetime) -> None:
@@ -198,8 +210,9 @@ def _checked(record: repository.KeyRecord, now: datetime) -> None:
 
 def cached_caller(digest: str) -> Caller | None:
     """The caller of a recently authenticated key, without I/O; None when it must be looked up."""
-    entry = _auth_cache.get(digest)
-    if entry is None or time.monotonic() - entry.fetched > AUTH_CACHE_SECONDS:
+    with _auth_cache_lock:
+        entry = _auth_cache.get(digest)
+    if entry is None:
         return None
     _checked(entry.record, utcnow())
     return entry.caller
@@ -207,7 +220,6 @@ def cached_caller(digest: str) -> Caller | None:
 
 def authenticate_digest(session: Session, digest: str) -> Caller:
     """Look the key up (one Core row), refuse revoked or expired keys, note its use, cache it."""
-    fetched = time.monotonic()
     record = repository.key_record(session, digest)
     if record is None:
         AUTH_FAILURES.labels("unknown").inc()
@@ -222,9 +234,8 @@ def authenticate_digest(session: Session, digest: str) -> Caller:
         key_id=record.key_id,
         roles=frozenset(Role(r) for r in record.roles),
     )
-    if len(_auth_cache) >= AUTH_CACHE_MAX_ENTRIES:
-        _auth_cache.clear()
-    _auth_cache[digest] = _CachedKey(record, caller, fetched)
+    with _auth_cache_lock:
+        _auth_cache[digest] = _CachedKey(record, caller)
     return caller
 
 
@@ -233,11 +244,6 @@ def authenticate_in_own_transaction(factory: sessionmaker[Session], digest: str)
     its own, so the request's transaction does not start, and hold a connection, before its handler runs."""
     with factory() as session, session.begin():
         return authenticate_digest(session, digest)
-
-
-def authenticate(session: Session, authorization: str | None) -> Caller:
-    digest = presented_digest(authorization)
-    return cached_caller(digest) or authenticate_digest(session, digest)
 
 
 def _active_client(session: Session, organisation_id: str, client_id: str) -> ApiClient:

@@ -26,6 +26,7 @@ from app.content_versions.http import (
 )
 from app.content_versions.schemas import ContentDiff, ContentStatus
 from app.content_versions.service import Kind, etag
+from app.core.config import SettingsDep
 from app.core.db import SessionDep
 from app.core.errors import (
     BadRequest,
@@ -62,7 +63,8 @@ class VersionRoutes(Generic[R]):
     docs: Mapping[str, str]
     body: dict[str, Any]  # openapi_extra of the document body
     report: type[BaseModel]
-    # the feature's own steps, called as the routes below call them (the session comes first)
+    # the feature's own steps, called as the routes below call them (the session comes first; validate_version
+    # also gets the application's settings, last)
     validate_version: Callable[..., BaseModel]
     retire: Callable[..., R]
     diff: Callable[..., ContentDiff]
@@ -171,8 +173,10 @@ def add_version_routes(router: APIRouter, routes: VersionRoutes[Any]) -> None:
         description=doc("validate"),
         response_model=routes.report,
     )
-    def validate(key: ContentKey, version: VersionNumber, caller: Author, session: SessionDep) -> Any:
-        return routes.validate_version(session, caller.organisation_id, key, version)
+    def validate(
+        key: ContentKey, version: VersionNumber, caller: Author, session: SessionDep, settings: SettingsDep
+    ) -> Any:
+        return routes.validate_version(session, caller.organisation_id, key, version, settings)
 
     publish = routes.publish
     if publish is not None:

@@ -7,6 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
 
+from fastapi import Depends, Request
 from pydantic import Field, IPvAnyNetwork, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -82,4 +83,15 @@ class Settings(BaseSettings):
 
 @lru_cache
 def get_settings() -> Settings:
+    """The environment's settings: for `create_app`'s default and the CLI entry points only (services are passed
+    theirs)."""
     return Settings()
+
+
+def settings_from_app(request: Request) -> Settings:
+    """The settings the application was created with (`create_app(settings)` keeps them in the app state)."""
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+SettingsDep = Annotated[Settings, Depends(settings_from_app)]

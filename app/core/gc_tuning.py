@@ -1,4 +1,4 @@
-"""The cyclic garbage collector, tuned once per process when the application starts.
+"""The cyclic garbage collector, tuned once per server process when `riskapi serve` starts it (app/cli.py).
 
 A full (oldest-generation) collection scans every tracked object that has survived two younger ones: in a
 worker that is mostly what the imports, the routes and the engines built at start-up, several hundred thousand
@@ -14,15 +14,10 @@ from __future__ import annotations
 import gc
 
 YOUNG_THRESHOLD = 20_000
-_tuned = False
 
 
 def tune_garbage_collector() -> None:
-    """Once per process (tests start many applications in one process; later calls change nothing)."""
-    global _tuned
-    if _tuned:
-        return
-    _tuned = True
+    """Freeze what exists now and raise the young-generation threshold: call it once the application is built."""
     gc.collect()
     gc.freeze()
     _, middle, oldest = gc.get_threshold()

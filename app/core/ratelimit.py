@@ -1,18 +1,23 @@
-"""Fixed-window rate limits: requests per client, and failed authentications per source address. Counters live in
-Redis when configured, else in the database for PostgreSQL (shared by every worker and replica), else in memory
-(SQLite: each worker process counts on its own, so N workers allow N times the limit; README, "Limits")."""
+"""Fixed-window rate limits from the `limits` library: requests per client, and failed authentications per source
+address. Counters live in Redis when configured, else in the database for PostgreSQL (shared by every worker and
+replica), else in memory (SQLite: each worker process counts on its own, so N workers allow N times the limit;
+README, "Limits"). `limits` has no SQL storage: `DatabaseStorage` is this project's (ADR 0005, "Rate limiting")."""
 
 from __future__ import annotations
 
 import hashlib
 import ipaddress
-import threading
+import math
 import time
 from collections.abc import Sequence
 from ipaddress import IPv4Network, IPv6Network
-from typing import Protocol
 
-from sqlalchemy import Engine, Integer, String, text
+from limits import RateLimitItemPerMinute
+from limits.storage import MemoryStorage, RedisStorage, Storage
+from limits.strategies import FixedWindowRateLimiter
+from sqlalchemy import Engine, Integer, String, delete, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.config import Settings
@@ -20,128 +25,114 @@ from app.core.db import Base
 from app.core.errors import RateLimited
 
 WINDOW_SECONDS = 60
+REDIS_KEY_PREFIX = "riskapi"
+REDIS_TIMEOUT_SECONDS = 2
 
 
 class RateLimitCounter(Base):
     __tablename__ = "rate_limit_counters"
 
-    client_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(36), primary_key=True)  # the digest of a `limits` key
     window: Mapped[int] = mapped_column(Integer, primary_key=True)
     count: Mapped[int] = mapped_column(Integer, default=0)
 
 
-class CounterStore(Protocol):
-    blocking: bool  # whether increment() does I/O (then it runs in the threadpool, off the event loop)
+class DatabaseStorage(Storage):
+    """PostgreSQL counters for the fixed-window strategy: one row per key and clock-aligned window, each increment
+    an upsert in its own short autocommit transaction, never in the request's. Rows hold a digest of the key (a
+    `limits` key is longer than the column and may carry a source address)."""
 
-    def increment(self, client_id: str, window: int) -> int: ...
+    def __init__(self, engine: Engine, window_seconds: int = WINDOW_SECONDS) -> None:
+        super().__init__()
+        self._engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._window_seconds = window_seconds
 
-    def count(self, client_id: str, window: int) -> int: ...
+    @property
+    def base_exceptions(self) -> type[Exception]:
+        return SQLAlchemyError
 
-
-class MemoryCounters:
-    blocking = False
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._counts: dict[tuple[str, int], int] = {}
-
-    def increment(self, client_id: str, window: int) -> int:
-        with self._lock:
-            if len(self._counts) > 10_000:
-                self._counts = {k: v for k, v in self._counts.items() if k[1] >= window}
-            key = (client_id, window)
-            self._counts[key] = self._counts.get(key, 0) + 1
-            return self._counts[key]
-
-    def count(self, client_id: str, window: int) -> int:
-        with self._lock:
-            return self._counts.get((client_id, window), 0)
-
-
-class RedisCounters:
-    blocking = True
-
-    def __init__(self, url: str) -> None:
-        import redis
-
-        self._redis = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
-
-    def increment(self, client_id: str, window: int) -> int:
-        key = f"riskapi:rl:{client_id}:{window}"
-        pipe = self._redis.pipeline()
-        pipe.incr(key)
-        pipe.expire(key, WINDOW_SECONDS * 2)
-        count, _ = pipe.execute()
+    def incr(self, key: str, expiry: int, amount: int = 1) -> int:
+        if expiry != self._window_seconds:
+            raise ValueError(f"this storage counts windows of {self._window_seconds} s, not {expiry} s")
+        window = self._window()
+        new_row = insert(RateLimitCounter).values(client_id=_digest(key), window=window, count=amount)
+        upsert = new_row.on_conflict_do_update(
+            index_elements=[RateLimitCounter.client_id, RateLimitCounter.window],
+            set_={"count": RateLimitCounter.count + new_row.excluded["count"]},
+        ).returning(RateLimitCounter.count)
+        with self._engine.connect() as conn:
+            count = conn.execute(upsert).scalar_one()
+            if count == amount:  # the key's first hit in this window: drop the windows before the previous one
+                conn.execute(delete(RateLimitCounter).where(RateLimitCounter.window < window - 1))
         return int(count)
 
-    def count(self, client_id: str, window: int) -> int:
-        value = self._redis.get(f"riskapi:rl:{client_id}:{window}")
-        return int(value) if value is not None else 0
-
-
-class DatabaseCounters:
-    """PostgreSQL: an upsert in its own short autocommit transaction, never in the request's."""
-
-    blocking = True
-
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine.execution_options(isolation_level="AUTOCOMMIT")
-
-    def increment(self, client_id: str, window: int) -> int:
+    def get(self, key: str) -> int:
         with self._engine.connect() as conn:
             count = conn.execute(
-                text(
-                    'INSERT INTO rate_limit_counters (client_id, "window", count) VALUES (:c, :w, 1) '
-                    'ON CONFLICT (client_id, "window") DO UPDATE SET count = rate_limit_counters.count + 1 '
-                    "RETURNING count"
-                ),
-                {"c": client_id, "w": window},
-            ).scalar_one()
-            if count == 1:
-                conn.execute(text('DELETE FROM rate_limit_counters WHERE "window" < :w'), {"w": window - 1})
-            return int(count)
-
-    def count(self, client_id: str, window: int) -> int:
-        with self._engine.connect() as conn:
-            count = conn.execute(
-                text('SELECT count FROM rate_limit_counters WHERE client_id = :c AND "window" = :w'),
-                {"c": client_id, "w": window},
+                select(RateLimitCounter.count).where(
+                    RateLimitCounter.client_id == _digest(key), RateLimitCounter.window == self._window()
+                )
             ).scalar_one_or_none()
-            return int(count or 0)
+        return int(count or 0)
+
+    def get_expiry(self, key: str) -> float:
+        return float((self._window() + 1) * self._window_seconds)
+
+    def check(self) -> bool:
+        try:
+            with self._engine.connect() as conn:
+                conn.execute(select(1))
+        except SQLAlchemyError:
+            return False
+        return True
+
+    def reset(self) -> int | None:
+        with self._engine.connect() as conn:
+            return conn.execute(delete(RateLimitCounter)).rowcount
+
+    def clear(self, key: str) -> None:
+        with self._engine.connect() as conn:
+            conn.execute(delete(RateLimitCounter).where(RateLimitCounter.client_id == _digest(key)))
+
+    def _window(self) -> int:
+        return int(time.time() // self._window_seconds)
+
+
+def _digest(text: str) -> str:
+    return hashlib.blake2b(text.encode("utf-8", "replace"), digest_size=16).hexdigest()
 
 
 class RateLimiter:
+    """`limit_per_minute` hits per identifier in each fixed window (0 or no storage: no limit)."""
+
     def __init__(
-        self, limit_per_minute: int, store: CounterStore | None, counted: str = "requests per minute per client"
+        self,
+        limit_per_minute: int,
+        storage: Storage | None,
+        *,
+        namespace: str = "requests",
+        counted: str = "requests per minute per client",
     ) -> None:
         self.limit = limit_per_minute
-        self.store = store
         self.counted = counted
+        self._item = RateLimitItemPerMinute(max(limit_per_minute, 1), namespace=namespace)
+        self._strategy = FixedWindowRateLimiter(storage) if storage is not None and limit_per_minute > 0 else None
+        # whether a check does I/O (then it runs in the threadpool, off the event loop)
+        self.blocking = self._strategy is not None and not isinstance(storage, MemoryStorage)
 
-    @property
-    def blocking(self) -> bool:
-        return self.limit > 0 and self.store is not None and self.store.blocking
+    def check(self, identifier: str) -> None:
+        """Counts one more for `identifier`; refuses (429) once the window's count passes the limit."""
+        if self._strategy is not None and not self._strategy.hit(self._item, identifier):
+            self._refuse(self._strategy, identifier)
 
-    def check(self, client_id: str) -> None:
-        """Counts one more for `client_id`; refuses (429) once the window's count passes the limit."""
-        if self.limit <= 0 or self.store is None:
-            return
-        now = time.time()
-        window = int(now // WINDOW_SECONDS)
-        if self.store.increment(client_id, window) > self.limit:
-            self._refuse(now, window)
+    def refuse_if_exhausted(self, identifier: str) -> None:
+        """Refuses (429) when `identifier` has used up the window's limit, without counting this request."""
+        if self._strategy is not None and not self._strategy.test(self._item, identifier):
+            self._refuse(self._strategy, identifier)
 
-    def refuse_if_exhausted(self, client_id: str) -> None:
-        """Refuses (429) when `client_id` has used up the window's limit, without counting this request."""
-        if self.limit <= 0 or self.store is None:
-            return
-        now = time.time()
-        window = int(now // WINDOW_SECONDS)
-        if self.store.count(client_id, window) >= self.limit:
-            self._refuse(now, window)
-
-    def _refuse(self, now: float, window: int) -> None:
-        retry_after = max(1, int((window + 1) * WINDOW_SECONDS - now) + 1)
+    def _refuse(self, strategy: FixedWindowRateLimiter, identifier: str) -> None:
+        reset_at = strategy.get_window_stats(self._item, identifier).reset_time
+        retry_after = max(1, math.ceil(reset_at - time.time()))
         raise RateLimited(f"Limit is {self.limit} {self.counted}", headers={"Retry-After": str(retry_after)})
 
 
@@ -170,22 +161,36 @@ def _is_trusted(address: str, trusted_proxies: TrustedProxies) -> bool:
 
 
 def failure_counter_id(address: str) -> str:
-    """The counter row of an address's failed authentications: a digest (fits the 36-character client_id column,
-    never collides with a client's UUID, and keeps addresses out of the database and Redis)."""
-    return "af:" + hashlib.blake2b(address.encode("utf-8", "replace"), digest_size=16).hexdigest()
+    """What an address's failed authentications are counted under: a digest, which keeps addresses out of the
+    counters in Redis and the database."""
+    return _digest(address)
+
+
+def counter_storage(settings: Settings, engine: Engine) -> Storage | None:
+    """Where the counters live: Redis when configured, else memory on SQLite, else the PostgreSQL database."""
+    if settings.rate_limit_per_minute <= 0 and settings.auth_failures_per_minute <= 0:
+        return None
+    if settings.redis_url:
+        return RedisStorage(
+            settings.redis_url,
+            key_prefix=REDIS_KEY_PREFIX,
+            socket_timeout=REDIS_TIMEOUT_SECONDS,
+            socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
+        )
+    if settings.is_sqlite:
+        return MemoryStorage()
+    return DatabaseStorage(engine)
 
 
 def build_rate_limiters(settings: Settings, engine: Engine) -> tuple[RateLimiter, RateLimiter]:
-    """(requests per client, failed authentications per source address), over one counter store."""
-    store: CounterStore | None = None
-    if settings.rate_limit_per_minute > 0 or settings.auth_failures_per_minute > 0:
-        if settings.redis_url:
-            store = RedisCounters(settings.redis_url)
-        elif settings.is_sqlite:
-            store = MemoryCounters()
-        else:
-            store = DatabaseCounters(engine)
+    """(requests per client, failed authentications per source address), over one counter storage."""
+    storage = counter_storage(settings, engine)
     return (
-        RateLimiter(settings.rate_limit_per_minute, store),
-        RateLimiter(settings.auth_failures_per_minute, store, "failed authentications per minute per address"),
+        RateLimiter(settings.rate_limit_per_minute, storage),
+        RateLimiter(
+            settings.auth_failures_per_minute,
+            storage,
+            namespace="auth-failures",
+            counted="failed authentications per minute per address",
+        ),
     )

@@ -10,6 +10,7 @@ from app.auth.caller import Caller
 from app.content_versions.http import DocumentBody, document_request_body
 from app.content_versions.router import COMMON, Author, Reader, VersionRoutes, add_version_routes
 from app.content_versions.schemas import ValidationReport
+from app.core.config import Settings
 from app.core.db import SessionDep
 from app.core.errors import PayloadTooLarge, UnsupportedMediaType, problem_responses
 from app.questionnaires import service
@@ -52,6 +53,13 @@ def validate_questionnaire_document(caller: Author, document: DocumentBody) -> V
     return service.validate_document(document)
 
 
+def _validate_version(
+    session: SessionDep, organisation_id: str, key: str, version: int, _settings: Settings
+) -> ValidationReport:
+    """A questionnaire's checks depend on no server setting."""
+    return service.validate_version(session, organisation_id, key, version)
+
+
 def _retire(session: SessionDep, caller: Caller, key: str, version: int) -> QuestionnaireVersionRead:
     users = ruleset_service.published_rulesets_targeting(session, caller.organisation_id, key, version)
     return service.retire(session, caller, key, version, users)
@@ -87,7 +95,7 @@ add_version_routes(
         body=BODY,
         kind=service.KIND,
         report=ValidationReport,
-        validate_version=service.validate_version,
+        validate_version=_validate_version,
         publish=service.publish,
         retire=_retire,
         diff=service.diff,

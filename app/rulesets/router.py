@@ -13,6 +13,7 @@ from app.auth.permissions import Operation
 from app.content_versions.http import ContentKey, DocumentBody, IfMatch, VersionNumber, document_request_body
 from app.content_versions.router import COMMON, Author, Publisher, Reader, VersionRoutes, add_version_routes
 from app.content_versions.service import etag
+from app.core.config import SettingsDep
 from app.core.db import SessionDep
 from app.core.errors import (
     Conflict,
@@ -67,10 +68,12 @@ def get_ruleset_schema(caller: Reader) -> dict[str, Any]:
     responses={**COMMON, **problem_responses(PayloadTooLarge, UnsupportedMediaType)},
     openapi_extra=BODY,
 )
-def validate_ruleset_document(caller: Author, session: SessionDep, document: DocumentBody) -> RuleSetValidationReport:
+def validate_ruleset_document(
+    caller: Author, session: SessionDep, settings: SettingsDep, document: DocumentBody
+) -> RuleSetValidationReport:
     """Static checks of a posted rule set (JSON or YAML) against the questionnaire it names, then its embedded
     tests; every error with its JSON pointer. Nothing is stored."""
-    return service.validate_document(session, caller.organisation_id, document)
+    return service.validate_document(session, caller.organisation_id, document, settings.ruleset_check_max_steps)
 
 
 @router.post(
@@ -82,6 +85,7 @@ def publish_ruleset_version(
     version: VersionNumber,
     caller: Publisher,
     session: SessionDep,
+    settings: SettingsDep,
     response: Response,
     body: PublishOptions | None = None,
     if_match: IfMatch = None,
@@ -90,7 +94,9 @@ def publish_ruleset_version(
     the target questionnaire version is published; otherwise 422 listing every failure. Records who and when;
     `make_current: true` also makes it your current rule set for new assessments."""
     options = body or PublishOptions()
-    published = service.publish(session, caller, key, version, if_match, make_current=options.make_current)
+    published = service.publish(
+        session, caller, key, version, if_match, settings.ruleset_check_max_steps, make_current=options.make_current
+    )
     response.headers["ETag"] = etag(published)
     return published
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import Counter, OrderedDict
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from cachetools import LRUCache, TTLCache, cached
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
@@ -19,7 +20,7 @@ from app.content_versions import service as versions
 from app.content_versions.diff import DiffLine
 from app.content_versions.schemas import ContentDiff, ValidationIssue
 from app.content_versions.service import DRAFT, PUBLISHED
-from app.core.config import get_settings
+from app.core.config import Settings
 from app.core.db import utcnow
 from app.core.errors import Conflict, FieldError, NotFound, ValidationFailed
 from app.questionnaires import service as questionnaire_service
@@ -81,6 +82,9 @@ class ResolvedRuleSet:
     status: str
 
 
+COMPILED_CACHE_MAX_ENTRIES = 64
+
+
 @dataclass(frozen=True)
 class _Compiled:
     compiled: CompiledRuleSet
@@ -88,54 +92,28 @@ class _Compiled:
     levels: tuple[str, ...]
 
 
-class _CompiledCache:
-    """Compiled rule sets by (rule-set hash, questionnaire hash): content-addressed, so never stale."""
-
-    def __init__(self, size: int = 64) -> None:
-        self._size = size
-        self._entries: OrderedDict[tuple[str, str], _Compiled] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: tuple[str, str]) -> _Compiled | None:
-        with self._lock:
-            entry = self._entries.get(key)
-            if entry is not None:
-                self._entries.move_to_end(key)
-            return entry
-
-    def put(self, key: tuple[str, str], entry: _Compiled) -> None:
-        with self._lock:
-            self._entries[key] = entry
-            self._entries.move_to_end(key)
-            while len(self._entries) > self._size:
-                self._entries.popitem(last=False)
+def _compiled_key(_session: Session, _organisation_id: str, row: Sequence[Any]) -> tuple[str, str]:
+    """(rule-set hash, questionnaire hash): content-addressed, so never stale."""
+    _key, _version, _status, ruleset_hash, _questionnaire_key, _questionnaire_version, questionnaire_hash = row
+    return ruleset_hash, questionnaire_hash
 
 
-_cache = _CompiledCache()
-_compile_lock = threading.Lock()
-
-
-def compile_documents(ruleset_document: dict[str, Any], questionnaire_document: dict[str, Any]) -> CompiledRuleSet:
-    """Parse and compile two stored documents (raises the engine's DefinitionError when they do not check)."""
-    return compile_ruleset(parse_ruleset(ruleset_document), parse_questionnaire(questionnaire_document))
+# Requests that miss the cache together for the same rule set wait for the first compile (the condition) instead
+# of each compiling it under the GIL; a hit costs no I/O (the documents are read on a miss only).
+@cached(LRUCache(maxsize=COMPILED_CACHE_MAX_ENTRIES), key=_compiled_key, condition=threading.Condition())
+def _compiled_entry(session: Session, organisation_id: str, row: Sequence[Any]) -> _Compiled:
+    key, version, _status, _ruleset_hash, questionnaire_key, questionnaire_version, _questionnaire_hash = row
+    docs = repository.documents(session, organisation_id, key, version, questionnaire_key, questionnaire_version)
+    if docs is None:  # pragma: no cover - the row was just read in this transaction
+        raise NotFound(f"No rule set '{key}' version {version}")
+    ruleset = parse_ruleset(docs[0])
+    compiled = compile_ruleset(ruleset, parse_questionnaire(docs[1]))
+    return _Compiled(compiled, ruleset.override_policy, tuple(ruleset.levels))
 
 
 def _compiled_for(session: Session, organisation_id: str, row: Sequence[Any]) -> ResolvedRuleSet:
     key, version, status, ruleset_hash, questionnaire_key, questionnaire_version, questionnaire_hash = row
-    entry = _cache.get((ruleset_hash, questionnaire_hash))
-    if entry is None:
-        docs = repository.documents(session, organisation_id, key, version, questionnaire_key, questionnaire_version)
-        if docs is None:  # pragma: no cover - the row was just read in this transaction
-            raise NotFound(f"No rule set '{key}' version {version}")
-        # One compile at a time (it is CPU only, no I/O inside the lock): requests that missed the cache together
-        # wait for the first compile instead of each compiling the same rule set under the GIL.
-        with _compile_lock:
-            entry = _cache.get((ruleset_hash, questionnaire_hash))
-            if entry is None:
-                ruleset = parse_ruleset(docs[0])
-                compiled = compile_ruleset(ruleset, parse_questionnaire(docs[1]))
-                entry = _Compiled(compiled, ruleset.override_policy, tuple(ruleset.levels))
-                _cache.put((ruleset_hash, questionnaire_hash), entry)
+    entry = _compiled_entry(session, organisation_id, row)
     return ResolvedRuleSet(
         compiled=entry.compiled,
         questionnaire_key=questionnaire_key,
@@ -158,14 +136,19 @@ def _invalid(pointer: str, detail: str) -> ValidationFailed:
 # scores and renders before its first statement (on SQLite, before it takes the write lock). Publishing, retiring
 # and changing a current rule set clear this process's cache when they commit; other processes follow within
 # RESOLVE_CACHE_SECONDS. Only successful resolutions are cached; the compiled rule set is content-addressed.
+# Requests in the threadpool share the cache: cachetools caches are not thread-safe, hence the lock.
 RESOLVE_CACHE_SECONDS = 5.0
 RESOLVE_CACHE_MAX_ENTRIES = 10_000
 _ResolveKey = tuple[str, str, int | None, str | None, int | None]
-_resolved: dict[_ResolveKey, tuple[float, ResolvedRuleSet]] = {}
+_resolved: TTLCache[_ResolveKey, ResolvedRuleSet] = TTLCache(
+    maxsize=RESOLVE_CACHE_MAX_ENTRIES, ttl=RESOLVE_CACHE_SECONDS, timer=time.monotonic
+)
+_resolved_lock = threading.Lock()
 
 
 def invalidate_resolution_cache() -> None:
-    _resolved.clear()
+    with _resolved_lock:
+        _resolved.clear()
 
 
 def _invalidate_after_commit(session: Session) -> None:
@@ -182,10 +165,8 @@ def cached_resolution(
     ruleset_version: int | None = None,
 ) -> ResolvedRuleSet | None:
     """What `resolve_ruleset` returned for the same arguments less than RESOLVE_CACHE_SECONDS ago, without I/O."""
-    entry = _resolved.get((organisation_id, questionnaire_key, questionnaire_version, ruleset_key, ruleset_version))
-    if entry is None or time.monotonic() - entry[0] > RESOLVE_CACHE_SECONDS:
-        return None
-    return entry[1]
+    with _resolved_lock:
+        return _resolved.get((organisation_id, questionnaire_key, questionnaire_version, ruleset_key, ruleset_version))
 
 
 def resolve_ruleset(
@@ -199,16 +180,14 @@ def resolve_ruleset(
 ) -> ResolvedRuleSet:
     """The published rule set a NEW assessment of `questionnaire_key` uses (see `_resolve`), cached briefly."""
     key = (organisation_id, questionnaire_key, questionnaire_version, ruleset_key, ruleset_version)
-    entry = _resolved.get(key)
-    if entry is not None and time.monotonic() - entry[0] <= RESOLVE_CACHE_SECONDS:
-        return entry[1]
-    fetched = time.monotonic()
-    resolved = _resolve(
-        session, organisation_id, questionnaire_key, questionnaire_version, ruleset_key, ruleset_version
-    )
-    if len(_resolved) >= RESOLVE_CACHE_MAX_ENTRIES:
-        _resolved.clear()
-    _resolved[key] = (fetched, resolved)
+    with _resolved_lock:
+        resolved = _resolved.get(key)
+    if resolved is None:
+        resolved = _resolve(
+            session, organisation_id, questionnaire_key, questionnaire_version, ruleset_key, ruleset_version
+        )
+        with _resolved_lock:
+            _resolved[key] = resolved
     return resolved
 
 
@@ -347,11 +326,6 @@ class _Checked:
     compiled: CompiledRuleSet | None
 
 
-def _check_budget() -> StepBudget:
-    """The steps the checks and embedded tests of one validate or publish may take (docs/rule-language.md)."""
-    return StepBudget(get_settings().ruleset_check_max_steps)
-
-
 def _too_much_work(exc: WorkLimitExceeded, location: str) -> ValidationFailed:
     return ValidationFailed(
         f"The rule set exceeds a limit: {exc}",
@@ -392,10 +366,10 @@ def _outcomes(compiled: CompiledRuleSet, budget: StepBudget) -> list[TestOutcome
 
 
 def validate_document(
-    session: Session, organisation_id: str, document: dict[str, Any], location: str = "body"
+    session: Session, organisation_id: str, document: dict[str, Any], max_steps: int, location: str = "body"
 ) -> RuleSetValidationReport:
     """Static checks (and, when clean, the embedded tests) of a posted or stored document; nothing is stored.
-    Checks that need more steps than ruleset_check_max_steps are a 422 naming the limit."""
+    Checks that need more than `max_steps` (the setting ruleset_check_max_steps) are a 422 naming the limit."""
     document, complete = versions.complete_for_validation(document)
     try:
         ruleset = parse_ruleset(document)
@@ -403,7 +377,7 @@ def validate_document(
         return RuleSetValidationReport(
             valid=False, content_hash=None, errors=[_issue(i) for i in exc.issues], tests=None
         )
-    budget = _check_budget()
+    budget = StepBudget(max_steps)
     try:
         checked = _check_against_target(session, organisation_id, ruleset, budget)
         tests = _outcomes(checked.compiled, budget) if checked.compiled is not None else None
@@ -417,9 +391,11 @@ def validate_document(
     )
 
 
-def validate_version(session: Session, organisation_id: str, key: str, version: int) -> RuleSetValidationReport:
+def validate_version(
+    session: Session, organisation_id: str, key: str, version: int, settings: Settings
+) -> RuleSetValidationReport:
     document = _visible(session, organisation_id, key, version).document
-    return validate_document(session, organisation_id, document, location="document")
+    return validate_document(session, organisation_id, document, settings.ruleset_check_max_steps, location="document")
 
 
 def _issue(issue: Issue) -> ValidationIssue:
@@ -430,10 +406,18 @@ def _issue(issue: Issue) -> ValidationIssue:
 
 
 def publish(
-    session: Session, caller: Caller, key: str, version: int, if_match: str | None, *, make_current: bool = False
+    session: Session,
+    caller: Caller,
+    key: str,
+    version: int,
+    if_match: str | None,
+    max_steps: int,
+    *,
+    make_current: bool = False,
 ) -> RuleSetVersionRead:
     """The publish gate: static checks clean (monotonicity included when declared), at least one embedded test and
-    every one passing, and the target questionnaire version published. Otherwise 422 listing every failure."""
+    every one passing, and the target questionnaire version published. Otherwise 422 listing every failure. The
+    checks and tests may take `max_steps` (the setting ruleset_check_max_steps)."""
     row = versions.publish(
         session,
         KIND,
@@ -441,7 +425,7 @@ def publish(
         key,
         version,
         if_match,
-        gate=lambda row: _publish_gate(session, caller.organisation_id, row),
+        gate=lambda row: _publish_gate(session, caller.organisation_id, row, max_steps),
         details={"make_current": make_current},
     )
     _invalidate_after_commit(session)
@@ -450,9 +434,9 @@ def publish(
     return to_read(row)
 
 
-def _publish_gate(session: Session, organisation_id: str, row: RuleSetVersion) -> None:
+def _publish_gate(session: Session, organisation_id: str, row: RuleSetVersion, max_steps: int) -> None:
     ruleset = parse_ruleset(row.document)
-    budget = _check_budget()
+    budget = StepBudget(max_steps)
     try:
         checked = _check_against_target(session, organisation_id, ruleset, budget)
         outcomes = _outcomes(checked.compiled, budget) if checked.compiled is not None else []

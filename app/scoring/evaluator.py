@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections import OrderedDict
+import threading
 from collections.abc import Collection
 from typing import Any
+
+from cachetools import LRUCache, cached
 
 from app.scoring.answers import AnswerValidator
 from app.scoring.checker import answer_check_steps, check_ruleset, items_read_by_triggers
@@ -136,24 +138,19 @@ def _evaluation_steps(ruleset: RuleSet, questionnaire: Questionnaire) -> int:
     return steps
 
 
-_compiled: OrderedDict[tuple[str, str], CompiledRuleSet] = OrderedDict()
-
-
 def compile_ruleset(ruleset: RuleSet, questionnaire: Questionnaire) -> CompiledRuleSet:
     """Check and compile, once per (questionnaire hash, rule-set hash); raises DefinitionError."""
     try:
         key = (questionnaire.content_hash, ruleset.content_hash)
     except ScoringError as exc:
         raise DefinitionError([Issue("", str(exc))]) from None
-    cached = _compiled.get(key)
-    if cached is not None:
-        _compiled.move_to_end(key)
-        return cached
+    return _checked_and_compiled(key, ruleset, questionnaire)
+
+
+# Compiles run in the server's threadpool: cachetools caches are not thread-safe, hence the lock.
+@cached(LRUCache(maxsize=_CACHE_SIZE), key=lambda key, _ruleset, _questionnaire: key, lock=threading.Lock())
+def _checked_and_compiled(_key: tuple[str, str], ruleset: RuleSet, questionnaire: Questionnaire) -> CompiledRuleSet:
     issues = check_ruleset(ruleset, questionnaire)
     if issues:
         raise DefinitionError(issues)
-    compiled = CompiledRuleSet(ruleset, questionnaire, generate(ruleset, questionnaire, ENGINE_VERSION))
-    _compiled[key] = compiled
-    if len(_compiled) > _CACHE_SIZE:
-        _compiled.popitem(last=False)
-    return compiled
+    return CompiledRuleSet(ruleset, questionnaire, generate(ruleset, questionnaire, ENGINE_VERSION))

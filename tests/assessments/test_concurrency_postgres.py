@@ -20,7 +20,7 @@ from app.auth import service as auth_service
 from app.auth.permissions import Role
 from app.rulesets.seed import seed_default_content
 from tests.assessments.conftest import new_body
-from tests.conftest import create_postgres_database, drop_postgres_database, migrate, require_postgres
+from tests.conftest import create_postgres_database, drop_postgres_database, make_settings, migrate, require_postgres
 from tests.servers import start_server
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
@@ -43,7 +43,9 @@ def server() -> Iterator[tuple[str, str, str, str]]:
     with Session(engine) as session, session.begin():
         seed_default_content(session)
         org = auth_service.create_organisation(session, f"conc-{uuid.uuid4().hex[:8]}", "Concurrency")
-        key = auth_service.create_client(session, org.id, "load", [Role.assessor]).api_key
+        key = auth_service.create_client(
+            session, org.id, "load", [Role.assessor], secret_key=make_settings(url).secret_key
+        ).api_key
         org_id = org.id
     engine.dispose()
     server = start_server(url, Path(tempfile.mkdtemp()) / "server.log", workers=2, RISKAPI_LOG_LEVEL="WARNING")

@@ -1,12 +1,20 @@
-"""The application's start-up freezes what exists then and raises the young-generation threshold, once."""
+"""`riskapi serve` builds the application, then freezes what exists and raises the young-generation threshold, in
+each worker process; building or starting an application elsewhere (tests, tools) leaves the collector alone."""
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
+import pytest
+import uvicorn
+from typer.testing import CliRunner
+
+from app import cli
 from app.core.gc_tuning import YOUNG_THRESHOLD
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -16,28 +24,47 @@ import asyncio, gc, json
 from app.core.config import Settings
 from app.main import create_app
 
-before = (gc.get_freeze_count(), gc.get_threshold()[0])
-app = create_app(Settings(database_url="sqlite:///{db}", environment="test"))
+def figures():
+    return {"frozen": gc.get_freeze_count(), "threshold": gc.get_threshold()[0]}
 
-async def start_twice():
+async def start(app):
     async with app.router.lifespan_context(app):
-        started = gc.get_freeze_count()
-        garbage_to_be = [[] for _ in range(1000)]
-    async with create_app(Settings(database_url="sqlite:///{db}", environment="test")).router.lifespan_context(app):
-        again = gc.get_freeze_count()
-    return started, again
+        return figures()
 
-started, again = asyncio.run(start_twice())
-print(json.dumps({{"before": before, "started": started, "again": again, "threshold": gc.get_threshold()[0]}}))
+before = figures()
+started = asyncio.run(start(create_app(Settings())))  # the database and environment from the environment
+from app.cli import served_app
+served = served_app()
+print(json.dumps({"before": before, "started": started, "served": figures()}))
 """
 
 
-def test_startup_freezes_once_and_raises_the_young_threshold(tmp_path: Path) -> None:
-    script = SCRIPT.format(db=tmp_path / "gc.db")
-    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True)
+def test_the_served_app_is_tuned_and_create_app_alone_is_not(tmp_path: Path) -> None:
+    environment = {
+        **os.environ,
+        "RISKAPI_DATABASE_URL": f"sqlite:///{tmp_path / 'gc.db'}",
+        "RISKAPI_ENVIRONMENT": "test",
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", SCRIPT], cwd=ROOT, env=environment, capture_output=True, text=True, check=True
+    )
     figures = json.loads(out.stdout.strip().splitlines()[-1])
-    assert figures["before"] == [0, 700]  # a fresh interpreter: nothing frozen, CPython's default threshold
-    assert figures["started"] > 10_000  # the imports, routes and engines
-    # a second application in the same process freezes nothing more (frozen objects may still be freed)
-    assert figures["again"] <= figures["started"]
-    assert figures["threshold"] == YOUNG_THRESHOLD
+    default = {"frozen": 0, "threshold": 700}  # a fresh interpreter: nothing frozen, CPython's default threshold
+    assert figures["before"] == default
+    assert figures["started"] == default  # create_app and its lifespan leave the collector alone
+    assert figures["served"]["frozen"] > 10_000  # the imports, routes and engines
+    assert figures["served"]["threshold"] == YOUNG_THRESHOLD
+
+
+def test_serve_runs_the_tuned_factory_in_each_worker(monkeypatch: pytest.MonkeyPatch) -> None:
+    ran: dict[str, Any] = {}
+
+    def fake_run(app: str, **options: Any) -> None:
+        ran.update(options, app=app)
+
+    monkeypatch.setattr(uvicorn, "run", fake_run)
+    result = CliRunner().invoke(cli.cli, ["serve", "--workers", "3"])
+    assert result.exit_code == 0, result.output
+    assert ran["app"] == "app.cli:served_app"
+    assert ran["factory"] is True
+    assert ran["workers"] == 3

@@ -98,14 +98,24 @@ async def test_every_role_gets_exactly_what_grants_says(
 
 
 def _refused_keys(app: FastAPI, tenant: Tenant) -> dict[str, str]:
+    secret_key = app.state.settings.secret_key
     session: Session = app.state.sessionmaker()
     with session.begin():
         expired = auth_service.create_client(
-            session, tenant.organisation_id, "expired", list(Role), utcnow() - timedelta(seconds=1)
+            session,
+            tenant.organisation_id,
+            "expired",
+            list(Role),
+            utcnow() - timedelta(seconds=1),
+            secret_key=secret_key,
         )
-        revoked = auth_service.create_client(session, tenant.organisation_id, "revoked", list(Role))
+        revoked = auth_service.create_client(
+            session, tenant.organisation_id, "revoked", list(Role), secret_key=secret_key
+        )
         auth_service.revoke_client(session, tenant.organisation_id, revoked.client.id)
-        revoked_key_only = auth_service.create_client(session, tenant.organisation_id, "revoked key", list(Role))
+        revoked_key_only = auth_service.create_client(
+            session, tenant.organisation_id, "revoked key", list(Role), secret_key=secret_key
+        )
         auth_service.revoke_key(session, tenant.organisation_id, revoked_key_only.client.id, revoked_key_only.key_id)
     session.close()
     return {

@@ -56,13 +56,18 @@ def crash_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[s
 
 
 def keys_for(url: str) -> dict[str, str]:
-    engine = create_db_engine(make_settings(url))
+    settings = make_settings(url)
+    engine = create_db_engine(settings)
     session: Session = make_sessionmaker(engine)()
     with session.begin():
         seed_default_content(session)
         organisation = auth_service.create_organisation(session, f"crash-{uuid.uuid4().hex[:6]}", "Crash test")
-        assessor = auth_service.create_client(session, organisation.id, "assessor", [Role.assessor]).api_key
-        auditor = auth_service.create_client(session, organisation.id, "auditor", [Role.auditor]).api_key
+        assessor = auth_service.create_client(
+            session, organisation.id, "assessor", [Role.assessor], secret_key=settings.secret_key
+        ).api_key
+        auditor = auth_service.create_client(
+            session, organisation.id, "auditor", [Role.auditor], secret_key=settings.secret_key
+        ).api_key
     session.close()
     engine.dispose()
     return {"assessor": assessor, "auditor": auditor}

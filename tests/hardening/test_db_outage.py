@@ -51,12 +51,15 @@ def throwaway() -> Iterator[ThrowawayPostgres]:
 
 
 def seed_and_key(url: str) -> str:
-    engine = create_db_engine(make_settings(url))
+    settings = make_settings(url)
+    engine = create_db_engine(settings)
     session: Session = make_sessionmaker(engine)()
     with session.begin():
         seed_default_content(session)
         organisation = auth_service.create_organisation(session, "outage", "Outage test")
-        key = auth_service.create_client(session, organisation.id, "all", list(Role)).api_key
+        key = auth_service.create_client(
+            session, organisation.id, "all", list(Role), secret_key=settings.secret_key
+        ).api_key
     session.close()
     engine.dispose()
     return key

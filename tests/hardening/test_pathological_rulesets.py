@@ -17,7 +17,7 @@ from fastapi import FastAPI
 
 from app.auth.permissions import Role
 from app.content import default_ruleset
-from app.core.config import get_settings
+from app.core.config import Settings
 from tests.conftest import Tenant
 from tests.hardening.support import has_route, row_counts
 from tests.scoring.test_bounded_checks import LARGEST, default_content_under, score_chain
@@ -178,14 +178,16 @@ def test_a_huge_range_is_validated_in_bounded_memory(app: FastAPI, tenant: Tenan
 # --- the step budget: validate, a version's validate and publish answer 422 naming the limit --------------------
 
 STEP_LIMIT = 10_000  # below the default content's 21,859 steps, above its static checks alone
+DEFAULT_STEP_LIMIT = Settings.model_fields["ruleset_check_max_steps"].default
 
 
 @pytest.fixture
-def low_step_limit(monkeypatch: pytest.MonkeyPatch) -> Iterator[int]:
-    monkeypatch.setenv("RISKAPI_RULESET_CHECK_MAX_STEPS", str(STEP_LIMIT))
-    get_settings.cache_clear()
+def low_step_limit(app: FastAPI) -> Iterator[int]:
+    """The application's own settings carry the limit (services are passed it; no global is read)."""
+    default = app.state.settings
+    app.state.settings = default.model_copy(update={"ruleset_check_max_steps": STEP_LIMIT})
     yield STEP_LIMIT
-    get_settings.cache_clear()
+    app.state.settings = default
 
 
 def where_the_budget_runs_out(limit: int) -> str:
@@ -234,12 +236,9 @@ async def test_checks_past_the_step_budget_are_a_422_naming_the_limit(
     stored = await client.get("/v1/rulesets/budget-copy/versions/1", headers=author)
     assert stored.json()["status"] == "draft"
 
-    get_settings.cache_clear()
-    with pytest.MonkeyPatch.context() as patch:  # the same version publishes under the default limit
-        patch.delenv("RISKAPI_RULESET_CHECK_MAX_STEPS")
-        published = await client.post("/v1/rulesets/budget-copy/versions/1/publish", headers=publisher)
-        assert published.status_code == 200, published.text
-    get_settings.cache_clear()
+    app.state.settings = app.state.settings.model_copy(update={"ruleset_check_max_steps": DEFAULT_STEP_LIMIT})
+    published = await client.post("/v1/rulesets/budget-copy/versions/1/publish", headers=publisher)
+    assert published.status_code == 200, published.text  # the same version publishes under the default limit
 
 
 @pytest.mark.usefixtures("require_content_api")

@@ -34,12 +34,15 @@ ACTING_USER = "nurse-Hy6Pd1Marker"
 def test_a_full_run_logs_no_case_data(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'privacy.db'}"
     migrate(url)
-    engine = create_db_engine(make_settings(url))
+    settings = make_settings(url)
+    engine = create_db_engine(settings)
     session: Session = make_sessionmaker(engine)()
     with session.begin():
         seed_default_content(session)
         organisation = auth_service.create_organisation(session, "privacy", "Privacy test")
-        key = auth_service.create_client(session, organisation.id, "all", list(Role)).api_key
+        key = auth_service.create_client(
+            session, organisation.id, "all", list(Role), secret_key=settings.secret_key
+        ).api_key
     session.close()
     engine.dispose()
 
