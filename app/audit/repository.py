@@ -57,7 +57,7 @@ _APPEND_EVENT = (
             _HEAD.c.hash,
             _LinkHash(_HEAD.c.hash, _NEXT_SEQUENCE, bindparam("content_hash", type_=String())),
         )
-        .where(_HEAD.c.organisation_id == bindparam("e_organisation_id"))
+        .where(_HEAD.c.organisation_id == bindparam("head_organisation_id"))
         .with_for_update(),
     )
     .returning(_EVENTS.c.sequence, _EVENTS.c.hash)
@@ -85,7 +85,7 @@ def append(
 ) -> int:
     """Append the event (without its chain fields) and move the chain head; returns the event's sequence."""
     params = {f"e_{c}": event[c] for c in _EVENT_VALUE_COLUMNS}
-    params["content_hash"] = content_hash
+    params.update(content_hash=content_hash, head_organisation_id=event["organisation_id"])
     appended = session.execute(_APPEND_EVENT, params).one_or_none()
     if appended is None:  # the organisation's first event: create its head, then append
         _ensure_head(session, event["organisation_id"])
