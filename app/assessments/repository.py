@@ -110,10 +110,17 @@ def add_entered_in_error(session: Session, values: dict[str, Any]) -> None:
     session.execute(insert(_ERRORS), [values])
 
 
-def add_assessment(session: Session, values: dict[str, Any]) -> None:
+def add_assessment(session: Session, values: dict[str, Any], response: dict[str, Any] | None = None) -> None:
     """Insert a new assessment (create and amend): every column given, none defaulted, so the row's digest, computed
-    from `values`, is the digest of the row as stored."""
-    session.execute(insert(_ASSESSMENTS), [values])
+    from `values`, is the digest of the row as stored; with `response`, store it as its Idempotency-Key's response
+    (`store_idempotent_response`), in the same statement on PostgreSQL."""
+    if response is None:
+        session.execute(_ADD_ASSESSMENT, values)
+    elif session.get_bind().dialect.name == "postgresql":
+        session.execute(_ADD_ASSESSMENT_AND_RESPONSE, {**values, **_response_params(response)})
+    else:
+        session.execute(_ADD_ASSESSMENT, values)
+        store_idempotent_response(session, response)
 
 
 # --- case records, as `audit verify` checks them -------------------------------------------------------------
@@ -335,9 +342,21 @@ def claim_idempotency_key(session: Session, client_id: str, key: str) -> KeyClai
     return KeyClaim(True, StoredResponse(row.fingerprint, row.status_code, row.body, row.location, row.expires_at))
 
 
+_STORE_RESPONSE = insert(_IDEMPOTENCY).values(
+    {c.name: bindparam(f"response_{c.name}", type_=c.type) for c in _IDEMPOTENCY.c}
+)
+_ADD_ASSESSMENT = insert(_ASSESSMENTS).values({c.name: bindparam(c.name, type_=c.type) for c in _ASSESSMENTS.c})
+# PostgreSQL: the response inserted by a data-modifying CTE of the assessment's INSERT, one round trip for both.
+_ADD_ASSESSMENT_AND_RESPONSE = _ADD_ASSESSMENT.add_cte(_STORE_RESPONSE.cte("stored_response"))
+
+
+def _response_params(values: dict[str, Any]) -> dict[str, Any]:
+    return {f"response_{name}": value for name, value in values.items()}
+
+
 def store_idempotent_response(session: Session, values: dict[str, Any]) -> None:
     """The first completed response to a key; a second one for the same key is an IntegrityError."""
-    session.execute(insert(_IDEMPOTENCY), [values])
+    session.execute(_STORE_RESPONSE, _response_params(values))
 
 
 def delete_idempotency_record(session: Session, client_id: str, key: str) -> None:

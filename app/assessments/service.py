@@ -355,9 +355,16 @@ def _new_assessment(
     return _New(values, _shown_assessment(_assessment_read(loaded, explain)))
 
 
-def _store_new(session: Session, caller: Caller, new: _New, action: str, details: dict[str, Any]) -> None:
-    """The new assessment's row and the audit event of its creation."""
-    repository.add_assessment(session, new.values)
+def _store_new(
+    session: Session,
+    caller: Caller,
+    new: _New,
+    action: str,
+    details: dict[str, Any],
+    response: dict[str, Any] | None = None,
+) -> None:
+    """The new assessment's row (with its Idempotency-Key's `response`) and the audit event of its creation."""
+    repository.add_assessment(session, new.values, response)
     audit.record(
         session,
         caller=caller,
@@ -420,16 +427,18 @@ def create_assessment(
     if resolved is None or new is None:
         resolved = resolve_ruleset(session, caller.organisation_id, **choice)
         new = _new_from_body(caller, resolved, body, explain)
+    response = None
     if idempotency is not None:
         if random.random() < PURGE_PROBABILITY:  # noqa: S311 - spreading housekeeping
             repository.purge_idempotency_records(session, utcnow())
-        response = _stored_response(idempotency, 201, new.shown.model.model_dump_json().encode(), new.shown.location)
-        try:
-            repository.store_idempotent_response(session, response)
-        except IntegrityError as exc:  # the same key committed between our claim's snapshot and its lock
-            raise IdempotencyInFlight() from exc
+        # The bytes FastAPI sends for the model (`response_model` serialises with the model's own serializer).
+        body_sent = new.shown.model.model_dump_json().encode()
+        response = _stored_response(idempotency, 201, body_sent, new.shown.location)
     details = {"level": new.values["computed_level"], "ruleset": f"{resolved.ruleset_key}@{resolved.ruleset_version}"}
-    _store_new(session, caller, new, "assessment.create", details)
+    try:
+        _store_new(session, caller, new, "assessment.create", details, response)
+    except IntegrityError as exc:  # the same key committed between our claim's snapshot and its lock
+        raise IdempotencyInFlight() from exc
     return new.shown
 
 
