@@ -190,7 +190,8 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
 
     Async so that entering costs no threadpool hop (the session connects lazily, in the handler's thread), and
     so that leaving costs none either when the handler already finished the transaction itself (the create
-    route commits in its own hop: ADR 0001). Otherwise the commit or rollback runs in the threadpool.
+    route commits in its endpoint's thread, before its 201). Otherwise the commit or rollback runs in the
+    threadpool.
     """
     session: Session = request.app.state.sessionmaker()
     try:
