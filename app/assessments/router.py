@@ -34,7 +34,10 @@ from app.core.errors import (
     problem_responses,
 )
 
-router = APIRouter(prefix="/v1/assessments", tags=["assessments"], dependencies=[AuditRefusals])
+# A body without Content-Type is JSON, as the middleware's guard reads it (app/core/json_guard.py `media_type_of`).
+router = APIRouter(
+    prefix="/v1/assessments", tags=["assessments"], dependencies=[AuditRefusals], strict_content_type=False
+)
 
 AssessmentId = Annotated[str, Path(max_length=64, description="The assessment's id (a UUID)")]
 COMMON = problem_responses(BadRequest, Unauthenticated, Forbidden, ValidationFailed)
