@@ -6,7 +6,20 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Select, String, Table, bindparam, insert, select, union, update
+from sqlalchemy import (
+    CTE,
+    BigInteger,
+    Select,
+    String,
+    Subquery,
+    Table,
+    Update,
+    bindparam,
+    insert,
+    select,
+    union,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.compiler import compiles
@@ -60,12 +73,30 @@ _APPEND_EVENT = (
         .where(_HEAD.c.organisation_id == bindparam("head_organisation_id"))
         .with_for_update(),
     )
-    .returning(_EVENTS.c.sequence, _EVENTS.c.hash)
+    .returning(_EVENTS.c.organisation_id, _EVENTS.c.sequence, _EVENTS.c.hash)
 )
-_MOVE_HEAD = (
-    update(_HEAD)
-    .where(_HEAD.c.organisation_id == bindparam("h_org"))
-    .values(sequence=bindparam("h_sequence"), hash=bindparam("h_hash"), updated_at=bindparam("h_updated_at"))
+
+
+def _move_head(appended: Subquery | CTE) -> Update:
+    """The head moved to the appended event (`appended`: its sequence and hash), returning its sequence."""
+    return (
+        update(_HEAD)
+        .where(_HEAD.c.organisation_id == appended.c.organisation_id)
+        .values(sequence=appended.c.sequence, hash=appended.c.hash, updated_at=bindparam("now"))
+        .returning(appended.c.sequence)
+    )
+
+
+# PostgreSQL: the append in one statement, the event inserted by a data-modifying CTE the head move reads (the
+# UPDATE finds the head row the CTE locked, in its latest version). SQLite allows no data-modifying CTE: the event
+# is inserted first and the head moved to what its RETURNING gave.
+_APPEND_AND_MOVE_HEAD = _move_head(_APPEND_EVENT.cte("appended"))
+_MOVE_HEAD_TO = _move_head(
+    select(
+        bindparam("head_organisation_id", type_=String()).label("organisation_id"),
+        bindparam("sequence", type_=BigInteger()).label("sequence"),
+        bindparam("hash", type_=String()).label("hash"),
+    ).subquery("appended")
 )
 
 
@@ -85,17 +116,28 @@ def append(
 ) -> int:
     """Append the event (without its chain fields) and move the chain head; returns the event's sequence."""
     params = {f"e_{c}": event[c] for c in _EVENT_VALUE_COLUMNS}
-    params.update(content_hash=content_hash, head_organisation_id=event["organisation_id"])
-    appended = session.execute(_APPEND_EVENT, params).one_or_none()
-    if appended is None:  # the organisation's first event: create its head, then append
+    params.update(content_hash=content_hash, head_organisation_id=event["organisation_id"], now=now)
+    postgresql = session.get_bind().dialect.name == "postgresql"
+    sequence = _append_once(session, params, postgresql)
+    if sequence is None:  # the organisation's first event: create its head, then append
         _ensure_head(session, event["organisation_id"])
-        appended = session.execute(_APPEND_EVENT, params).one()
-    sequence = int(appended.sequence)
-    move = {"h_org": event["organisation_id"], "h_sequence": sequence, "h_hash": appended.hash, "h_updated_at": now}
-    session.execute(_MOVE_HEAD, move)
+        sequence = _append_once(session, params, postgresql)
+        assert sequence is not None
     if refs:
         session.execute(insert(_REFS), [{**ref, "sequence": sequence} for ref in refs])
     return sequence
+
+
+def _append_once(session: Session, params: dict[str, Any], postgresql: bool) -> int | None:
+    """The event's sequence, or None, having written nothing, when the organisation has no chain head."""
+    if postgresql:
+        moved = session.execute(_APPEND_AND_MOVE_HEAD, params).one_or_none()
+        return None if moved is None else int(moved.sequence)
+    appended = session.execute(_APPEND_EVENT, params).one_or_none()
+    if appended is None:
+        return None
+    session.execute(_MOVE_HEAD_TO, {**params, "sequence": appended.sequence, "hash": appended.hash})
+    return int(appended.sequence)
 
 
 def head(session: Session, organisation_id: str) -> tuple[int, str] | None:
