@@ -607,6 +607,7 @@ def revision_chain(
     if not ids:
         raise NotFound(f"No assessment {assessment_id}")
     rows = repository.by_ids(session, caller.organisation_id, ids)
+    oldest, _ = rows[0]
     chain = RevisionChain(items=_render_many(session, caller, rows, explain))
     audit.record(
         session,
@@ -614,7 +615,7 @@ def revision_chain(
         action="assessment.revisions",
         resource_type=RESOURCE,
         resource_id=assessment_id,
-        subject_ref=rows[0][0].subject_ref,
+        subject_ref=oldest.subject_ref,
         details={"count": len(rows)},
         response_digest=_digest(chain),
         resources=[audit.Resource(row.id, row.subject_ref) for row, _ in rows],

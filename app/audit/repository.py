@@ -144,7 +144,7 @@ def head(session: Session, organisation_id: str) -> tuple[int, str] | None:
     row = session.execute(
         select(_HEAD.c.sequence, _HEAD.c.hash).where(_HEAD.c.organisation_id == organisation_id)
     ).first()
-    return (int(row[0]), str(row[1])) if row else None
+    return (int(row.sequence), str(row.hash)) if row else None
 
 
 def iter_events(session: Session, organisation_id: str, batch: int = 1000) -> Iterator[AuditEvent]:
