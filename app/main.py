@@ -15,7 +15,7 @@ from app.audit.router import router as audit_router
 from app.audit.service import CaseRecords
 from app.auth.router import router as clients_router
 from app.core.config import Settings, get_settings
-from app.core.db import create_async_db_engine, create_db_engine, make_async_sessionmaker, make_sessionmaker
+from app.core.db import create_db_engine, make_sessionmaker
 from app.core.errors import install_error_handlers
 from app.core.logging import configure_logging
 from app.core.middleware import RequestContextMiddleware
@@ -65,14 +65,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     configure_logging(settings.log_level)
     engine = create_db_engine(settings)
 
-    async_engine = create_async_db_engine(settings)
-
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
         engine.dispose()
-        if async_engine is not None:
-            await async_engine.dispose()
 
     app = FastAPIOffline(
         title="riskapi",
@@ -86,8 +82,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
-    app.state.async_engine = async_engine
-    app.state.async_sessionmaker = make_async_sessionmaker(async_engine)
     app.state.migration_heads = head_revisions()
     app.state.rate_limiter, app.state.auth_failure_limiter = build_rate_limiters(settings, engine)
     app.state.case_records = CASE_RECORDS

@@ -4,25 +4,27 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Query, Request
+from starlette.concurrency import run_in_threadpool
 
 from app.assessments import service
 from app.audit.chain import canonical_bytes
 from app.auth.caller import Caller
 from app.auth.dependencies import Authorize
 from app.auth.permissions import Operation
-from app.core.config import Settings
-from app.core.errors import BadRequest
+from app.core.config import SettingsDep
+from app.core.errors import BadRequest, problem_of
 from app.core.json_guard import CHECKED_DOCUMENT_KEY, CheckedDocument
 from app.core.seams import StateReadSeam
 
 STORED_ERROR_STATUSES = frozenset({400, 404, 422})
 
 # One instance per operation, so a route and its dependencies share one authenticated caller.
-WRITE = Authorize(Operation.write_assessments)
-Writer = Annotated[Caller, Depends(WRITE)]
+Writer = Annotated[Caller, Depends(Authorize(Operation.write_assessments))]
 Reader = Annotated[Caller, Depends(Authorize(Operation.read_assessments))]
 Supervisor = Annotated[Caller, Depends(Authorize(Operation.supervise_assessments))]
 
@@ -46,6 +48,7 @@ ExplainDep = Annotated[frozenset[str], Depends(_explain)]
 async def _idempotency(
     request: Request,
     caller: Writer,
+    settings: SettingsDep,
     idempotency_key: Annotated[
         str | None,
         Header(
@@ -55,17 +58,38 @@ async def _idempotency(
             "is still running is a 409 with Retry-After.",
         ),
     ] = None,
-) -> service.Idempotency | None:
-    return await idempotency_for(request, caller, idempotency_key)
-
-
-async def idempotency_for(request: Request, caller: Caller, idempotency_key: str | None) -> service.Idempotency | None:
-    """The request's Idempotency-Key, fingerprinted from the raw body, with the hook that stores a client error."""
+) -> AsyncIterator[service.Idempotency | None]:
+    """The request's Idempotency-Key, fingerprinted from the raw body. A client error the request ends with (400,
+    404, 422) is stored as the key's response once the request's transaction has rolled back: this dependency is
+    entered before the route's session, so it leaves after it."""
     if idempotency_key is None:
-        return None
+        yield None
+        return
     if not 1 <= len(idempotency_key) <= 255:
         raise BadRequest("Idempotency-Key must be 1-255 characters")
-    checked: CheckedDocument | None = request.scope.get(CHECKED_DOCUMENT_KEY)  # from the middleware's guard
+    idempotency = service.Idempotency(
+        client_id=caller.client_id,
+        organisation_id=caller.organisation_id,
+        key=idempotency_key,
+        fingerprint=await _fingerprint(request),
+        retention=timedelta(hours=settings.idempotency_retention_hours),
+    )
+    try:
+        yield idempotency
+    except (service.IdempotencyKeyReused, service.IdempotencyInFlight):
+        raise
+    except Exception as exc:
+        problem = await problem_of(request, exc)
+        if problem is not None and problem.status_code in STORED_ERROR_STATUSES:
+            body = bytes(problem.body)
+            factory = request.app.state.sessionmaker
+            await run_in_threadpool(service.store_idempotent_error, factory, idempotency, problem.status_code, body)
+        raise
+
+
+async def _fingerprint(request: Request) -> str:
+    """SHA-256 of the canonical form of the body the middleware's guard parsed and checked."""
+    checked: CheckedDocument | None = request.scope.get(CHECKED_DOCUMENT_KEY)
     body: Any = None  # no body: validation refuses the request
     if checked is not None and checked.is_json:
         body = checked.document
@@ -75,27 +99,13 @@ async def idempotency_for(request: Request, caller: Caller, idempotency_key: str
         canonical = canonical_bytes(body, floats=checked is None or checked.floats)
     except ValueError:
         canonical = json.dumps(body, sort_keys=True).encode()
-    idempotency = service.Idempotency(
-        client_id=caller.client_id,
-        organisation_id=caller.organisation_id,
-        key=idempotency_key,
-        fingerprint=hashlib.sha256(canonical).hexdigest(),
-    )
-
-    def store_client_error(request: Request, problem: Exception, status: int, problem_body: bytes) -> None:
-        if status not in STORED_ERROR_STATUSES or isinstance(problem, service.IdempotencyKeyReused):
-            return
-        service.store_idempotent_error(request.app.state.sessionmaker, idempotency, status, problem_body)
-
-    request.state.after_rollback = store_client_error
-    return idempotency
+    return hashlib.sha256(canonical).hexdigest()
 
 
-IdempotencyDep = Annotated[service.Idempotency | None, Depends(_idempotency)]
+IdempotencyDep = Annotated[service.Idempotency | None, Depends(_idempotency, scope="function")]
 
 
-async def _state_read_seam(request: Request) -> StateReadSeam | None:
-    settings: Settings = request.app.state.settings
+async def _state_read_seam(settings: SettingsDep) -> StateReadSeam | None:
     return settings.state_read_seam
 
 

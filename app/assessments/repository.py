@@ -14,29 +14,22 @@ from typing import Any, cast
 
 from sqlalchemy import (
     BigInteger,
-    Boolean,
-    Integer,
     Select,
-    String,
     Table,
-    Text,
+    and_,
     bindparam,
-    column,
     delete,
     exists,
     func,
     insert,
-    literal,
+    literal_column,
     select,
-    text,
+    true,
 )
 from sqlalchemy.orm import Session, aliased
 
 from app.assessments.models import Assessment, AssessmentEnteredInError, AssessmentOverride, IdempotencyRecord
 from app.audit.chain import record_digest
-from app.audit.service import Gate, NewRow
-from app.core import sqlite_direct
-from app.core.db import UTCDateTime
 from app.core.pagination import Keyset, Position
 
 _ASSESSMENTS = cast(Table, Assessment.__table__)
@@ -58,18 +51,9 @@ def _scoped(organisation_id: str) -> Select[Assessment, str | None]:
     return select(Assessment, superseded_by.label("superseded_by")).where(Assessment.organisation_id == organisation_id)
 
 
-def new_assessment(values: dict[str, Any]) -> NewRow:
-    """A new assessment row, written by the audit append in the same round trip as its event."""
-    return NewRow(_ASSESSMENTS, values)
-
-
-def new_idempotency_record(values: dict[str, Any]) -> NewRow:
-    return NewRow(_IDEMPOTENCY, values)
-
-
 def get(session: Session, organisation_id: str, assessment_id: str) -> tuple[Assessment, str | None] | None:
     row = session.execute(_scoped(organisation_id).where(Assessment.id == assessment_id)).first()
-    return (row[0], row[1]) if row else None
+    return (row.Assessment, row.superseded_by) if row else None
 
 
 def lock_for_state_change(session: Session, organisation_id: str, assessment_id: str) -> None:
@@ -84,16 +68,6 @@ def lock_for_state_change(session: Session, organisation_id: str, assessment_id:
         select(Assessment.id)
         .where(Assessment.organisation_id == organisation_id, Assessment.id == assessment_id)
         .with_for_update(key_share=True)
-    )
-
-
-def is_superseded(session: Session, organisation_id: str, assessment_id: str) -> bool:
-    return bool(
-        session.scalar(
-            select(
-                exists().where(Assessment.organisation_id == organisation_id, Assessment.supersedes == assessment_id)
-            )
-        )
     )
 
 
@@ -134,6 +108,19 @@ def add_override(session: Session, values: dict[str, Any]) -> int:
 
 def add_entered_in_error(session: Session, values: dict[str, Any]) -> None:
     session.execute(insert(_ERRORS), [values])
+
+
+def add_assessment(session: Session, values: dict[str, Any], response: dict[str, Any] | None = None) -> None:
+    """Insert a new assessment (create and amend): every column given, none defaulted, so the row's digest, computed
+    from `values`, is the digest of the row as stored; with `response`, store it as its Idempotency-Key's response
+    (`store_idempotent_response`), in the same statement on PostgreSQL."""
+    if response is None:
+        session.execute(_ADD_ASSESSMENT, values)
+    elif session.get_bind().dialect.name == "postgresql":
+        session.execute(_ADD_ASSESSMENT_AND_RESPONSE, {**values, **_response_params(response)})
+    else:
+        session.execute(_ADD_ASSESSMENT, values)
+        store_idempotent_response(session, response)
 
 
 # --- case records, as `audit verify` checks them -------------------------------------------------------------
@@ -244,7 +231,7 @@ def page(
 def chain_ids(session: Session, organisation_id: str, assessment_id: str) -> list[str]:
     """Ids of every revision in the chain that holds `assessment_id`, oldest first."""
     links = {
-        str(r[0]): (str(r[1]) if r[1] else None)
+        r.id: r.supersedes
         for r in session.execute(
             select(Assessment.id, Assessment.supersedes).where(
                 Assessment.organisation_id == organisation_id,
@@ -258,8 +245,8 @@ def chain_ids(session: Session, organisation_id: str, assessment_id: str) -> lis
     if assessment_id not in links:
         return []
     root = assessment_id
-    while links.get(root) is not None:
-        root = links[root]  # type: ignore[assignment]
+    while (parent := links.get(root)) is not None:
+        root = parent
     following = {parent: child for child, parent in links.items() if parent is not None}
     chain = [root]
     while chain[-1] in following:
@@ -269,7 +256,7 @@ def chain_ids(session: Session, organisation_id: str, assessment_id: str) -> lis
 
 def by_ids(session: Session, organisation_id: str, ids: Sequence[str]) -> list[tuple[Assessment, str | None]]:
     rows = session.execute(_scoped(organisation_id).where(Assessment.id.in_(ids)))
-    found = {r[0].id: (r[0], r[1]) for r in rows}
+    found = {r.Assessment.id: (r.Assessment, r.superseded_by) for r in rows}
     return [found[i] for i in ids if i in found]
 
 
@@ -299,32 +286,10 @@ def latest_answers(
         stmt = stmt.where(Assessment.created_at >= since)
     if until is not None:
         stmt = stmt.where(Assessment.created_at < until)
-    return [(str(r[0]), str(r[1]), dict(r[2])) for r in session.execute(stmt)]
+    return [(r.id, r.computed_level, dict(r.answers)) for r in session.execute(stmt)]
 
 
 # --- idempotency ------------------------------------------------------------------------------------------
-
-
-_PG_LOCK_AND_READ = text(
-    "SELECT pg_try_advisory_xact_lock(:lock) AS locked, r.fingerprint, r.status_code, r.body, r.location, "
-    "r.expires_at FROM (SELECT 1) AS one "
-    "LEFT JOIN idempotency_records AS r ON r.client_id = :client AND r.key = :key"
-).columns(
-    column("locked", Boolean),
-    column("fingerprint", String),
-    column("status_code", Integer),
-    column("body", Text),
-    column("location", String),
-    column("expires_at", UTCDateTime()),
-)
-_READ = select(
-    literal(True).label("locked"),
-    _IDEMPOTENCY.c.fingerprint,
-    _IDEMPOTENCY.c.status_code,
-    _IDEMPOTENCY.c.body,
-    _IDEMPOTENCY.c.location,
-    _IDEMPOTENCY.c.expires_at,
-).where(_IDEMPOTENCY.c.client_id == bindparam("client"), _IDEMPOTENCY.c.key == bindparam("key"))
 
 
 @dataclass(frozen=True)
@@ -336,72 +301,66 @@ class StoredResponse:
     expires_at: datetime
 
 
-# PostgreSQL: the gate of the one-statement create (service._create_in_one_statement). The key's advisory lock and
-# its stored response are read in the append statement itself; the assessment, the record, the audit event and
-# the head move are written only when the lock is granted and no response is stored yet.
-IDEMPOTENCY_GATE = Gate(
-    key="idempotency",
-    sql=(
-        "SELECT l.locked, l.locked AND r.fingerprint IS NULL AS ok, r.fingerprint IS NOT NULL AS stored "
-        "FROM (SELECT pg_try_advisory_xact_lock(:g_lock) AS locked) AS l "
-        "LEFT JOIN idempotency_records AS r ON r.client_id = :g_client AND r.key = :g_key"
-    ),
-    binds=(
-        bindparam("g_lock", type_=BigInteger()),
-        bindparam("g_client", type_=String()),
-        bindparam("g_key", type_=String()),
-    ),
-)
-NO_GATE = Gate(key="none", sql="SELECT true AS locked, true AS ok, false AS stored", binds=())
+@dataclass(frozen=True)
+class KeyClaim:
+    """What `claim_idempotency_key` found: whether this request may go on with the key, and its stored response."""
 
-
-def idempotency_gate_params(client_id: str, key: str) -> dict[str, Any]:
-    return {"g_lock": _lock_id(client_id, key), "g_client": client_id, "g_key": key}
+    granted: bool
+    stored: StoredResponse | None
 
 
 def _lock_id(client_id: str, key: str) -> int:
     return int.from_bytes(hashlib.sha256(f"{client_id}\x00{key}".encode()).digest()[:8], "big", signed=True)
 
 
-def lock_and_read_idempotency_key(session: Session, client_id: str, key: str) -> tuple[bool, StoredResponse | None]:
-    """(whether this request may proceed, the stored response of the key if any), in one round trip.
-
-    PostgreSQL: a transaction-level advisory lock on (client, key); not granted = another request with the key
-    is running. SQLite needs none: BEGIN IMMEDIATE already serialises every write transaction.
-    """
-    if session.get_bind().dialect.name == "postgresql":
-        params = {"lock": _lock_id(client_id, key), "client": client_id, "key": key}
-        row = session.connection().execute(_PG_LOCK_AND_READ, params).first()
-    else:
-        row = session.connection().execute(_READ, {"client": client_id, "key": key}).first()
-    if row is None:
-        return True, None
-    if not row.locked:
-        return False, None
-    if row.fingerprint is None:
-        return True, None
-    return True, StoredResponse(row.fingerprint, row.status_code, row.body, row.location, row.expires_at)
+def _claim_statement(postgresql: bool) -> Select[Any]:
+    # PostgreSQL: a transaction-level advisory lock on (client, key), taken in the statement that reads the key;
+    # not granted = another request with the key is running. SQLite: BEGIN IMMEDIATE already serialises writers.
+    granted = func.pg_try_advisory_xact_lock(bindparam("lock", type_=BigInteger())) if postgresql else true()
+    key = and_(_IDEMPOTENCY.c.client_id == bindparam("client"), _IDEMPOTENCY.c.key == bindparam("key"))
+    return select(
+        granted.label("granted"),
+        _IDEMPOTENCY.c.fingerprint,
+        _IDEMPOTENCY.c.status_code,
+        _IDEMPOTENCY.c.body,
+        _IDEMPOTENCY.c.location,
+        _IDEMPOTENCY.c.expires_at,
+    ).select_from(select(literal_column("1").label("one")).subquery().outerjoin(_IDEMPOTENCY, key))
 
 
-def idempotency_key_used_direct(transaction: sqlite_direct.Transaction, client_id: str, key: str) -> bool:
-    """SQLite, inside BEGIN IMMEDIATE (app/core/sqlite_direct.py): whether a response is stored under the key."""
-    sql = "SELECT 1 FROM idempotency_records WHERE client_id = ? AND key = ?"
-    return transaction.execute(sql, (client_id, key)).fetchone() is not None
+_CLAIMS = {True: _claim_statement(postgresql=True), False: _claim_statement(postgresql=False)}
 
 
-def idempotency_record(session: Session, client_id: str, key: str) -> StoredResponse | None:
-    row = session.execute(_READ, {"client": client_id, "key": key}).first()
-    if row is None:
-        return None
-    return StoredResponse(row.fingerprint, row.status_code, row.body, row.location, row.expires_at)
+def claim_idempotency_key(session: Session, client_id: str, key: str) -> KeyClaim:
+    """Whether this request may go on with the client's key (no other request with it running), and the response
+    stored under it, in one round trip; the claim holds until the transaction ends."""
+    postgresql = session.get_bind().dialect.name == "postgresql"
+    params = {"lock": _lock_id(client_id, key), "client": client_id, "key": key}
+    row = session.execute(_CLAIMS[postgresql], params).one()
+    if not row.granted or row.fingerprint is None:
+        return KeyClaim(bool(row.granted), None)
+    return KeyClaim(True, StoredResponse(row.fingerprint, row.status_code, row.body, row.location, row.expires_at))
+
+
+_STORE_RESPONSE = insert(_IDEMPOTENCY).values(
+    {c.name: bindparam(f"response_{c.name}", type_=c.type) for c in _IDEMPOTENCY.c}
+)
+_ADD_ASSESSMENT = insert(_ASSESSMENTS).values({c.name: bindparam(c.name, type_=c.type) for c in _ASSESSMENTS.c})
+# PostgreSQL: the response inserted by a data-modifying CTE of the assessment's INSERT, one round trip for both.
+_ADD_ASSESSMENT_AND_RESPONSE = _ADD_ASSESSMENT.add_cte(_STORE_RESPONSE.cte("stored_response"))
+
+
+def _response_params(values: dict[str, Any]) -> dict[str, Any]:
+    return {f"response_{name}": value for name, value in values.items()}
+
+
+def store_idempotent_response(session: Session, values: dict[str, Any]) -> None:
+    """The first completed response to a key; a second one for the same key is an IntegrityError."""
+    session.execute(_STORE_RESPONSE, _response_params(values))
 
 
 def delete_idempotency_record(session: Session, client_id: str, key: str) -> None:
     session.execute(delete(_IDEMPOTENCY).where(_IDEMPOTENCY.c.client_id == client_id, _IDEMPOTENCY.c.key == key))
-
-
-def insert_idempotency_record(session: Session, values: dict[str, Any]) -> None:
-    session.execute(insert(_IDEMPOTENCY), [values])
 
 
 def purge_idempotency_records(session: Session, now: datetime) -> int:

@@ -9,10 +9,8 @@ from fastapi.responses import HTMLResponse
 from pydantic import AwareDatetime
 
 from app.assessments import service
-from app.assessments.create_route import CreateAssessmentRoute
 from app.assessments.dependencies import ExplainDep, IdempotencyDep, Reader, StateReadSeamDep, Supervisor, Writer
 from app.assessments.report import CSP as REPORT_CSP
-from app.assessments.responses import json_response
 from app.assessments.schemas import (
     AssessmentCreate,
     AssessmentPage,
@@ -37,39 +35,52 @@ from app.core.errors import (
 )
 from app.core.pagination import DEFAULT_PAGE_SIZE, CursorQuery, LimitQuery
 
-router = APIRouter(prefix="/v1/assessments", tags=["assessments"], dependencies=[AuditRefusals])
+# A body without Content-Type is JSON, as the middleware's guard reads it (app/core/json_guard.py `media_type_of`).
+router = APIRouter(
+    prefix="/v1/assessments", tags=["assessments"], dependencies=[AuditRefusals], strict_content_type=False
+)
 
 AssessmentId = Annotated[str, Path(max_length=64, description="The assessment's id (a UUID)")]
 COMMON = problem_responses(BadRequest, Unauthenticated, Forbidden, ValidationFailed)
 ONE = {**COMMON, **problem_responses(NotFound)}
 
 
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=AssessmentRead,
+    responses={**COMMON, **problem_responses(NotFound, Conflict)},
+)
 def create_assessment(
     body: AssessmentCreate,
     caller: Writer,
-    session: SessionDep,
     explain: ExplainDep,
     idempotency: IdempotencyDep,
-) -> Response:
+    session: SessionDep,
+    response: Response,
+) -> AssessmentRead | Response:
     """Score a questionnaire about one child and store the assessment (201 with Location).
 
     Answers are validated first: a 422 lists every invalid answer with a pointer such as
     `/answers/child_age_years`. With no `ruleset`, the organisation's current rule set for the questionnaire is
     used and echoed back in `ruleset`. Send an `Idempotency-Key` to make retries safe.
     """
-    raise NotImplementedError("served by CreateAssessmentRoute's handler")  # pragma: no cover
+    created = service.create_assessment(session, caller, body, explain=explain, idempotency=idempotency)
+    session.commit()  # 201 only once stored
+    if isinstance(created, service.Replay):
+        return _replayed(created)
+    response.headers["Location"] = created.location
+    response.headers["ETag"] = created.etag
+    return created.model
 
 
-# The signature above documents the route; CreateAssessmentRoute serves it with the same steps (create_route.py).
-router.add_api_route(
-    "",
-    create_assessment,
-    methods=["POST"],
-    status_code=status.HTTP_201_CREATED,
-    response_model=AssessmentRead,
-    responses={**COMMON, **problem_responses(NotFound, Conflict)},
-    route_class_override=CreateAssessmentRoute,
-)
+def _replayed(replay: service.Replay) -> Response:
+    """The response first sent for the Idempotency-Key, byte for byte."""
+    headers = {"Idempotent-Replayed": "true"}
+    if replay.location:
+        headers["Location"] = replay.location
+    media_type = "application/problem+json" if replay.status >= 400 else "application/json"
+    return Response(replay.body, status_code=replay.status, headers=headers, media_type=media_type)
 
 
 @router.get("", response_model=AssessmentPage, responses=COMMON)
@@ -87,7 +98,7 @@ def list_assessments(
     include_entered_in_error: Annotated[bool, Query(description="Also list assessments entered in error")] = False,
     cursor: CursorQuery = None,
     limit: LimitQuery = DEFAULT_PAGE_SIZE,
-) -> Response:
+) -> AssessmentPage:
     """List the organisation's assessments, newest first, with filters and cursor pagination."""
     filters = service.ListFilters(
         subject_ref=subject_ref,
@@ -99,8 +110,7 @@ def list_assessments(
         include_superseded=include_superseded,
         include_entered_in_error=include_entered_in_error,
     )
-    page = service.list_assessments(session, caller, filters, cursor=cursor, limit=limit, explain=explain)
-    return json_response(page)
+    return service.list_assessments(session, caller, filters, cursor=cursor, limit=limit, explain=explain)
 
 
 @router.get(
@@ -113,19 +123,23 @@ def get_assessment(
     caller: Reader,
     session: SessionDep,
     explain: ExplainDep,
+    response: Response,
     if_none_match: Annotated[str | None, Header(description="An ETag from an earlier read")] = None,
-) -> Response:
+) -> AssessmentRead | Response:
     """Read one assessment (any revision) with its overrides and entered-in-error mark; ETag for caching."""
-    rendered = service.get_assessment(session, caller, assessment_id, explain=explain)
-    if if_none_match and rendered.etag in {tag.strip() for tag in if_none_match.split(",")}:
-        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": rendered.etag or ""})
-    return json_response(rendered)
+    shown = service.get_assessment(session, caller, assessment_id, explain=explain)
+    if if_none_match and shown.etag in {tag.strip() for tag in if_none_match.split(",")}:
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": shown.etag})
+    response.headers["ETag"] = shown.etag
+    return shown.model
 
 
 @router.get("/{assessment_id}/revisions", response_model=RevisionChain, responses=ONE)
-def list_revisions(assessment_id: AssessmentId, caller: Reader, session: SessionDep, explain: ExplainDep) -> Response:
+def list_revisions(
+    assessment_id: AssessmentId, caller: Reader, session: SessionDep, explain: ExplainDep
+) -> RevisionChain:
     """The whole chain of revisions that holds this assessment, oldest first."""
-    return json_response(service.revision_chain(session, caller, assessment_id, explain=explain))
+    return service.revision_chain(session, caller, assessment_id, explain=explain)
 
 
 @router.post(
@@ -141,15 +155,16 @@ def amend_assessment(
     session: SessionDep,
     explain: ExplainDep,
     seam: StateReadSeamDep,
-) -> Response:
+    response: Response,
+) -> AssessmentRead:
     """Amend an assessment: a new assessment that supersedes it (only the latest revision: 409 otherwise).
 
     Keeps the original's subject, questionnaire and rule-set versions unless the body names others; overrides
     do not carry over. The original stays readable.
     """
-    return json_response(
-        service.amend_assessment(session, caller, assessment_id, body, explain=explain, state_read_seam=seam)
-    )
+    amended = service.amend_assessment(session, caller, assessment_id, body, explain=explain, state_read_seam=seam)
+    response.headers["Location"] = amended.location
+    return amended.model
 
 
 @router.post(
@@ -165,15 +180,13 @@ def override_assessment(
     session: SessionDep,
     explain: ExplainDep,
     seam: StateReadSeamDep,
-) -> Response:
+) -> AssessmentRead:
     """Set the final level by professional judgement, with a rationale (supervisor).
 
     The rule set's override policy says which directions are allowed, measured against `computed_level`
     (default content: raise only); a refused direction is a 422 that says why. The latest override wins.
     """
-    return json_response(
-        service.override_assessment(session, caller, assessment_id, body, explain=explain, state_read_seam=seam)
-    )
+    return service.override_assessment(session, caller, assessment_id, body, explain=explain, state_read_seam=seam)
 
 
 @router.post(
@@ -188,9 +201,9 @@ def mark_entered_in_error(
     caller: Supervisor,
     session: SessionDep,
     seam: StateReadSeamDep,
-) -> Response:
+) -> AssessmentRead:
     """Mark an assessment as entered in error, with a reason (supervisor). Nothing is deleted; lists hide it."""
-    return json_response(service.mark_entered_in_error(session, caller, assessment_id, body, state_read_seam=seam))
+    return service.mark_entered_in_error(session, caller, assessment_id, body, state_read_seam=seam)
 
 
 @router.post("/{assessment_id}/rescore", response_model=RescoreRead, responses=ONE)
@@ -201,25 +214,23 @@ def rescore_assessment(
     explain: ExplainDep,
     ruleset_version: Annotated[int, Query(ge=1, le=2_147_483_647, description="The rule-set version to score against")],
     ruleset_key: Annotated[str | None, Query(max_length=64, description="Default: the assessment's")] = None,
-) -> Response:
+) -> RescoreRead:
     """Dry run: score the stored answers against another rule-set version and say what changed (nothing stored)."""
-    return json_response(
-        service.rescore_assessment(
-            session, caller, assessment_id, ruleset_version=ruleset_version, ruleset_key=ruleset_key, explain=explain
-        )
+    return service.rescore_assessment(
+        session, caller, assessment_id, ruleset_version=ruleset_version, ruleset_key=ruleset_key, explain=explain
     )
 
 
 @router.get("/{assessment_id}/replay", response_model=ReplayRead, responses=ONE)
 def replay_assessment(
     assessment_id: AssessmentId, caller: Reader, session: SessionDep, explain: ExplainDep
-) -> Response:
+) -> ReplayRead:
     """Re-evaluate the stored answers with the stored rule-set version and confirm the stored result.
 
     Everything in the stored result except `level` and `overrides` is compared; `differences` lists any change
     by JSON pointer.
     """
-    return json_response(service.replay_assessment(session, caller, assessment_id, explain=explain))
+    return service.replay_assessment(session, caller, assessment_id, explain=explain)
 
 
 @router.get(

@@ -1,28 +1,45 @@
 """Assessment use cases. Each runs inside the request's transaction (flush only, never commit) and writes its
-audit event in that same transaction, so an assessment and the record of its creation commit together."""
+audit event in that same transaction, so an assessment and the record of its creation commit together.
+
+Every response is a model of app/assessments/schemas.py. Its digest, SHA-256 of the RFC 8785 form of the model's
+JSON dump (`chain.digest`), is the `digest` of the request's audit event and, on a single assessment, its ETag.
+"""
 
 from __future__ import annotations
 
-import hashlib
+import json
 import random
 from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypedDict
 
-from sqlalchemy import Engine
+from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.assessments import repository
 from app.assessments.models import Assessment, AssessmentEnteredInError, AssessmentOverride
-from app.assessments.schemas import AssessmentCreate, EnteredInErrorCreate, OverrideCreate, RevisionCreate
+from app.assessments.report import render_report
+from app.assessments.schemas import (
+    AssessmentCreate,
+    AssessmentPage,
+    AssessmentRead,
+    Change,
+    Changes,
+    Difference,
+    EnteredInErrorCreate,
+    EnteredInErrorRead,
+    OverrideCreate,
+    OverrideRead,
+    ReplayRead,
+    RescoreRead,
+    RevisionChain,
+    RevisionCreate,
+)
 from app.audit import service as audit
-from app.audit.chain import canonical_bytes
+from app.audit.chain import digest
 from app.auth.caller import Caller
-from app.core import sqlite_direct
-from app.core.config import get_settings
 from app.core.db import new_id, utcnow
 from app.core.errors import Conflict, FieldError, NotFound, ValidationFailed
 from app.core.metrics import ASSESSMENTS_CREATED
@@ -30,11 +47,14 @@ from app.core.pagination import Position
 from app.core.seams import StateReadSeam
 from app.rulesets.service import ResolvedRuleSet, cached_resolution, get_ruleset_for_replay, resolve_ruleset
 from app.scoring import ENGINE_VERSION, AnswerError, Issue
+from app.scoring.result import Result
 
 RESOURCE = "assessment"
 EXPLAIN_OPTIONS = frozenset({"trace", "counterfactuals"})
 STORED_EXPLAIN = frozenset({"trace"})  # the explanation kept with every assessment
 PURGE_PROBABILITY = 0.001
+# Stored result keys an assessment's response sets from elsewhere: its final level, and the extras asked for.
+_SHOWN_APART = frozenset({"level"}) | EXPLAIN_OPTIONS
 
 
 class IdempotencyKeyReused(ValidationFailed):
@@ -51,21 +71,47 @@ class IdempotencyInFlight(Conflict):
 
 @dataclass(frozen=True)
 class Idempotency:
+    """A request's Idempotency-Key, the fingerprint of its body, and how long its response is kept."""
+
     client_id: str
     organisation_id: str
     key: str
     fingerprint: str
+    retention: timedelta
 
 
 @dataclass(frozen=True)
-class Rendered:
-    """A response body rendered once (canonical JSON), with what the HTTP layer needs around it."""
+class ShownAssessment:
+    """An assessment's response model and its digest (its audit event's `digest`; quoted, its ETag)."""
+
+    model: AssessmentRead
+    digest: str
+
+    @property
+    def etag(self) -> str:
+        return f'"{self.digest}"'
+
+    @property
+    def location(self) -> str:
+        return f"/v1/assessments/{self.model.id}"
+
+
+@dataclass(frozen=True)
+class Replay:
+    """The response first sent for an Idempotency-Key, as it was sent."""
 
     status: int
     body: bytes
-    location: str | None = None
-    replayed: bool = False
-    etag: str | None = None
+    location: str | None
+
+
+def _digest(model: BaseModel) -> str:
+    """A response's digest: SHA-256 of the RFC 8785 form of its model's JSON dump (ADR 0003)."""
+    return digest(model.model_dump(mode="json"))
+
+
+def _shown_assessment(model: AssessmentRead) -> ShownAssessment:
+    return ShownAssessment(model, _digest(model))
 
 
 # --- helpers ----------------------------------------------------------------------------------------------
@@ -80,10 +126,6 @@ def parse_explain(value: str | None) -> frozenset[str]:
         detail = f"unknown explain option(s): {', '.join(sorted(unknown))}; use trace, counterfactuals"
         raise ValidationFailed(detail, errors=[FieldError(pointer="/explain", detail=detail, location="query")])
     return options
-
-
-def fingerprint(body: AssessmentCreate) -> str:
-    return hashlib.sha256(canonical_bytes(body.model_dump(mode="json"))).hexdigest()
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -104,68 +146,6 @@ def _evaluate(resolved: ResolvedRuleSet, answers: dict[str, Any], explain: Colle
         raise _answer_problem(exc.issues) from exc
 
 
-def _override_view(o: AssessmentOverride) -> dict[str, Any]:
-    return {
-        "level": o.level,
-        "previous_level": o.previous_level,
-        "rationale": o.rationale,
-        "acting_user": o.acting_user,
-        "client": o.client_id,
-        "created_at": _iso(o.created_at),
-    }
-
-
-def _error_view(e: AssessmentEnteredInError | None) -> dict[str, Any] | None:
-    if e is None:
-        return None
-    return {"reason": e.reason, "acting_user": e.acting_user, "client": e.client_id, "created_at": _iso(e.created_at)}
-
-
-def _view(
-    fields: dict[str, Any],
-    *,
-    superseded_by: str | None,
-    overrides: Sequence[AssessmentOverride],
-    entered_in_error: AssessmentEnteredInError | None,
-    explain: Collection[str],
-    counterfactuals: list[dict[str, Any]] | None = None,
-) -> dict[str, Any]:
-    """The assessment as the API shows it: the stored result plus the assessment's own fields."""
-    view = {k: v for k, v in fields["result"].items() if k not in ("trace", "counterfactuals")}
-    view["level"] = overrides[-1].level if overrides else fields["computed_level"]
-    if "trace" in explain:
-        view["trace"] = fields["result"].get("trace", [])
-    if "counterfactuals" in explain:
-        view["counterfactuals"] = (
-            counterfactuals if counterfactuals is not None else fields["result"].get("counterfactuals", [])
-        )
-    view["id"] = fields["id"]
-    view["subject_ref"] = fields["subject_ref"]
-    view["created_at"] = _iso(fields["created_at"])
-    view["review_by"] = _iso(fields["review_by"])
-    view["acting_user"] = fields["acting_user"]
-    view["client"] = fields["client_id"]
-    view["supersedes"] = fields["supersedes"]
-    view["superseded_by"] = superseded_by
-    view["overrides"] = [_override_view(o) for o in overrides]
-    view["entered_in_error"] = _error_view(entered_in_error)
-    return view
-
-
-def _fields(a: Assessment) -> dict[str, Any]:
-    return {
-        "id": a.id,
-        "subject_ref": a.subject_ref,
-        "result": a.result,
-        "computed_level": a.computed_level,
-        "created_at": a.created_at,
-        "review_by": a.review_by,
-        "acting_user": a.acting_user,
-        "client_id": a.client_id,
-        "supersedes": a.supersedes,
-    }
-
-
 @dataclass
 class _Loaded:
     row: Assessment
@@ -176,6 +156,49 @@ class _Loaded:
     @property
     def level(self) -> str:
         return self.overrides[-1].level if self.overrides else self.row.computed_level
+
+
+def _assessment_read(
+    loaded: _Loaded, explain: Collection[str], counterfactuals: list[dict[str, Any]] | None = None
+) -> AssessmentRead:
+    """The assessment as the API shows it: the stored result, its final level and the assessment's own fields."""
+    row, result, error = loaded.row, loaded.row.result, loaded.entered_in_error
+    return AssessmentRead(
+        **{name: value for name, value in result.items() if name not in _SHOWN_APART},
+        level=loaded.level,
+        trace=result.get("trace", []) if "trace" in explain else None,
+        counterfactuals=(
+            (counterfactuals if counterfactuals is not None else result.get("counterfactuals", []))
+            if "counterfactuals" in explain
+            else None
+        ),
+        id=row.id,
+        subject_ref=row.subject_ref,
+        created_at=row.created_at,
+        review_by=row.review_by,
+        acting_user=row.acting_user,
+        client=row.client_id,
+        supersedes=row.supersedes,
+        superseded_by=loaded.superseded_by,
+        overrides=[
+            OverrideRead(
+                level=o.level,
+                previous_level=o.previous_level,
+                rationale=o.rationale,
+                acting_user=o.acting_user,
+                client=o.client_id,
+                created_at=o.created_at,
+            )
+            for o in loaded.overrides
+        ],
+        entered_in_error=(
+            EnteredInErrorRead(
+                reason=error.reason, acting_user=error.acting_user, client=error.client_id, created_at=error.created_at
+            )
+            if error is not None
+            else None
+        ),
+    )
 
 
 def _load(session: Session, caller: Caller, assessment_id: str) -> _Loaded:
@@ -210,32 +233,36 @@ def _counterfactuals(session: Session, caller: Caller, row: Assessment) -> list[
     return list(result["counterfactuals"])
 
 
-def _render_loaded(session: Session, caller: Caller, loaded: _Loaded, explain: Collection[str]) -> dict[str, Any]:
+def _render_loaded(session: Session, caller: Caller, loaded: _Loaded, explain: Collection[str]) -> AssessmentRead:
     cf = _counterfactuals(session, caller, loaded.row) if "counterfactuals" in explain else None
-    return _view(
-        _fields(loaded.row),
-        superseded_by=loaded.superseded_by,
-        overrides=loaded.overrides,
-        entered_in_error=loaded.entered_in_error,
-        explain=explain,
-        counterfactuals=cf,
+    return _assessment_read(loaded, explain, cf)
+
+
+def _record_about(
+    session: Session, caller: Caller, action: str, loaded: _Loaded, response: BaseModel | str, **fields: Any
+) -> None:
+    """The audit event of a request about one assessment, with the digest of the response it returns (a model, or
+    its digest already computed)."""
+    audit.record(
+        session,
+        caller=caller,
+        action=action,
+        resource_type=RESOURCE,
+        resource_id=loaded.row.id,
+        subject_ref=loaded.row.subject_ref,
+        response_digest=response if isinstance(response, str) else _digest(response),
+        **fields,
     )
-
-
-def _rendered(status: int, view: object, location: str | None = None, *, floats: bool = True) -> Rendered:
-    """`floats=False` promises a view without floats: a new assessment's (validated answers hold none, and no
-    item type or rule-set value is a float), which then takes the faster canonical writer."""
-    body = canonical_bytes(view, floats=floats)
-    return Rendered(status, body, location, etag='"' + hashlib.sha256(body).hexdigest() + '"')
 
 
 # --- create and amend -------------------------------------------------------------------------------------
 
 
-def _idempotent_replay(session: Session, caller: Caller, idempotency: Idempotency) -> Rendered | None:
-    proceed, record = repository.lock_and_read_idempotency_key(session, idempotency.client_id, idempotency.key)
-    if not proceed:
+def _idempotent_replay(session: Session, caller: Caller, idempotency: Idempotency) -> Replay | None:
+    claim = repository.claim_idempotency_key(session, idempotency.client_id, idempotency.key)
+    if not claim.granted:
         raise IdempotencyInFlight()
+    record = claim.stored
     if record is None:
         return None
     if record.expires_at <= utcnow():
@@ -252,13 +279,13 @@ def _idempotent_replay(session: Session, caller: Caller, idempotency: Idempotenc
             action="assessment.create.replayed",
             resource_type=RESOURCE,
             resource_id=record.location.rsplit("/", 1)[-1],
-            digest_of=body,
+            digest_of=json.loads(body),  # the digest of the model first returned, as its event has it
             status=record.status_code,
         )
-    return Rendered(record.status_code, body, record.location, replayed=True)
+    return Replay(record.status_code, body, record.location)
 
 
-def _idempotency_values(idempotency: Idempotency, status: int, body: bytes, location: str | None) -> dict[str, Any]:
+def _stored_response(idempotency: Idempotency, status: int, body: bytes, location: str | None) -> dict[str, Any]:
     now = utcnow()
     return {
         "client_id": idempotency.client_id,
@@ -269,18 +296,28 @@ def _idempotency_values(idempotency: Idempotency, status: int, body: bytes, loca
         "body": body.decode(),
         "location": location,
         "created_at": now,
-        "expires_at": now + timedelta(hours=get_settings().idempotency_retention_hours),
+        "expires_at": now + idempotency.retention,
     }
 
 
 def store_idempotent_error(factory: sessionmaker[Session], idempotency: Idempotency, status: int, body: bytes) -> None:
-    """After the request's transaction rolled back: keep its client-error response for retries of the key."""
+    """After the request's transaction rolled back: keep its client-error response for retries of the key, unless
+    the key has a response already or another request holds it."""
     with factory() as session, session.begin():
-        if repository.idempotency_record(session, idempotency.client_id, idempotency.key) is None:
-            repository.insert_idempotency_record(session, _idempotency_values(idempotency, status, body, None))
+        claim = repository.claim_idempotency_key(session, idempotency.client_id, idempotency.key)
+        if claim.granted and claim.stored is None:
+            repository.store_idempotent_response(session, _stored_response(idempotency, status, body, None))
 
 
-def _store_new(
+@dataclass(frozen=True)
+class _New:
+    """A new assessment scored and shown, before any statement: its row's values and its response."""
+
+    values: dict[str, Any]
+    shown: ShownAssessment
+
+
+def _new_assessment(
     caller: Caller,
     resolved: ResolvedRuleSet,
     *,
@@ -288,11 +325,12 @@ def _store_new(
     answers: dict[str, Any],
     explain: Collection[str],
     supersedes: str | None,
-) -> tuple[dict[str, Any], dict[str, Any]]:
+) -> _New:
+    """Score and show a new assessment: CPU only, no statement."""
     result = _evaluate(resolved, answers, STORED_EXPLAIN | set(explain))
     now = utcnow()
     days = result["review_within_days"]
-    row = {
+    values = {
         "id": new_id(),
         "organisation_id": caller.organisation_id,
         "subject_ref": subject_ref,
@@ -312,8 +350,33 @@ def _store_new(
         "review_by": now + timedelta(days=days) if days is not None else None,
         "supersedes": supersedes,
     }
-    view = _view(row, superseded_by=None, overrides=(), entered_in_error=None, explain=explain)
-    return row, view
+    loaded = _Loaded(Assessment(**values), superseded_by=None, overrides=[], entered_in_error=None)
+    return _New(values, _shown_assessment(_assessment_read(loaded, explain)))
+
+
+def _store_new(
+    session: Session,
+    caller: Caller,
+    new: _New,
+    action: str,
+    details: dict[str, Any],
+    response: dict[str, Any] | None = None,
+) -> None:
+    """The new assessment's row (with its Idempotency-Key's `response`) and the audit event of its creation."""
+    repository.add_assessment(session, new.values, response)
+    audit.record(
+        session,
+        caller=caller,
+        action=action,
+        resource_type=RESOURCE,
+        resource_id=new.values["id"],
+        subject_ref=new.values["subject_ref"],
+        details=details,
+        response_digest=new.shown.digest,
+        status=201,
+        record_digest=repository.assessment_digest(new.values),
+    )
+    ASSESSMENTS_CREATED.labels(new.values["computed_level"]).inc()
 
 
 class _Choice(TypedDict):
@@ -321,49 +384,6 @@ class _Choice(TypedDict):
     questionnaire_version: int | None
     ruleset_key: str | None
     ruleset_version: int | None
-
-
-def create_assessment(
-    session: Session,
-    caller: Caller,
-    body: AssessmentCreate,
-    *,
-    explain: Collection[str] = frozenset(),
-    idempotency: Idempotency | None = None,
-) -> Rendered:
-    """The transactional create (the route first tries the common case in one statement or transaction:
-    `create_directly_on_postgres`, `create_directly_on_sqlite`). Statements in order: idempotency (lock and)
-    read, rule-set resolution unless cached, one append, and the caller's COMMIT. With the resolution cached, the
-    scoring and rendering run before the first statement, so the transaction (SQLite's write lock, PostgreSQL's
-    advisory lock) spans only I/O. A refusal found by the scoring is raised only after the Idempotency-Key check,
-    in the same order as with nothing cached."""
-    choice = _choice(body)
-    resolved = cached_resolution(caller.organisation_id, **choice)
-    prepared: tuple[dict[str, Any], Rendered] | None = None
-    refusal: ValidationFailed | None = None
-    if resolved is not None:
-        try:
-            prepared = _prepare_new(caller, resolved, body, explain)
-        except ValidationFailed as exc:
-            refusal = exc
-    if idempotency is not None:
-        replay = _idempotent_replay(session, caller, idempotency)
-        if replay is not None:
-            return replay
-    if refusal is not None:
-        raise refusal
-    if resolved is None or prepared is None:
-        resolved = resolve_ruleset(session, caller.organisation_id, **choice)
-        prepared = _prepare_new(caller, resolved, body, explain)
-    row, rendered = prepared
-    if idempotency is not None and random.random() < PURGE_PROBABILITY:  # noqa: S311 - spreading housekeeping
-        repository.purge_idempotency_records(session, utcnow())
-    try:
-        audit.record_write(session, _create_event(caller, resolved, row, rendered, idempotency))
-    except IntegrityError as exc:  # the same key committed between our read and our write
-        raise IdempotencyInFlight() from exc
-    ASSESSMENTS_CREATED.labels(row["computed_level"]).inc()
-    return rendered
 
 
 def _choice(body: AssessmentCreate) -> _Choice:
@@ -375,126 +395,56 @@ def _choice(body: AssessmentCreate) -> _Choice:
     )
 
 
-async def create_directly_on_postgres(
-    engine: AsyncEngine,
+def create_assessment(
+    session: Session,
     caller: Caller,
     body: AssessmentCreate,
-    explain: Collection[str],
-    idempotency: Idempotency | None,
-) -> Rendered | None:
-    """PostgreSQL, the common case in ONE round trip and no BEGIN/COMMIT (ADR 0001): the Idempotency-Key's lock
-    and record check, the assessment, the idempotency record, the audit event and the chain-head move are one
-    statement (`repository.IDEMPOTENCY_GATE`), atomic on its own, run in autocommit on the pool's psycopg
-    connection (app/core/postgres_direct.py), so it is committed when it returns. None, having written nothing,
-    when the transactional path must decide: a response stored under the key (replay, reuse, expiry), the
-    organisation's first event (no chain head yet), answers to refuse, a rule-set resolution not cached, or the
-    housekeeping purge that is due."""
-    prepared = _prepare_common_case(caller, _choice(body), body, explain, idempotency)
-    if prepared is None:
-        return None
-    rendered, event = prepared
-    gate, gate_params = repository.NO_GATE, {}
-    if idempotency is not None:
-        gate = repository.IDEMPOTENCY_GATE
-        gate_params = repository.idempotency_gate_params(idempotency.client_id, idempotency.key)
-    try:
-        outcome = await audit.record_gated(engine, event, gate, gate_params)
-    except IntegrityError as exc:  # the same key committed between the statement's snapshot and its lock
-        raise IdempotencyInFlight() from exc
-    if outcome["sequence"] is not None:
-        ASSESSMENTS_CREATED.labels(event.details["level"]).inc()
-        return rendered
-    if not outcome["locked"]:
-        raise IdempotencyInFlight()
-    return None
-
-
-def create_directly_on_sqlite(
-    engine: Engine,
-    lock_timeout: float,
-    caller: Caller,
-    body: AssessmentCreate,
-    explain: Collection[str],
-    idempotency: Idempotency | None,
-) -> Rendered | None:
-    """SQLite, the common case of `create_assessment` on the DBAPI cursor (app/core/sqlite_direct.py): the same
-    rows in the same order in one BEGIN IMMEDIATE transaction (waiting up to `lock_timeout` seconds for the write
-    lock), after the scoring and rendering. None, having written nothing, in the same cases as
-    `create_directly_on_postgres` (then `create_assessment` decides)."""
-    prepared = _prepare_common_case(caller, _choice(body), body, explain, idempotency)
-    if prepared is None:
-        return None
-    rendered, event = prepared
-    with sqlite_direct.immediate(engine, lock_timeout) as transaction:
-        if idempotency is not None and repository.idempotency_key_used_direct(
-            transaction, idempotency.client_id, idempotency.key
-        ):
-            return None
-        try:
-            sequence = audit.record_direct(transaction, event)
-        except IntegrityError as exc:  # as in `create_assessment`; BEGIN IMMEDIATE leaves no race to lose here
-            raise IdempotencyInFlight() from exc
-        if sequence is None:
-            return None
-        transaction.commit()
-    ASSESSMENTS_CREATED.labels(event.details["level"]).inc()
-    return rendered
-
-
-def _prepare_common_case(
-    caller: Caller,
-    choice: _Choice,
-    body: AssessmentCreate,
-    explain: Collection[str],
-    idempotency: Idempotency | None,
-) -> tuple[Rendered, audit.WriteEvent] | None:
-    """The scoring, rendering and event of a create's common case, before any statement; None when the
-    transactional path must decide (a resolution not cached, the purge that is due, answers to refuse)."""
+    *,
+    explain: Collection[str] = frozenset(),
+    idempotency: Idempotency | None = None,
+) -> ShownAssessment | Replay:
+    """Statements in order: the Idempotency-Key's claim, the rule-set resolution unless cached, the assessment (and
+    the key's response), the audit event; the caller's COMMIT follows. With the resolution cached, the scoring and
+    rendering run before the first statement, so the transaction (SQLite's write lock, PostgreSQL's advisory and
+    head-row locks) spans only I/O. A refusal found by the scoring is raised only after the Idempotency-Key check,
+    in the same order as with nothing cached."""
+    choice = _choice(body)
     resolved = cached_resolution(caller.organisation_id, **choice)
-    if resolved is None or (idempotency is not None and random.random() < PURGE_PROBABILITY):  # noqa: S311
-        return None
-    try:
-        row, rendered = _prepare_new(caller, resolved, body, explain)
-    except ValidationFailed:
-        return None
-    return rendered, _create_event(caller, resolved, row, rendered, idempotency)
-
-
-def _create_event(
-    caller: Caller,
-    resolved: ResolvedRuleSet,
-    row: dict[str, Any],
-    rendered: Rendered,
-    idempotency: Idempotency | None,
-) -> audit.WriteEvent:
-    """The audit event of a create, with the rows written in its statement (the assessment, the key's record)."""
-    inserts = [repository.new_assessment(row)]
+    new: _New | None = None
+    refusal: ValidationFailed | None = None
+    if resolved is not None:
+        try:
+            new = _new_from_body(caller, resolved, body, explain)
+        except ValidationFailed as exc:
+            refusal = exc
     if idempotency is not None:
-        inserts.append(
-            repository.new_idempotency_record(_idempotency_values(idempotency, 201, rendered.body, rendered.location))
-        )
-    return audit.WriteEvent(
-        caller=caller,
-        action="assessment.create",
-        resource_type=RESOURCE,
-        resource_id=row["id"],
-        subject_ref=row["subject_ref"],
-        details={"level": row["computed_level"], "ruleset": f"{resolved.ruleset_key}@{resolved.ruleset_version}"},
-        digest_of=rendered.body,
-        status=201,
-        with_rows=inserts,
-        record_digest=repository.assessment_digest(row),
-    )
+        replay = _idempotent_replay(session, caller, idempotency)
+        if replay is not None:
+            return replay
+    if refusal is not None:
+        raise refusal
+    if resolved is None or new is None:
+        resolved = resolve_ruleset(session, caller.organisation_id, **choice)
+        new = _new_from_body(caller, resolved, body, explain)
+    response = None
+    if idempotency is not None:
+        if random.random() < PURGE_PROBABILITY:  # noqa: S311 - spreading housekeeping
+            repository.purge_idempotency_records(session, utcnow())
+        # The bytes FastAPI sends for the model (`response_model` serialises with the model's own serializer).
+        body_sent = new.shown.model.model_dump_json().encode()
+        response = _stored_response(idempotency, 201, body_sent, new.shown.location)
+    details = {"level": new.values["computed_level"], "ruleset": f"{resolved.ruleset_key}@{resolved.ruleset_version}"}
+    try:
+        _store_new(session, caller, new, "assessment.create", details, response)
+    except IntegrityError as exc:  # the same key committed between our claim's snapshot and its lock
+        raise IdempotencyInFlight() from exc
+    return new.shown
 
 
-def _prepare_new(
-    caller: Caller, resolved: ResolvedRuleSet, body: AssessmentCreate, explain: Collection[str]
-) -> tuple[dict[str, Any], Rendered]:
-    """Score and render a new assessment: CPU only, no statement."""
-    row, view = _store_new(
+def _new_from_body(caller: Caller, resolved: ResolvedRuleSet, body: AssessmentCreate, explain: Collection[str]) -> _New:
+    return _new_assessment(
         caller, resolved, subject_ref=body.subject_ref, answers=body.answers, explain=explain, supersedes=None
     )
-    return row, _rendered(201, view, f"/v1/assessments/{row['id']}", floats=False)
 
 
 def amend_assessment(
@@ -505,7 +455,7 @@ def amend_assessment(
     *,
     explain: Collection[str] = frozenset(),
     state_read_seam: StateReadSeam | None,
-) -> Rendered:
+) -> ShownAssessment:
     loaded = _load_for_change(session, caller, assessment_id, "assessment.amend", state_read_seam)
     original = loaded.row
     if loaded.superseded_by is not None:
@@ -535,7 +485,7 @@ def amend_assessment(
         ruleset_key=ruleset_key,
         ruleset_version=ruleset_version,
     )
-    row, view = _store_new(
+    new = _new_assessment(
         caller,
         resolved,
         subject_ref=original.subject_ref,
@@ -543,25 +493,13 @@ def amend_assessment(
         explain=explain,
         supersedes=original.id,
     )
-    rendered = _rendered(201, view, f"/v1/assessments/{row['id']}", floats=False)
     try:
-        audit.record(
-            session,
-            caller=caller,
-            action="assessment.amend",
-            resource_type=RESOURCE,
-            resource_id=row["id"],
-            subject_ref=row["subject_ref"],
-            details={"supersedes": original.id, "level": row["computed_level"]},
-            digest_of=rendered.body,
-            status=201,
-            with_rows=[repository.new_assessment(row)],
-            record_digest=repository.assessment_digest(row),
+        _store_new(
+            session, caller, new, "assessment.amend", {"supersedes": original.id, "level": new.values["computed_level"]}
         )
     except IntegrityError as exc:  # the unique `supersedes`: a concurrent amendment won
         raise Conflict("This assessment has already been amended: amend its latest revision") from exc
-    ASSESSMENTS_CREATED.labels(row["computed_level"]).inc()
-    return rendered
+    return new.shown
 
 
 # --- reads ------------------------------------------------------------------------------------------------
@@ -569,19 +507,11 @@ def amend_assessment(
 
 def get_assessment(
     session: Session, caller: Caller, assessment_id: str, *, explain: Collection[str] = frozenset()
-) -> Rendered:
+) -> ShownAssessment:
     loaded = _load(session, caller, assessment_id)
-    rendered = _rendered(200, _render_loaded(session, caller, loaded, explain))
-    audit.record(
-        session,
-        caller=caller,
-        action="assessment.read",
-        resource_type=RESOURCE,
-        resource_id=loaded.row.id,
-        subject_ref=loaded.row.subject_ref,
-        digest_of=rendered.body,
-    )
-    return rendered
+    shown = _shown_assessment(_render_loaded(session, caller, loaded, explain))
+    _record_about(session, caller, "assessment.read", loaded, shown.digest)
+    return shown
 
 
 @dataclass(frozen=True)
@@ -604,7 +534,7 @@ def list_assessments(
     cursor: str | None,
     limit: int,
     explain: Collection[str] = frozenset(),
-) -> Rendered:
+) -> AssessmentPage:
     scope = asdict(filters)
     rows = repository.page(
         session,
@@ -620,19 +550,19 @@ def list_assessments(
         after=repository.LISTED.decode(cursor, scope),
         limit=limit,
     )
-    page = repository.LISTED.page(rows, limit, scope, position_of=_listed_position)
-    rows = page.items
-    rendered = _rendered(200, {"items": _render_many(session, caller, rows, explain), "next_cursor": page.next_cursor})
+    listed = repository.LISTED.page(rows, limit, scope, position_of=_listed_position)
+    rows = listed.items
+    page = AssessmentPage(items=_render_many(session, caller, rows, explain), next_cursor=listed.next_cursor)
     audit.record(
         session,
         caller=caller,
         action="assessment.list",
         resource_type=RESOURCE,
         details={"count": len(rows)},
-        digest_of=rendered.body,
+        response_digest=_digest(page),
         resources=[audit.Resource(row.id, row.subject_ref) for row, _ in rows],
     )
-    return rendered
+    return page
 
 
 def _listed_position(row: tuple[Assessment, str | None]) -> Position:
@@ -642,7 +572,7 @@ def _listed_position(row: tuple[Assessment, str | None]) -> Position:
 
 def _render_many(
     session: Session, caller: Caller, rows: Sequence[tuple[Assessment, str | None]], explain: Collection[str]
-) -> list[dict[str, Any]]:
+) -> list[AssessmentRead]:
     ids = [row.id for row, _ in rows]
     overrides: dict[str, list[AssessmentOverride]] = {}
     for o in repository.overrides(session, caller.organisation_id, ids):
@@ -658,24 +588,25 @@ def _render_many(
 
 def revision_chain(
     session: Session, caller: Caller, assessment_id: str, *, explain: Collection[str] = frozenset()
-) -> Rendered:
+) -> RevisionChain:
     ids = repository.chain_ids(session, caller.organisation_id, assessment_id)
     if not ids:
         raise NotFound(f"No assessment {assessment_id}")
     rows = repository.by_ids(session, caller.organisation_id, ids)
-    rendered = _rendered(200, {"items": _render_many(session, caller, rows, explain)})
+    oldest, _ = rows[0]
+    chain = RevisionChain(items=_render_many(session, caller, rows, explain))
     audit.record(
         session,
         caller=caller,
         action="assessment.revisions",
         resource_type=RESOURCE,
         resource_id=assessment_id,
-        subject_ref=rows[0][0].subject_ref,
+        subject_ref=oldest.subject_ref,
         details={"count": len(rows)},
-        digest_of=rendered.body,
+        response_digest=_digest(chain),
         resources=[audit.Resource(row.id, row.subject_ref) for row, _ in rows],
     )
-    return rendered
+    return chain
 
 
 # --- supervision ------------------------------------------------------------------------------------------
@@ -706,7 +637,7 @@ def override_assessment(
     *,
     explain: Collection[str] = frozenset(),
     state_read_seam: StateReadSeam | None,
-) -> Rendered:
+) -> AssessmentRead:
     loaded = _load_for_change(session, caller, assessment_id, "assessment.override", state_read_seam)
     if loaded.entered_in_error is not None:
         raise Conflict("This assessment was entered in error and cannot be overridden")
@@ -727,20 +658,18 @@ def override_assessment(
     }
     values["id"] = repository.add_override(session, values)
     loaded.overrides.append(AssessmentOverride(**values))
-    rendered = _rendered(201, _render_loaded(session, caller, loaded, explain))
-    audit.record(
+    shown = _render_loaded(session, caller, loaded, explain)
+    _record_about(
         session,
-        caller=caller,
-        action="assessment.override",
-        resource_type=RESOURCE,
-        resource_id=row.id,
-        subject_ref=row.subject_ref,
-        details={"level": body.level, "previous_level": loaded.overrides[-1].previous_level},
-        digest_of=rendered.body,
+        caller,
+        "assessment.override",
+        loaded,
+        shown,
+        details={"level": body.level, "previous_level": values["previous_level"]},
         status=201,
         record_digest=repository.override_digest(values),
     )
-    return rendered
+    return shown
 
 
 def mark_entered_in_error(
@@ -750,7 +679,7 @@ def mark_entered_in_error(
     body: EnteredInErrorCreate,
     *,
     state_read_seam: StateReadSeam | None,
-) -> Rendered:
+) -> AssessmentRead:
     loaded = _load_for_change(session, caller, assessment_id, "assessment.entered_in_error", state_read_seam)
     if loaded.entered_in_error is not None:
         raise Conflict("This assessment is already marked as entered in error")
@@ -767,19 +696,17 @@ def mark_entered_in_error(
     except IntegrityError as exc:
         raise Conflict("This assessment is already marked as entered in error") from exc
     loaded.entered_in_error = AssessmentEnteredInError(**values)
-    rendered = _rendered(201, _render_loaded(session, caller, loaded, frozenset()))
-    audit.record(
+    shown = _render_loaded(session, caller, loaded, frozenset())
+    _record_about(
         session,
-        caller=caller,
-        action="assessment.entered_in_error",
-        resource_type=RESOURCE,
-        resource_id=loaded.row.id,
-        subject_ref=loaded.row.subject_ref,
-        digest_of=rendered.body,
+        caller,
+        "assessment.entered_in_error",
+        loaded,
+        shown,
         status=201,
         record_digest=repository.entered_in_error_digest(values),
     )
-    return rendered
+    return shown
 
 
 # --- dry runs ---------------------------------------------------------------------------------------------
@@ -798,7 +725,7 @@ def _names(items: Sequence[dict[str, Any]]) -> list[str]:
     return [str(i["id"]) for i in items]
 
 
-def _changes(stored: dict[str, Any], rescored: dict[str, Any]) -> dict[str, Any]:
+def _changes(stored: dict[str, Any], rescored: dict[str, Any]) -> Changes:
     def added(key: str, names: bool = True) -> tuple[list[str], list[str]]:
         before = _names(stored[key]) if names else list(stored[key])
         after = _names(rescored[key]) if names else list(rescored[key])
@@ -808,23 +735,27 @@ def _changes(stored: dict[str, Any], rescored: dict[str, Any]) -> dict[str, Any]
     actions_added, actions_removed = added("actions")
     gaps_added, gaps_removed = added("information_gaps", names=False)
     scores = {
-        name: {"stored": stored["scores"].get(name), "rescored": rescored["scores"].get(name)}
+        name: Change(stored=stored["scores"].get(name), rescored=rescored["scores"].get(name))
         for name in sorted(set(stored["scores"]) | set(rescored["scores"]))
         if stored["scores"].get(name) != rescored["scores"].get(name)
     }
     level = None
     if stored["computed_level"] != rescored["computed_level"]:
-        level = {"stored": stored["computed_level"], "rescored": rescored["computed_level"]}
-    return {
-        "level": level,
-        "triggers_added": triggers_added,
-        "triggers_removed": triggers_removed,
-        "actions_added": actions_added,
-        "actions_removed": actions_removed,
-        "scores": scores,
-        "information_gaps_added": gaps_added,
-        "information_gaps_removed": gaps_removed,
-    }
+        level = Change(stored=stored["computed_level"], rescored=rescored["computed_level"])
+    return Changes(
+        level=level,
+        triggers_added=triggers_added,
+        triggers_removed=triggers_removed,
+        actions_added=actions_added,
+        actions_removed=actions_removed,
+        scores=scores,
+        information_gaps_added=gaps_added,
+        information_gaps_removed=gaps_removed,
+    )
+
+
+def _changed(changes: Changes) -> bool:
+    return any(value for _, value in changes)
 
 
 def rescore_assessment(
@@ -835,7 +766,7 @@ def rescore_assessment(
     ruleset_version: int,
     ruleset_key: str | None = None,
     explain: Collection[str] = frozenset(),
-) -> Rendered:
+) -> RescoreRead:
     """Dry run of the stored answers against another rule-set version: nothing stored but the audit event."""
     loaded = _load(session, caller, assessment_id)
     row = loaded.row
@@ -859,32 +790,33 @@ def rescore_assessment(
     if "counterfactuals" in explain and "counterfactuals" not in stored:
         stored["counterfactuals"] = _counterfactuals(session, caller, row)
     changes = _changes(stored, rescored)
-    changed = any(v for v in changes.values())
-    rendered = _rendered(
-        200, {"assessment_id": row.id, "stored": stored, "rescored": rescored, "changed": changed, "changes": changes}
+    rescore = RescoreRead(
+        assessment_id=row.id,
+        stored=Result(**stored),
+        rescored=Result(**rescored),
+        changed=_changed(changes),
+        changes=changes,
     )
-    audit.record(
+    _record_about(
         session,
-        caller=caller,
-        action="assessment.rescore",
-        resource_type=RESOURCE,
-        resource_id=row.id,
-        subject_ref=row.subject_ref,
-        details={"ruleset": f"{target.ruleset_key}@{target.ruleset_version}", "changed": changed},
-        digest_of=rendered.body,
+        caller,
+        "assessment.rescore",
+        loaded,
+        rescore,
+        details={"ruleset": f"{target.ruleset_key}@{target.ruleset_version}", "changed": rescore.changed},
     )
-    return rendered
+    return rescore
 
 
-def _differences(stored: Any, replayed: Any, pointer: str = "") -> list[dict[str, Any]]:
+def _differences(stored: Any, replayed: Any, pointer: str = "") -> list[Difference]:
     if isinstance(stored, dict) and isinstance(replayed, dict):
-        out: list[dict[str, Any]] = []
+        out: list[Difference] = []
         for key in sorted(set(stored) | set(replayed)):
             part = pointer + "/" + str(key).replace("~", "~0").replace("/", "~1")
             if key not in stored:
-                out.append({"where": "result", "pointer": part, "stored": None, "replayed": replayed[key]})
+                out.append(Difference(where="result", pointer=part, stored=None, replayed=replayed[key]))
             elif key not in replayed:
-                out.append({"where": "result", "pointer": part, "stored": stored[key], "replayed": None})
+                out.append(Difference(where="result", pointer=part, stored=stored[key], replayed=None))
             else:
                 out.extend(_differences(stored[key], replayed[key], part))
         return out
@@ -895,11 +827,11 @@ def _differences(stored: Any, replayed: Any, pointer: str = "") -> list[dict[str
             for d in _differences(a, b, f"{pointer}/{i}")
         ]
     if stored != replayed or type(stored) is not type(replayed):
-        return [{"where": "result", "pointer": pointer, "stored": stored, "replayed": replayed}]
+        return [Difference(where="result", pointer=pointer, stored=stored, replayed=replayed)]
     return []
 
 
-def _derived_column_differences(row: Assessment, replayed: dict[str, Any]) -> list[dict[str, Any]]:
+def _derived_column_differences(row: Assessment, replayed: dict[str, Any]) -> list[Difference]:
     """The stored columns derived from the result (`computed_level`, `review_by`) against the replayed result."""
     days = replayed["review_within_days"]
     review_by = row.created_at + timedelta(days=days) if days is not None else None
@@ -908,7 +840,7 @@ def _derived_column_differences(row: Assessment, replayed: dict[str, Any]) -> li
         ("review_by", _iso(row.review_by), _iso(review_by)),
     ]
     return [
-        {"where": "row", "pointer": f"/{column}", "stored": stored, "replayed": expected}
+        Difference(where="row", pointer=f"/{column}", stored=stored, replayed=expected)
         for column, stored, expected in pairs
         if stored != expected
     ]
@@ -916,7 +848,7 @@ def _derived_column_differences(row: Assessment, replayed: dict[str, Any]) -> li
 
 def replay_assessment(
     session: Session, caller: Caller, assessment_id: str, *, explain: Collection[str] = frozenset()
-) -> Rendered:
+) -> ReplayRead:
     """Re-evaluate the stored answers with the stored rule-set version and compare with the stored result (level and
     overrides aside) and with the stored columns derived from it."""
     loaded = _load(session, caller, assessment_id)
@@ -935,35 +867,20 @@ def replay_assessment(
     replayed = {k: v for k, v in replayed_full.items() if k not in EXPLAIN_OPTIONS or k in explain}
     if "counterfactuals" in explain:
         replayed["counterfactuals"] = stored.setdefault("counterfactuals", _counterfactuals(session, caller, row))
-    rendered = _rendered(
-        200,
-        {
-            "assessment_id": row.id,
-            "identical": not differences,
-            "differences": differences,
-            "stored": stored,
-            "replayed": replayed,
-        },
+    replay = ReplayRead(
+        assessment_id=row.id,
+        identical=not differences,
+        differences=differences,
+        stored=Result(**stored),
+        replayed=Result(**replayed),
     )
-    audit.record(
-        session,
-        caller=caller,
-        action="assessment.replay",
-        resource_type=RESOURCE,
-        resource_id=row.id,
-        subject_ref=row.subject_ref,
-        details={"identical": not differences},
-        digest_of=rendered.body,
-    )
-    return rendered
+    _record_about(session, caller, "assessment.replay", loaded, replay, details={"identical": not differences})
+    return replay
 
 
 def report(session: Session, caller: Caller, assessment_id: str) -> bytes:
-    from app.assessments.report import render_report
-
     loaded = _load(session, caller, assessment_id)
-    view = _render_loaded(session, caller, loaded, frozenset())
-    html = render_report(view).encode()
+    html = render_report(_assessment_read(loaded, frozenset()).model_dump(mode="json")).encode()
     audit.record(
         session,
         caller=caller,

@@ -83,16 +83,42 @@ MAX_EXACT_INTEGER = 2**53 - 1
 
 
 def _plain(obj: object) -> bool:
-    """Whether `canonical_bytes` is exactly RFC 8785 for `obj`: no floats, integers RFC 8785 accepts, ASCII keys."""
-    if obj is None or isinstance(obj, str | bool):
-        return True
-    if isinstance(obj, int):
-        return -MAX_EXACT_INTEGER <= obj <= MAX_EXACT_INTEGER
-    if isinstance(obj, dict):
-        return all(isinstance(k, str) and k.isascii() and _plain(v) for k, v in obj.items())
-    if isinstance(obj, list | tuple):
-        return all(_plain(v) for v in obj)
-    return False
+    """Whether `canonical_bytes` is exactly RFC 8785 for `obj`: no floats, integers RFC 8785 accepts, ASCII keys.
+
+    Iterative, with exact type checks first (this runs over every stored result on the write path); subclasses of
+    the JSON types take the `isinstance` checks."""
+    pending: list[Any] = [obj]
+    while pending:
+        value = pending.pop()
+        kind = type(value)
+        if kind is str or value is None or kind is bool:
+            continue
+        if kind is int:
+            if not -MAX_EXACT_INTEGER <= value <= MAX_EXACT_INTEGER:
+                return False
+        elif kind is dict:
+            try:
+                if not "".join(value).isascii():
+                    return False
+            except TypeError:  # a key that is not a string
+                return False
+            pending.extend(value.values())
+        elif kind is list or kind is tuple:
+            pending.extend(value)
+        elif isinstance(value, str | bool):
+            continue
+        elif isinstance(value, int):
+            if not -MAX_EXACT_INTEGER <= value <= MAX_EXACT_INTEGER:
+                return False
+        elif isinstance(value, dict):
+            if not all(isinstance(k, str) and k.isascii() for k in value):
+                return False
+            pending.extend(value.values())
+        elif isinstance(value, list | tuple):
+            pending.extend(value)
+        else:
+            return False
+    return True
 
 
 def _canonical(obj: object) -> bytes:

@@ -3,33 +3,33 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import (
-    BindParameter,
-    Insert,
+    CTE,
+    BigInteger,
     Select,
     String,
+    Subquery,
     Table,
-    TextClause,
+    Update,
     bindparam,
     insert,
     select,
-    text,
     union,
     update,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import GenericFunction
 
 from app.audit.chain import genesis_hash, link_hash
 from app.audit.models import AuditChainHead, AuditEvent, AuditEventRef
-from app.core import postgres_direct, sqlite_direct
-from app.core.db import utcnow
+from app.core.db import register_sqlite_function, utcnow
 from app.core.pagination import Keyset, Position
 
 _HEAD = cast(Table, AuditChainHead.__table__)
@@ -37,94 +37,68 @@ _EVENTS = cast(Table, AuditEvent.__table__)
 _REFS = cast(Table, AuditEventRef.__table__)
 
 
-@dataclass(frozen=True)
-class NewRow:
-    """A row another feature writes in the same statement as its audit event (its write path)."""
+class _LinkHash(GenericFunction[str]):
+    """`chain.link_hash(prev_hash, sequence, content_hash)` evaluated by the database, so that one statement reads
+    the head and writes the event: PostgreSQL computes it with its own sha256; SQLite calls `chain.link_hash`
+    itself, registered on each connection under this function's name."""
 
-    table: Table
-    values: dict[str, Any]
+    name = "riskapi_link_hash"
+    type = String()
+    inherit_cache = True
 
 
-@dataclass(frozen=True)
-class Gate:
-    """PostgreSQL: a condition the append checks in its own statement (ADR 0001).
+@compiles(_LinkHash, "postgresql")
+def _link_hash_on_postgresql(element: _LinkHash, compiler: SQLCompiler, **kw: Any) -> str:
+    prev_hash, sequence, content_hash = (compiler.process(arg, **kw) for arg in element.clauses)
+    text = f"{prev_hash} || ':' || ({sequence})::text || ':' || {content_hash}"
+    return f"encode(sha256(convert_to({text}, 'UTF8')), 'hex')"
 
-    `sql` selects exactly one row with a boolean column `ok` and whatever else the caller wants back; the head is
-    locked and the event and rows are written only when `ok` is true. Only our own SQL and bound parameters
-    (`binds`, whose values the caller passes) go in; `key` names the gate in the statement cache."""
 
-    key: str
-    sql: str
-    binds: tuple[BindParameter[Any], ...]
-
+register_sqlite_function(_LinkHash.name, 3, link_hash)
 
 _EVENT_VALUE_COLUMNS = [c.name for c in _EVENTS.c if c.name not in ("sequence", "prev_hash", "hash")]
-_appends: dict[tuple[str, tuple[tuple[str, tuple[str, ...]], ...]], TextClause] = {}
-
-
-def _append_statement(rows: Sequence[NewRow], gate: Gate | None = None) -> TextClause:
-    """PostgreSQL: the whole append as ONE statement, built once per shape of the caller's rows (and gate).
-
-    It locks the head row (`FOR UPDATE`: appends of one organisation queue here, so the chain never forks),
-    computes the link hash in SQL from the content hash computed by Python, inserts the event and the
-    caller's rows (data-modifying CTEs that depend on the head move, so nothing is written without it) and
-    moves the head. The head lock is then held only until the COMMIT that follows (or, run alone in autocommit,
-    until the statement's own commit). With a gate, the head is read only when the gate's `ok` holds, so nothing
-    moves or is written otherwise, and the statement returns the gate's row with the new `sequence`.
-    """
-    shape = (gate.key if gate else "", tuple((row.table.name, tuple(sorted(row.values))) for row in rows))
-    statement = _appends.get(shape)
-    if statement is not None:
-        return statement
-    binds = [bindparam(f"e_{c}", type_=_EVENTS.c[c].type) for c in _EVENT_VALUE_COLUMNS]
-    binds += [bindparam("h_org", type_=String()), bindparam("h_body", type_=String())]
-    binds.append(bindparam("h_now", type_=_HEAD.c.updated_at.type))
-    # Only table and column names from our own metadata are interpolated; every value is a bound parameter.
-    ctes = []
-    for i, row in enumerate(rows):
-        keys = sorted(row.values)
-        binds += [bindparam(f"p{i}_{k}", type_=row.table.c[k].type) for k in keys]
-        columns, values = ", ".join(keys), ", ".join(f":p{i}_{k}" for k in keys)
-        ctes.append(f", w{i} AS (INSERT INTO {row.table.name} ({columns}) SELECT {values} FROM moved)")  # noqa: S608
-    event_columns = ", ".join(_EVENT_VALUE_COLUMNS)
-    event_values = ", ".join(f":e_{c}" for c in _EVENT_VALUE_COLUMNS)
-    if gate is not None:
-        binds += gate.binds
-        head = f"WITH gate AS ({gate.sql}), old AS (SELECT sequence, hash FROM audit_chain_heads "  # noqa: S608
-        head += "WHERE organisation_id = :h_org AND (SELECT ok FROM gate) FOR UPDATE), "
-        result = " SELECT gate.*, (SELECT sequence FROM ev) AS sequence FROM gate"
-    else:
-        head = "WITH old AS (SELECT sequence, hash FROM audit_chain_heads WHERE organisation_id = :h_org FOR UPDATE), "
-        result = " SELECT sequence FROM ev"
-    sql = "".join(
-        [
-            head,
-            "new AS (SELECT old.sequence + 1 AS sequence, old.hash AS prev_hash, ",
-            "encode(sha256(convert_to(old.hash || ':' || (old.sequence + 1)::text || ':' || :h_body, 'UTF8')), ",
-            "'hex') AS hash FROM old), ",
-            "moved AS (UPDATE audit_chain_heads SET sequence = new.sequence, hash = new.hash, updated_at = :h_now ",
-            "FROM new WHERE audit_chain_heads.organisation_id = :h_org ",
-            "RETURNING new.sequence, new.prev_hash, new.hash), ",
-            f"ev AS (INSERT INTO audit_events ({event_columns}, sequence, prev_hash, hash) ",
-            f"SELECT {event_values}, moved.sequence, moved.prev_hash, moved.hash FROM moved RETURNING sequence)",  # noqa: S608
-            *ctes,
-            result,
-        ]
+_NEXT_SEQUENCE = _HEAD.c.sequence + 1
+# The event, chained to the head it reads. FOR UPDATE (PostgreSQL; SQLite's BEGIN IMMEDIATE already holds the
+# database's write lock) queues the appends of one organisation on its head row until COMMIT, so the chain never
+# forks; a waiting append reads the head its predecessor committed. No row: the organisation has no head yet.
+_APPEND_EVENT = (
+    insert(_EVENTS)
+    .from_select(
+        [*_EVENT_VALUE_COLUMNS, "sequence", "prev_hash", "hash"],
+        select(
+            *(bindparam(f"e_{c}", type_=_EVENTS.c[c].type) for c in _EVENT_VALUE_COLUMNS),
+            _NEXT_SEQUENCE,
+            _HEAD.c.hash,
+            _LinkHash(_HEAD.c.hash, _NEXT_SEQUENCE, bindparam("content_hash", type_=String())),
+        )
+        .where(_HEAD.c.organisation_id == bindparam("head_organisation_id"))
+        .with_for_update(),
     )
-    statement = text(sql).bindparams(*binds)
-    _appends[shape] = statement
-    return statement
+    .returning(_EVENTS.c.organisation_id, _EVENTS.c.sequence, _EVENTS.c.hash)
+)
 
 
-_inserts: dict[str, Insert] = {}
+def _move_head(appended: Subquery | CTE) -> Update:
+    """The head moved to the appended event (`appended`: its sequence and hash), returning its sequence."""
+    return (
+        update(_HEAD)
+        .where(_HEAD.c.organisation_id == appended.c.organisation_id)
+        .values(sequence=appended.c.sequence, hash=appended.c.hash, updated_at=bindparam("now"))
+        .returning(appended.c.sequence)
+    )
 
 
-def _insert(table: Table) -> Insert:
-    """One INSERT construct per table, built once: a new construct per call costs its cache key every time."""
-    statement = _inserts.get(table.name)
-    if statement is None:
-        statement = _inserts[table.name] = insert(table)
-    return statement
+# PostgreSQL: the append in one statement, the event inserted by a data-modifying CTE the head move reads (the
+# UPDATE finds the head row the CTE locked, in its latest version). SQLite allows no data-modifying CTE: the event
+# is inserted first and the head moved to what its RETURNING gave.
+_APPEND_AND_MOVE_HEAD = _move_head(_APPEND_EVENT.cte("appended"))
+_MOVE_HEAD_TO = _move_head(
+    select(
+        bindparam("head_organisation_id", type_=String()).label("organisation_id"),
+        bindparam("sequence", type_=BigInteger()).label("sequence"),
+        bindparam("hash", type_=String()).label("hash"),
+    ).subquery("appended")
+)
 
 
 def _ensure_head(session: Session, organisation_id: str) -> None:
@@ -134,118 +108,44 @@ def _ensure_head(session: Session, organisation_id: str) -> None:
         "hash": genesis_hash(organisation_id),
         "updated_at": utcnow(),
     }
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(pg_insert(_HEAD).values(values).on_conflict_do_nothing())
-    else:
-        session.execute(sqlite_insert(_HEAD).values(values).on_conflict_do_nothing())
-
-
-_READ_HEAD = select(_HEAD.c.sequence, _HEAD.c.hash).where(_HEAD.c.organisation_id == bindparam("b_org"))
-_MOVE_HEAD = (
-    update(_HEAD)
-    .where(_HEAD.c.organisation_id == bindparam("h_org"))
-    .values(sequence=bindparam("h_sequence"), hash=bindparam("h_hash"), updated_at=bindparam("h_updated_at"))
-)
+    dialect_insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    session.execute(dialect_insert(_HEAD).values(values).on_conflict_do_nothing())
 
 
 def append(
-    session: Session,
-    event: dict[str, Any],
-    content_hash: str,
-    refs: Sequence[dict[str, Any]],
-    now: datetime,
-    with_rows: Sequence[NewRow] = (),
+    session: Session, event: dict[str, Any], content_hash: str, refs: Sequence[dict[str, Any]], now: datetime
 ) -> int:
-    """Append the event (without its chain fields) and the caller's rows; returns the event's sequence."""
-    connection = session.connection()
-    organisation_id = event["organisation_id"]
-    if connection.dialect.name == "postgresql":
-        statement = _append_statement(with_rows)
-        params = _append_params(event, content_hash, now, with_rows)
-        sequence = connection.execute(statement, params).scalar()
-        if sequence is None:  # the organisation's first event: create its head, then append
-            _ensure_head(session, organisation_id)
-            sequence = connection.execute(statement, params).scalar_one()
-    else:
-        # SQLite: BEGIN IMMEDIATE already holds the database lock for the whole transaction.
-        head = connection.execute(_READ_HEAD, {"b_org": organisation_id}).first()
-        if head is None:
-            _ensure_head(session, organisation_id)
-            head = connection.execute(_READ_HEAD, {"b_org": organisation_id}).one()
-        sequence = int(head[0]) + 1
-        chained = {**event, "sequence": sequence, "prev_hash": head[1]}
-        chained["hash"] = link_hash(str(head[1]), sequence, content_hash)
-        for row in with_rows:
-            connection.execute(_insert(row.table), row.values)
-        connection.execute(_insert(_EVENTS), chained)
-        connection.execute(
-            _MOVE_HEAD,
-            {"h_org": organisation_id, "h_sequence": sequence, "h_hash": chained["hash"], "h_updated_at": now},
-        )
+    """Append the event (without its chain fields) and move the chain head; returns the event's sequence."""
+    params = {f"e_{c}": event[c] for c in _EVENT_VALUE_COLUMNS}
+    params.update(content_hash=content_hash, head_organisation_id=event["organisation_id"], now=now)
+    postgresql = session.get_bind().dialect.name == "postgresql"
+    sequence = _append_once(session, params, postgresql)
+    if sequence is None:  # the organisation's first event: create its head, then append
+        _ensure_head(session, event["organisation_id"])
+        sequence = _append_once(session, params, postgresql)
+        assert sequence is not None
     if refs:
-        connection.execute(insert(_REFS), [{**ref, "sequence": sequence} for ref in refs])
-    return int(sequence)
-
-
-_DIRECT_READ_HEAD = "SELECT sequence, hash FROM audit_chain_heads WHERE organisation_id = ?"
-_DIRECT_MOVE_HEAD = "UPDATE audit_chain_heads SET sequence = ?, hash = ?, updated_at = ? WHERE organisation_id = ?"
-
-
-def append_direct(
-    transaction: sqlite_direct.Transaction,
-    event: dict[str, Any],
-    content_hash: str,
-    now: datetime,
-    with_rows: Sequence[NewRow],
-) -> int | None:
-    """SQLite, on a DBAPI cursor inside BEGIN IMMEDIATE (app/core/sqlite_direct.py): `append`'s statements for
-    an event without list refs. None, having written nothing, when the organisation has no chain head yet."""
-    organisation_id = event["organisation_id"]
-    head = transaction.execute(_DIRECT_READ_HEAD, (organisation_id,)).fetchone()
-    if head is None:
-        return None
-    sequence = int(head[0]) + 1
-    chained = {**event, "sequence": sequence, "prev_hash": head[1]}
-    chained["hash"] = link_hash(str(head[1]), sequence, content_hash)
-    for row in with_rows:
-        transaction.insert(row.table, row.values)
-    transaction.insert(_EVENTS, chained)
-    updated_at = sqlite_direct.bind(_HEAD, "updated_at", now, transaction.dialect)
-    transaction.execute(_DIRECT_MOVE_HEAD, (sequence, chained["hash"], updated_at, organisation_id))
+        session.execute(insert(_REFS), [{**ref, "sequence": sequence} for ref in refs])
     return sequence
 
 
-def _append_params(
-    event: dict[str, Any], content_hash: str, now: datetime, with_rows: Sequence[NewRow]
-) -> dict[str, Any]:
-    params = {f"e_{c}": event[c] for c in _EVENT_VALUE_COLUMNS}
-    params.update({"h_org": event["organisation_id"], "h_body": content_hash, "h_now": now})
-    for i, row in enumerate(with_rows):
-        params.update({f"p{i}_{k}": v for k, v in row.values.items()})
-    return params
-
-
-async def append_gated(
-    engine: AsyncEngine,
-    event: dict[str, Any],
-    content_hash: str,
-    now: datetime,
-    with_rows: Sequence[NewRow],
-    gate: Gate,
-    gate_params: dict[str, Any],
-) -> dict[str, Any]:
-    """PostgreSQL: the gated append (see `_append_statement`), alone in autocommit, awaited on the pool's psycopg
-    connection (app/core/postgres_direct.py). The gate's row by column name, with `sequence`, which is None when
-    nothing was written (the gate said no, or the organisation has no chain head yet)."""
-    params = _append_params(event, content_hash, now, with_rows) | gate_params
-    return await postgres_direct.fetch_one(engine, _append_statement(with_rows, gate), params)
+def _append_once(session: Session, params: dict[str, Any], postgresql: bool) -> int | None:
+    """The event's sequence, or None, having written nothing, when the organisation has no chain head."""
+    if postgresql:
+        moved = session.execute(_APPEND_AND_MOVE_HEAD, params).one_or_none()
+        return None if moved is None else int(moved.sequence)
+    appended = session.execute(_APPEND_EVENT, params).one_or_none()
+    if appended is None:
+        return None
+    session.execute(_MOVE_HEAD_TO, {**params, "sequence": appended.sequence, "hash": appended.hash})
+    return int(appended.sequence)
 
 
 def head(session: Session, organisation_id: str) -> tuple[int, str] | None:
     row = session.execute(
         select(_HEAD.c.sequence, _HEAD.c.hash).where(_HEAD.c.organisation_id == organisation_id)
     ).first()
-    return (int(row[0]), str(row[1])) if row else None
+    return (int(row.sequence), str(row.hash)) if row else None
 
 
 def iter_events(session: Session, organisation_id: str, batch: int = 1000) -> Iterator[AuditEvent]:

@@ -1,5 +1,4 @@
-"""Router dependency for case-data routers: refused requests (401 with a known key, 403, 404) are audited,
-and work that must follow the request's rollback (a stored client-error idempotency response) runs then.
+"""Router dependency for case-data routers: refused requests (401 with a known key, 403, 404) are audited.
 
 It is a function-scoped yield dependency declared on the router, so it is entered before the session
 dependency and exits after it: by the time it sees the error, the request's transaction has rolled back
@@ -9,60 +8,32 @@ and released its connection, and the problem response has not been sent yet.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import Any, Protocol
 
 import structlog
 from fastapi import Depends, Request
-from fastapi.exceptions import RequestValidationError
 from starlette.concurrency import run_in_threadpool
 
 from app.audit.service import record_refusal
 from app.auth.caller import Caller
 from app.auth.service import KeyRefused
-from app.core.errors import ProblemError, render
+from app.core.errors import problem_of
 
 log = structlog.get_logger("riskapi.audit")
 
 REFUSALS = frozenset({401, 403, 404})
 
 
-class AfterRollback(Protocol):
-    """Set on `request.state.after_rollback` by a route; called with the problem it ended with, rendered."""
-
-    def __call__(self, request: Request, problem: Exception, status: int, body: bytes) -> None: ...
-
-
 async def _audit_refusals(request: Request) -> AsyncIterator[None]:
-    async with refusals_audited(request):
-        yield
-
-
-@asynccontextmanager
-async def refusals_audited(request: Request) -> AsyncIterator[None]:
-    """What `AuditRefusals` does, for a route that serves itself (app/assessments/create_route.py)."""
     try:
         yield
-    except ProblemError as exc:
-        await _after_failure(request, exc, exc.status, bytes(render(exc, request.url.path).body))
+    except Exception as exc:
+        problem = await problem_of(request, exc)
+        if problem is not None and problem.status_code in REFUSALS:
+            try:
+                await run_in_threadpool(_record_refusal, request, exc, problem.status_code)
+            except Exception as failure:  # the refusal itself must still reach the client
+                log.error("refusal_audit_failed", error_class=type(failure).__name__, status=problem.status_code)
         raise
-    except RequestValidationError as exc:
-        handler: Any = request.app.exception_handlers.get(RequestValidationError)
-        if handler is not None:
-            response = await handler(request, exc)
-            await _after_failure(request, exc, response.status_code, bytes(response.body))
-        raise
-
-
-async def _after_failure(request: Request, problem: Exception, status: int, body: bytes) -> None:
-    try:
-        after = getattr(request.state, "after_rollback", None)
-        if after is not None:
-            await run_in_threadpool(after, request, problem, status, body)
-        if status in REFUSALS:
-            await run_in_threadpool(_record_refusal, request, problem, status)
-    except Exception as exc:  # the refusal itself must still reach the client
-        log.error("after_failure_hook_failed", error_class=type(exc).__name__, status=status)
 
 
 def _record_refusal(request: Request, problem: Exception, status: int) -> None:

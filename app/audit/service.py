@@ -9,16 +9,12 @@ from typing import Any, Protocol
 
 import structlog
 from sqlalchemy import Engine
-from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.audit import repository
 from app.audit.chain import body_hash, digest, event_hash, genesis_hash
 from app.audit.models import AuditEvent
-from app.audit.repository import Gate as Gate
-from app.audit.repository import NewRow as NewRow
 from app.auth.caller import Caller
-from app.core import sqlite_direct
 from app.core.db import utcnow
 from app.core.pagination import DEFAULT_PAGE_SIZE, Paged
 
@@ -43,16 +39,16 @@ def record(
     subject_ref: str | None = None,
     details: dict[str, Any] | None = None,
     digest_of: object | None = None,
+    response_digest: str | None = None,
     status: int = 200,
     resources: Sequence[Resource] | None = None,
-    with_rows: Sequence[NewRow] = (),
     record_digest: str | None = None,
 ) -> None:
     """Append one event to the caller's organisation chain inside the session's transaction (never commits).
 
     `details` is small metadata (never answers or free text); `digest_of` is what was returned or stored
-    (bytes are hashed as they are, anything else as RFC 8785 JSON); `resources` names every item of a list.
-    `with_rows` are the caller's own new rows, written in the same round trip as the event (the write path).
+    (bytes are hashed as they are, anything else as RFC 8785 JSON), or `response_digest` that digest already
+    computed (a response's ETag: `chain.digest` of its model's JSON form); `resources` names every item of a list.
     `record_digest` is `chain.record_digest` of the case row the event creates, for `verify` to compare.
     """
     _append(
@@ -65,10 +61,9 @@ def record(
         resource_id=resource_id,
         subject_ref=subject_ref,
         details=details,
-        digest_value=None if digest_of is None else digest(digest_of),
+        digest_value=response_digest if digest_of is None else digest(digest_of),
         status=status,
         resources=resources,
-        with_rows=with_rows,
         record_digest=record_digest,
     )
 
@@ -87,7 +82,6 @@ def _append(
     digest_value: str | None,
     status: int,
     resources: Sequence[Resource] | None,
-    with_rows: Sequence[NewRow] = (),
     record_digest: str | None = None,
 ) -> None:
     # Everything is computed before the append: on PostgreSQL the head stays locked from the one append
@@ -111,63 +105,7 @@ def _append(
         {"organisation_id": organisation_id, "position": i, "resource_id": r["id"], "subject_ref": r["subject_ref"]}
         for i, r in enumerate(listed or ())
     ]
-    repository.append(session, event, body_hash(event), refs, now, with_rows)
-
-
-@dataclass(frozen=True)
-class WriteEvent:
-    """The event of a write path, with the caller's rows written beside it (see `record` for the fields)."""
-
-    caller: Caller
-    action: str
-    resource_type: str
-    resource_id: str
-    subject_ref: str
-    details: dict[str, Any]
-    digest_of: bytes
-    status: int
-    with_rows: Sequence[NewRow]
-    record_digest: str
-
-    def fields(self) -> tuple[dict[str, Any], str, datetime]:
-        """The event's columns (without its chain fields), their content hash, and its time."""
-        event, now = _event(
-            organisation_id=self.caller.organisation_id,
-            client_id=self.caller.client_id,
-            acting_user=self.caller.acting_user,
-            action=self.action,
-            resource_type=self.resource_type,
-            resource_id=self.resource_id,
-            subject_ref=self.subject_ref,
-            details=self.details,
-            digest_value=digest(self.digest_of),
-            status=self.status,
-            listed=None,
-            record_digest=self.record_digest,
-        )
-        return event, body_hash(event), now
-
-
-def record_write(session: Session, written: WriteEvent) -> None:
-    """`record` for a write path's event, inside the session's transaction."""
-    event, content_hash, now = written.fields()
-    repository.append(session, event, content_hash, (), now, written.with_rows)
-
-
-async def record_gated(
-    engine: AsyncEngine, written: WriteEvent, gate: Gate, gate_params: dict[str, Any]
-) -> dict[str, Any]:
-    """PostgreSQL: `record_write`, written only if `gate` holds, in one autocommit statement
-    (`repository.append_gated`). Returns the gate's row with the event's `sequence` (None: nothing written)."""
-    event, content_hash, now = written.fields()
-    return await repository.append_gated(engine, event, content_hash, now, written.with_rows, gate, gate_params)
-
-
-def record_direct(transaction: sqlite_direct.Transaction, written: WriteEvent) -> int | None:
-    """SQLite: `record_write` on a DBAPI cursor inside BEGIN IMMEDIATE (`repository.append_direct`). Returns the
-    event's sequence, or None, having written nothing, when the organisation has no chain head yet."""
-    event, content_hash, now = written.fields()
-    return repository.append_direct(transaction, event, content_hash, now, written.with_rows)
+    repository.append(session, event, body_hash(event), refs, now)
 
 
 def _event(

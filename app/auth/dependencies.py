@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from app.auth import service
 from app.auth.caller import Caller
 from app.auth.permissions import CASE_DATA_OPERATIONS, Operation, allowed
-from app.core.config import settings_from_app
+from app.core.config import Settings
 from app.core.errors import BadRequest, Forbidden, Unauthenticated
 from app.core.ratelimit import RateLimiter, failure_counter_id, source_address
 
@@ -64,7 +64,7 @@ async def _authenticate(request: Request, header: str | None) -> Caller:
     """The key's caller. Failed authentications count against the source address; once an address has used up
     RISKAPI_AUTH_FAILURES_PER_MINUTE, its keys are refused (429) before any lookup (ADR 0006)."""
     failures: RateLimiter = request.app.state.auth_failure_limiter
-    settings = settings_from_app(request)
+    settings: Settings = request.app.state.settings
     source = failure_counter_id(
         source_address(
             request.client.host if request.client else None,
@@ -74,7 +74,7 @@ async def _authenticate(request: Request, header: str | None) -> Caller:
     )
     try:
         # Async on purpose: a cached key costs no threadpool hop and no connection; a miss is looked up in its own
-        # short transaction, so no connection is held while the request waits for its handler's thread (ADR 0001).
+        # short transaction, so no connection is held while the request waits for its handler's thread (ADR 0007).
         digest = service.presented_digest(header, settings.secret_key)
         caller = service.cached_caller(digest)
         if caller is not None:

@@ -88,8 +88,8 @@ def get_settings() -> Settings:
     return Settings()
 
 
-def settings_from_app(request: Request) -> Settings:
-    """The settings the application was created with (`create_app(settings)` keeps them in the app state)."""
+async def settings_from_app(request: Request) -> Settings:
+    """The settings the app was created with (`create_app(settings)`), for routes and dependencies."""
     settings: Settings = request.app.state.settings
     return settings
 

@@ -15,10 +15,8 @@ from fastapi import Depends, Request
 from sqlalchemy import DateTime, Engine, MetaData, TypeDecorator, create_engine, event
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DisconnectionError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import QueuePool
-from sqlalchemy.types import TypeEngine
 from starlette.concurrency import run_in_threadpool
 
 from app.core.config import Settings
@@ -30,15 +28,6 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
-
-
-BindProcessor = Callable[[Any], Any] | None
-
-
-def bind_processor(sql_type: TypeEngine[Any], dialect: Dialect) -> BindProcessor:
-    """What SQLAlchemy itself does to a value bound to `sql_type` on `dialect` (None: passed as is), for the
-    write paths that run their statements on the DBAPI connection (sqlite_direct, postgres_direct)."""
-    return sql_type.dialect_impl(dialect).bind_processor(dialect)
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -113,16 +102,6 @@ def create_db_engine(settings: Settings) -> Engine:
     return engine
 
 
-def create_async_db_engine(settings: Settings) -> AsyncEngine | None:
-    """PostgreSQL only: an asyncio engine (same driver, pool settings and timeouts) for the route that awaits the
-    database instead of taking a threadpool hop (`POST /v1/assessments`, ADR 0001). None on SQLite."""
-    if settings.is_sqlite:
-        return None
-    engine = create_async_engine(settings.database_url, **_postgresql_options(settings))
-    _ping_when_idle(engine.sync_engine)
-    return engine
-
-
 # A pooled connection idle for longer than this is pinged before use (SQLAlchemy's pool_pre_ping pings every
 # checkout: a round trip and ~7 % of a create's CPU, ADR 0001 round 4). One busy for less than this was in use
 # a moment ago; if the server went away since, that request gets a 503 and SQLAlchemy recycles the whole pool.
@@ -161,10 +140,21 @@ def _postgresql_options(settings: Settings) -> dict[str, Any]:
     }
 
 
+_SQLITE_FUNCTIONS: dict[str, tuple[int, Callable[..., Any]]] = {}
+
+
+def register_sqlite_function(name: str, arguments: int, function: Callable[..., Any]) -> None:
+    """A deterministic SQL function every SQLite connection gets, for a statement whose PostgreSQL form uses a
+    built-in function SQLite lacks (the statement's construct compiles to `name(...)` on SQLite)."""
+    _SQLITE_FUNCTIONS[name] = (arguments, function)
+
+
 def _configure_sqlite(engine: Engine, on_disk: bool) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # we emit BEGIN ourselves (pysqlite's own handling is broken)
+        for name, (arguments, function) in _SQLITE_FUNCTIONS.items():
+            dbapi_connection.create_function(name, arguments, function, deterministic=True)
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
         if on_disk:
@@ -180,10 +170,6 @@ def _configure_sqlite(engine: Engine, on_disk: bool) -> None:
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False, autoflush=False)
-
-
-def make_async_sessionmaker(engine: AsyncEngine | None) -> async_sessionmaker[AsyncSession] | None:
-    return None if engine is None else async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
 
 def _finish(session: Session, commit: bool) -> None:
@@ -204,7 +190,8 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
 
     Async so that entering costs no threadpool hop (the session connects lazily, in the handler's thread), and
     so that leaving costs none either when the handler already finished the transaction itself (the create
-    route commits in its own hop: ADR 0001). Otherwise the commit or rollback runs in the threadpool.
+    route commits in its endpoint's thread, before its 201). Otherwise the commit or rollback runs in the
+    threadpool.
     """
     session: Session = request.app.state.sessionmaker()
     try:

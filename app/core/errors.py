@@ -230,6 +230,18 @@ def field_errors_from_pydantic(errors: Sequence[Mapping[str, Any]], prefix: Sequ
     return out
 
 
+async def problem_of(request: Request, exc: Exception) -> JSONResponse | None:
+    """The problem response the app's handlers render for `exc` (a ProblemError or a request validation error),
+    or None for any other exception."""
+    if isinstance(exc, ProblemError):
+        return render(exc, request.url.path)
+    if isinstance(exc, RequestValidationError):
+        handler: Any = request.app.exception_handlers[RequestValidationError]
+        response: JSONResponse = await handler(request, exc)
+        return response
+    return None
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ProblemError)
     async def _problem(request: Request, exc: ProblemError) -> JSONResponse:

@@ -134,7 +134,7 @@ def _bad_string(value: str) -> str | None:
 
 
 # Where the middleware leaves the checked document (`CheckedDocument`) of a request with a body: routes read it
-# from the ASGI scope instead of reading the body (app/assessments/create_route.py, app/content_versions/http.py).
+# from the ASGI scope instead of reading the body (app/assessments/dependencies.py, app/content_versions/http.py).
 CHECKED_DOCUMENT_KEY = "riskapi.checked_document"
 
 

@@ -62,7 +62,10 @@ class Result(BaseModel):
     questionnaire: HashedRef
     ruleset: HashedRef
     engine_version: str
-    trace: list[dict[str, Any]] | None = Field(default=None, description="Only with ?explain=trace.")
+    # Absent, not null, when not asked for.
+    trace: list[dict[str, Any]] | None = Field(
+        default=None, description="Only with ?explain=trace.", exclude_if=lambda value: value is None
+    )
     counterfactuals: list[dict[str, Any]] | None = Field(
-        default=None, description="Only with ?explain=counterfactuals."
+        default=None, description="Only with ?explain=counterfactuals.", exclude_if=lambda value: value is None
     )

@@ -1,14 +1,11 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import httpx
-import pytest
 from fastapi import FastAPI
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
-from app.assessments import service
 from app.assessments.models import Assessment, IdempotencyRecord
 from app.auth.permissions import Role
 from tests.assessments.conftest import new_body
@@ -102,47 +99,3 @@ async def test_concurrent_retries_create_exactly_one(client: httpx.AsyncClient, 
 async def test_bad_key_header(client: httpx.AsyncClient, tenant: Tenant) -> None:
     headers = {**tenant.headers(Role.assessor), "Idempotency-Key": "x" * 300}
     assert (await client.post("/v1/assessments", json=new_body(), headers=headers)).status_code == 400
-
-
-async def test_on_postgresql_a_create_is_one_statement_in_autocommit(
-    client: httpx.AsyncClient, tenant: Tenant, app: FastAPI, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The gate, the rows, the audit event and the head move: one round trip, no BEGIN or COMMIT (ADR 0001),
-    on the psycopg connection itself (no SQLAlchemy statement)."""
-    if app.state.async_engine is None:
-        pytest.skip("PostgreSQL only: SQLite writes inside its BEGIN IMMEDIATE transaction")
-    import psycopg
-
-    monkeypatch.setattr(service, "PURGE_PROBABILITY", 0.0)  # one create in 1,000 purges first, on the Session path
-    headers = tenant.headers(Role.assessor)
-    first = await client.post("/v1/assessments", json=new_body(), headers={**headers, "Idempotency-Key": "one"})
-    assert first.status_code == 201  # the organisation's first event may take the transactional path
-    through_sqlalchemy: list[str] = []
-    on_the_driver: list[tuple[str, bool]] = []
-
-    def before_cursor_execute(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        through_sqlalchemy.append(statement.split()[0])
-
-    execute = psycopg.AsyncCursor.execute
-
-    async def recorded(cursor: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
-        on_the_driver.append((str(query).split()[0], cursor.connection.autocommit))
-        return await execute(cursor, query, *args, **kwargs)
-
-    monkeypatch.setattr(psycopg.AsyncCursor, "execute", recorded)
-    engine = app.state.async_engine.sync_engine
-    event.listen(engine, "before_cursor_execute", before_cursor_execute)
-    try:
-        second = await client.post("/v1/assessments", json=new_body(), headers={**headers, "Idempotency-Key": "two"})
-    finally:
-        event.remove(engine, "before_cursor_execute", before_cursor_execute)
-    assert second.status_code == 201
-    assert on_the_driver == [("WITH", True)]
-    assert through_sqlalchemy == []
-    assert count_assessments(app) == 2
-    pooled = await app.state.async_engine.connect()
-    try:  # the connection went back to the pool as SQLAlchemy lent it: not in autocommit
-        raw = await pooled.get_raw_connection()
-        assert raw.driver_connection.autocommit is False
-    finally:
-        await pooled.close()

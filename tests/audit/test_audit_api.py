@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import rfc8785
 from fastapi import FastAPI
 
 from app.auth.models import ApiKey
@@ -64,10 +65,11 @@ async def test_every_case_data_operation_is_chained(client: httpx.AsyncClient, t
     assert len(first["occurred_at"].split(".")[1]) == 7
     sequences = [e["sequence"] for e in chained]
     assert sequences == sorted(sequences)
-    # the digest is the SHA-256 of what was returned
+    # the digest is the SHA-256 of the RFC 8785 form of what was returned, and the response's ETag
     read = await client.get(f"/v1/assessments/{aid}", headers=tenant.headers(Role.assessor))
     last_read = (await events(client, tenant, action="assessment.read"))[-1]
-    assert last_read["digest"] == hashlib.sha256(read.content).hexdigest()
+    assert last_read["digest"] == hashlib.sha256(rfc8785.dumps(read.json())).hexdigest()
+    assert read.headers["etag"] == f'"{last_read["digest"]}"'
     verified = await client.get("/v1/audit/verify", headers=tenant.headers(Role.auditor))
     assert verified.json()["ok"] is True, verified.text
 

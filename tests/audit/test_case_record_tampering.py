@@ -240,13 +240,13 @@ async def test_rows_written_before_record_digests_are_counted_and_checked_for_ex
         row = dict(conn.execute(select(table).where(table.c.id == template["id"])).mappings().one())
     row.update(id="e0000000-0000-4000-8000-000000000001", organisation_id=fresh.organisation_id)
     with app.state.sessionmaker.begin() as session:  # as the code before record digests wrote it
+        assessments_repository.add_assessment(session, row)
         audit_service.record(
             session,
             caller=caller,
             action="assessment.create",
             resource_type="assessment",
             resource_id=row["id"],
-            with_rows=[assessments_repository.new_assessment(row)],
             status=201,
         )
     await create(client, fresh)

@@ -3,9 +3,6 @@ closed meanwhile is replaced before a request sees it; one in constant use is no
 
 from __future__ import annotations
 
-import asyncio
-from typing import Any
-
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
@@ -46,21 +43,3 @@ def test_a_connection_the_server_closed_is_replaced_after_idling(
                 assert connection.execute(text("SELECT 1")).scalar_one() == 1
     finally:
         engine.dispose()
-
-
-def test_the_async_engine_pings_an_idle_connection_too(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(db, "PING_AFTER_IDLE_SECONDS", 0.0)
-    engine = db.create_async_db_engine(settings())
-    assert engine is not None
-
-    async def backend_pid() -> Any:
-        async with engine.connect() as connection:
-            return (await connection.execute(text("SELECT pg_backend_pid()"))).scalar_one()
-
-    async def scenario() -> None:
-        first = await backend_pid()
-        terminate(first)
-        assert await backend_pid() != first
-        await engine.dispose()
-
-    asyncio.run(scenario())
