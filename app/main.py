@@ -40,7 +40,7 @@ Authenticate with `Authorization: Bearer <api key>` (use *Authorize* above). Cas
 `application/problem+json` (RFC 9457).
 """
 
-# Matched in this order on every request: the write path first (ADR 0001); the docs list tags in this order too.
+# Matched in this order on every request: the write path first (ADR 0007); the docs list tags in this order too.
 ROUTERS: list[APIRouter] = [
     assessments_router,
     audit_router,

@@ -34,7 +34,7 @@ class KeyRecord:
     last_used_at: datetime | None
 
 
-# Built once: the hot path of every request (ADR 0001).
+# Built once: the hot path of every request (ADR 0007).
 _KEY_RECORD = (
     select(
         _KEYS.c.id,

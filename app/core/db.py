@@ -103,8 +103,9 @@ def create_db_engine(settings: Settings) -> Engine:
 
 
 # A pooled connection idle for longer than this is pinged before use (SQLAlchemy's pool_pre_ping pings every
-# checkout: a round trip and ~7 % of a create's CPU, ADR 0001 round 4). One busy for less than this was in use
-# a moment ago; if the server went away since, that request gets a 503 and SQLAlchemy recycles the whole pool.
+# checkout: a round trip and ~7 % of a create's CPU, bench/results.md, write path, round 4). One busy for less
+# than this was in use a moment ago; if the server went away since, that request gets a 503 and SQLAlchemy
+# recycles the whole pool.
 PING_AFTER_IDLE_SECONDS = 1.0
 
 

@@ -132,7 +132,7 @@ def _invalid(pointer: str, detail: str) -> ValidationFailed:
     return ValidationFailed(detail, errors=[FieldError(pointer=pointer, detail=detail)])
 
 
-# Resolutions of new assessments are cached in-process for RESOLVE_CACHE_SECONDS (ADR 0001), so the create path
+# Resolutions of new assessments are cached in-process for RESOLVE_CACHE_SECONDS (ADR 0007), so the create path
 # scores and renders before its first statement (on SQLite, before it takes the write lock). Publishing, retiring
 # and changing a current rule set clear this process's cache when they commit; other processes follow within
 # RESOLVE_CACHE_SECONDS. Only successful resolutions are cached; the compiled rule set is content-addressed.

@@ -58,7 +58,7 @@ async def test_resolution_errors_name_the_field(
 def test_requests_that_miss_the_compile_cache_together_compile_once(
     tenant: Tenant, seeded: FastAPI, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Each would otherwise compile the same rule set under the GIL (ADR 0001, round 3)."""
+    """Each would otherwise compile the same rule set under the GIL (bench/results.md, write path round 3)."""
     compiles: list[str] = []
     compile_ruleset = rulesets_service.compile_ruleset
 
