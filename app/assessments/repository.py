@@ -225,7 +225,7 @@ def page(
     if not include_entered_in_error:
         stmt = stmt.where(_not_in_error(organisation_id))
     rows = session.execute(LISTED.apply(stmt, after, limit))
-    return [(r[0], r[1]) for r in rows]
+    return [(row.Assessment, row.superseded_by) for row in rows]
 
 
 def chain_ids(session: Session, organisation_id: str, assessment_id: str) -> list[str]:

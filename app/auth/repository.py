@@ -37,12 +37,12 @@ class KeyRecord:
 # Built once: the hot path of every request (ADR 0007).
 _KEY_RECORD = (
     select(
-        _KEYS.c.id,
+        _KEYS.c.id.label("key_id"),
         _CLIENTS.c.id.label("client_id"),
         _CLIENTS.c.organisation_id,
         _CLIENTS.c.roles,
         _KEYS.c.expires_at,
-        _KEYS.c.revoked_at,
+        _KEYS.c.revoked_at.label("key_revoked_at"),
         _CLIENTS.c.revoked_at.label("client_revoked_at"),
         _KEYS.c.last_used_at,
     )
@@ -62,7 +62,16 @@ def key_record(session: Session, digest: str) -> KeyRecord | None:
     row = session.connection().execute(_KEY_RECORD, {"digest": digest}).first()
     if row is None:
         return None
-    return KeyRecord(str(row[0]), str(row[1]), str(row[2]), tuple(row[3]), row[4], row[5], row[6], row[7])
+    return KeyRecord(
+        key_id=row.key_id,
+        client_id=row.client_id,
+        organisation_id=row.organisation_id,
+        roles=tuple(row.roles),
+        expires_at=row.expires_at,
+        key_revoked_at=row.key_revoked_at,
+        client_revoked_at=row.client_revoked_at,
+        last_used_at=row.last_used_at,
+    )
 
 
 LISTED_CLIENTS = Keyset("clients", (ApiClient.created_at, ApiClient.id))
@@ -104,4 +113,4 @@ def organisation_ids_and_slugs(session: Session, slug: str | None = None) -> lis
     stmt = select(Organisation.id, Organisation.slug).order_by(Organisation.slug)
     if slug is not None:
         stmt = stmt.where(Organisation.slug == slug)
-    return [(str(r[0]), str(r[1])) for r in session.execute(stmt)]
+    return [(row.id, row.slug) for row in session.execute(stmt)]

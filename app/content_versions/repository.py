@@ -39,11 +39,11 @@ def get_version_for_update(session: Session, model: type[M], organisation_id: st
 def key_owners(session: Session, model: type[VersionedDocument], key: str) -> tuple[set[str | None], int]:
     """Who owns versions of `key` (any organisation: keys are global) and the highest version number."""
     rows = session.execute(
-        select(model.owner_organisation_id, func.max(model.version))
+        select(model.owner_organisation_id, func.max(model.version).label("highest"))
         .where(model.key == key)
         .group_by(model.owner_organisation_id)
     ).all()
-    return {r[0] for r in rows}, max((int(r[1]) for r in rows), default=0)
+    return {row.owner_organisation_id for row in rows}, max((int(row.highest) for row in rows), default=0)
 
 
 def listed(model: type[VersionedDocument]) -> Keyset:

@@ -7,10 +7,10 @@ ownership, add) is in app.content_versions.repository.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, bindparam, func, or_, select
+from sqlalchemy import Row, Select, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from app.content_versions import repository as versions
@@ -32,11 +32,38 @@ RESOLVE_COLUMNS = (
     RuleSetVersion.key,
     RuleSetVersion.version,
     RuleSetVersion.status,
-    RuleSetVersion.content_hash,
+    RuleSetVersion.content_hash.label("ruleset_hash"),
     RuleSetVersion.questionnaire_key,
     RuleSetVersion.questionnaire_version,
-    QuestionnaireVersion.content_hash,
+    QuestionnaireVersion.content_hash.label("questionnaire_hash"),
 )
+
+
+@dataclass(frozen=True)
+class ResolvedRow:
+    """A rule-set version and the questionnaire version it scores, as resolution reads them."""
+
+    key: str
+    version: int
+    status: str
+    ruleset_hash: str
+    questionnaire_key: str
+    questionnaire_version: int
+    questionnaire_hash: str
+
+
+def _resolved(row: Row[str, int, str, str, str, int, str] | None) -> ResolvedRow | None:
+    if row is None:
+        return None
+    return ResolvedRow(
+        key=row.key,
+        version=int(row.version),
+        status=row.status,
+        ruleset_hash=row.ruleset_hash,
+        questionnaire_key=row.questionnaire_key,
+        questionnaire_version=int(row.questionnaire_version),
+        questionnaire_hash=row.questionnaire_hash,
+    )
 
 
 # Built once with bound parameters (`org`, `key`, `version`, `qkey`, `qversion`): the
@@ -76,16 +103,17 @@ _DEFAULT_ANY_VERSION = _DEFAULT.limit(1)
 _DEFAULT_OF_VERSION = _DEFAULT.where(RuleSetVersion.questionnaire_version == bindparam("qversion")).limit(1)
 
 
-def resolve_named_row(session: Session, organisation_id: str, key: str, version: int | None) -> Sequence[Any] | None:
+def resolve_named_row(session: Session, organisation_id: str, key: str, version: int | None) -> ResolvedRow | None:
     connection = session.connection()
     if version is None:
-        return connection.execute(_RESOLVE_LATEST, {"org": organisation_id, "key": key}).first()
-    return connection.execute(_RESOLVE_VERSION, {"org": organisation_id, "key": key, "version": version}).first()
+        return _resolved(connection.execute(_RESOLVE_LATEST, {"org": organisation_id, "key": key}).first())
+    params = {"org": organisation_id, "key": key, "version": version}
+    return _resolved(connection.execute(_RESOLVE_VERSION, params).first())
 
 
 def resolve_current_row(
     session: Session, organisation_id: str, questionnaire_key: str, questionnaire_version: int | None
-) -> Sequence[Any] | None:
+) -> ResolvedRow | None:
     """The organisation's chosen rule set for the key, else the latest published system rule set targeting it.
 
     Two small indexed statements: the choice (primary key lookup), then the version's metadata.
@@ -93,11 +121,12 @@ def resolve_current_row(
     connection = session.connection()
     current = connection.execute(_CURRENT_CHOICE, {"org": organisation_id, "qkey": questionnaire_key}).first()
     if current is not None:
-        return resolve_named_row(session, organisation_id, current[0], current[1])
+        return resolve_named_row(session, organisation_id, current.ruleset_key, current.ruleset_version)
     if questionnaire_version is None:
-        return connection.execute(_DEFAULT_ANY_VERSION, {"qkey": questionnaire_key, "org": organisation_id}).first()
+        params: dict[str, Any] = {"qkey": questionnaire_key, "org": organisation_id}
+        return _resolved(connection.execute(_DEFAULT_ANY_VERSION, params).first())
     params = {"qkey": questionnaire_key, "qversion": questionnaire_version, "org": organisation_id}
-    return connection.execute(_DEFAULT_OF_VERSION, params).first()
+    return _resolved(connection.execute(_DEFAULT_OF_VERSION, params).first())
 
 
 def documents(
@@ -110,7 +139,7 @@ def documents(
 ) -> tuple[dict[str, Any], dict[str, Any]] | None:
     """Both documents of a resolved pair (called only on a compile-cache miss)."""
     row = session.execute(
-        select(RuleSetVersion.document, QuestionnaireVersion.document)
+        select(RuleSetVersion.document, QuestionnaireVersion.document.label("questionnaire_document"))
         .join(
             QuestionnaireVersion,
             (QuestionnaireVersion.key == RuleSetVersion.questionnaire_key)
@@ -125,7 +154,7 @@ def documents(
             versions.visible(QuestionnaireVersion, organisation_id),
         )
     ).first()
-    return (row[0], row[1]) if row else None
+    return (row.document, row.questionnaire_document) if row else None
 
 
 # --- versions ----------------------------------------------------------------------------------------------

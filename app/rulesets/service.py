@@ -6,7 +6,6 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -92,39 +91,38 @@ class _Compiled:
     levels: tuple[str, ...]
 
 
-def _compiled_key(_session: Session, _organisation_id: str, row: Sequence[Any]) -> tuple[str, str]:
+def _compiled_key(_session: Session, _organisation_id: str, row: repository.ResolvedRow) -> tuple[str, str]:
     """(rule-set hash, questionnaire hash): content-addressed, so never stale."""
-    _key, _version, _status, ruleset_hash, _questionnaire_key, _questionnaire_version, questionnaire_hash = row
-    return ruleset_hash, questionnaire_hash
+    return row.ruleset_hash, row.questionnaire_hash
 
 
 # Requests that miss the cache together for the same rule set wait for the first compile (the condition) instead
 # of each compiling it under the GIL; a hit costs no I/O (the documents are read on a miss only).
 @cached(LRUCache(maxsize=COMPILED_CACHE_MAX_ENTRIES), key=_compiled_key, condition=threading.Condition())
-def _compiled_entry(session: Session, organisation_id: str, row: Sequence[Any]) -> _Compiled:
-    key, version, _status, _ruleset_hash, questionnaire_key, questionnaire_version, _questionnaire_hash = row
-    docs = repository.documents(session, organisation_id, key, version, questionnaire_key, questionnaire_version)
+def _compiled_entry(session: Session, organisation_id: str, row: repository.ResolvedRow) -> _Compiled:
+    docs = repository.documents(
+        session, organisation_id, row.key, row.version, row.questionnaire_key, row.questionnaire_version
+    )
     if docs is None:  # pragma: no cover - the row was just read in this transaction
-        raise NotFound(f"No rule set '{key}' version {version}")
+        raise NotFound(f"No rule set '{row.key}' version {row.version}")
     ruleset = parse_ruleset(docs[0])
     compiled = compile_ruleset(ruleset, parse_questionnaire(docs[1]))
     return _Compiled(compiled, ruleset.override_policy, tuple(ruleset.levels))
 
 
-def _compiled_for(session: Session, organisation_id: str, row: Sequence[Any]) -> ResolvedRuleSet:
-    key, version, status, ruleset_hash, questionnaire_key, questionnaire_version, questionnaire_hash = row
+def _compiled_for(session: Session, organisation_id: str, row: repository.ResolvedRow) -> ResolvedRuleSet:
     entry = _compiled_entry(session, organisation_id, row)
     return ResolvedRuleSet(
         compiled=entry.compiled,
-        questionnaire_key=questionnaire_key,
-        questionnaire_version=int(questionnaire_version),
-        questionnaire_hash=questionnaire_hash,
-        ruleset_key=key,
-        ruleset_version=int(version),
-        ruleset_hash=ruleset_hash,
+        questionnaire_key=row.questionnaire_key,
+        questionnaire_version=row.questionnaire_version,
+        questionnaire_hash=row.questionnaire_hash,
+        ruleset_key=row.key,
+        ruleset_version=row.version,
+        ruleset_hash=row.ruleset_hash,
         override_policy=entry.override_policy,
         levels=entry.levels,
-        status=status,
+        status=row.status,
     )
 
 
@@ -212,15 +210,16 @@ def _resolve(
             if ruleset_version is None:
                 raise NotFound(f"No published version of rule set '{ruleset_key}'")
             raise NotFound(f"No rule set '{ruleset_key}' version {ruleset_version}")
-        if row[2] != "published":
+        if row.status != "published":
             raise _invalid(
                 "/ruleset/version",
-                f"rule set '{ruleset_key}' version {row[1]} is {row[2]}: new assessments need a published version",
+                f"rule set '{ruleset_key}' version {row.version} is {row.status}: new assessments need a published "
+                "version",
             )
-        if row[4] != questionnaire_key:
+        if row.questionnaire_key != questionnaire_key:
             raise _invalid(
                 "/ruleset/key",
-                f"rule set '{ruleset_key}' scores questionnaire '{row[4]}', not '{questionnaire_key}'",
+                f"rule set '{ruleset_key}' scores questionnaire '{row.questionnaire_key}', not '{questionnaire_key}'",
             )
     else:
         row = repository.resolve_current_row(session, organisation_id, questionnaire_key, questionnaire_version)
@@ -230,12 +229,15 @@ def _resolve(
                 f"no published rule set scores questionnaire '{questionnaire_key}'"
                 + ("" if questionnaire_version is None else f" version {questionnaire_version}"),
             )
-        if row[2] != "published":  # pragma: no cover - retiring a current rule set is refused
-            raise _invalid("/ruleset/version", f"the current rule set '{row[0]}' version {row[1]} is {row[2]}")
-    if questionnaire_version is not None and row[5] != questionnaire_version:
+        if row.status != "published":  # pragma: no cover - retiring a current rule set is refused
+            raise _invalid(
+                "/ruleset/version", f"the current rule set '{row.key}' version {row.version} is {row.status}"
+            )
+    if questionnaire_version is not None and row.questionnaire_version != questionnaire_version:
         raise _invalid(
             "/questionnaire/version",
-            f"rule set '{row[0]}' version {row[1]} scores version {row[5]} of questionnaire '{row[4]}', "
+            f"rule set '{row.key}' version {row.version} scores version {row.questionnaire_version} of questionnaire "
+            f"'{row.questionnaire_key}', "
             f"not version {questionnaire_version}",
         )
     return _compiled_for(session, organisation_id, row)
