@@ -76,7 +76,9 @@ async def test_rows_written_before_the_one_write_path_verify_and_the_chain_goes_
     assert (before.records_legacy, before.record_problems) == (0, ())
 
     with old_app.state.sessionmaker.begin() as session:
-        key = auth_service.create_client(session, before.organisation_id, "today", list(Role)).api_key
+        key = auth_service.create_client(
+            session, before.organisation_id, "today", list(Role), secret_key=old_app.state.settings.secret_key
+        ).api_key
     headers = {"Authorization": f"Bearer {key}", "X-Acting-User": "today-user"}
     created = await old_client.post("/v1/assessments", json={**first_body(), "subject_ref": "new"}, headers=headers)
     assert created.status_code == 201, created.text
