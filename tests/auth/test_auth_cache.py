@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -11,7 +10,6 @@ import pytest
 from cachetools import TTLCache
 from fastapi import FastAPI
 
-from app.auth import repository
 from app.auth import service as auth_service
 from app.auth.models import ApiKey
 from app.auth.permissions import Role
@@ -34,19 +32,6 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     configured = auth_service._auth_cache
     monkeypatch.setattr(auth_service, "_auth_cache", TTLCache(configured.maxsize, configured.ttl, timer=clock))
     return clock
-
-
-@pytest.fixture
-def key_lookups(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    looked_up: list[str] = []
-    original: Callable[..., object] = repository.key_record
-
-    def spy(session: object, digest: str) -> object:
-        looked_up.append(digest)
-        return original(session, digest)
-
-    monkeypatch.setattr(repository, "key_record", spy)
-    return looked_up
 
 
 async def test_a_key_is_looked_up_again_once_its_cache_entry_expires(

@@ -3,14 +3,13 @@ behind a trusted proxy the source is the right-most untrusted X-Forwarded-For ad
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx
 import pytest
 from fastapi import FastAPI
 
-from app.auth import repository
 from app.auth.permissions import Role
 from app.main import create_app
 from tests.conftest import make_settings, make_tenant, rate_window, rate_window_with_room
@@ -34,20 +33,6 @@ async def from_address(app: FastAPI, host: str) -> AsyncIterator[httpx.AsyncClie
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False, client=(host, 40000))
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
         yield http
-
-
-@pytest.fixture
-def key_lookups(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Every digest looked up in the database."""
-    looked_up: list[str] = []
-    original: Callable[..., object] = repository.key_record
-
-    def spy(session: object, digest: str) -> object:
-        looked_up.append(digest)
-        return original(session, digest)
-
-    monkeypatch.setattr(repository, "key_record", spy)
-    return looked_up
 
 
 async def _statuses(http: httpx.AsyncClient, count: int, headers: dict[str, str]) -> list[int]:
