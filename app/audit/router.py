@@ -13,7 +13,6 @@ from app.audit.schemas import (
     MAX_LISTED_PROBLEMS,
     AuditEventPage,
     AuditEventRead,
-    ListedResource,
     RecordProblemRead,
     VerificationRead,
 )
@@ -63,29 +62,10 @@ def list_audit_events(
         cursor=cursor,
         limit=limit,
     )
-    page = AuditEventPage(
-        items=[
-            AuditEventRead(
-                sequence=e.sequence,
-                occurred_at=e.occurred_at,
-                client_id=e.client_id,
-                acting_user=e.acting_user,
-                action=e.action,
-                resource_type=e.resource_type,
-                resource_id=e.resource_id,
-                subject_ref=e.subject_ref,
-                status=e.status,
-                details=e.details,
-                resources=[ListedResource(**r) for r in e.resources] if e.resources is not None else None,
-                digest=e.digest,
-                prev_hash=e.prev_hash,
-                hash=e.hash,
-            )
-            for e in found.items
-        ],
+    return AuditEventPage(
+        items=[AuditEventRead.model_validate(event, from_attributes=True) for event in found.items],
         next_cursor=found.next_cursor,
     )
-    return page
 
 
 @router.get("/verify", responses=COMMON)
