@@ -34,7 +34,7 @@ async def _explain(
         str | None,
         Query(
             description="Comma-separated extras: `trace` (every rule that fired, with the answers it read) and "
-            "`counterfactuals` (the smallest answer changes that would change the level)",
+            "`counterfactuals` (the nearest answer changes that would change the level).",
             examples=["trace,counterfactuals"],
         ),
     ] = None,

@@ -40,7 +40,9 @@ router = APIRouter(
     prefix="/v1/assessments", tags=["assessments"], dependencies=[AuditRefusals], strict_content_type=False
 )
 
-AssessmentId = Annotated[str, Path(max_length=64, description="The assessment's id (a UUID)")]
+AssessmentId = Annotated[
+    str, Path(max_length=64, description="The assessment's id (a UUID); every revision has its own.")
+]
 COMMON = problem_responses(BadRequest, Unauthenticated, Forbidden, ValidationFailed)
 ONE = {**COMMON, **problem_responses(NotFound)}
 
@@ -88,14 +90,28 @@ def list_assessments(
     caller: Reader,
     session: SessionDep,
     explain: ExplainDep,
-    subject_ref: Annotated[str | None, Query(max_length=256, description="The child's case id")] = None,
+    subject_ref: Annotated[
+        str | None, Query(max_length=256, description="Only assessments of this child's case id (exact match).")
+    ] = None,
     level: Annotated[str | None, Query(max_length=32, description="Final level (after overrides)")] = None,
-    created_from: Annotated[AwareDatetime | None, Query(description="Created at or after (ISO 8601)")] = None,
-    created_to: Annotated[AwareDatetime | None, Query(description="Created before (ISO 8601)")] = None,
-    ruleset_key: Annotated[str | None, Query(max_length=64)] = None,
-    ruleset_version: Annotated[int | None, Query(ge=1, le=2_147_483_647)] = None,
-    include_superseded: Annotated[bool, Query(description="Also list revisions that were amended")] = False,
-    include_entered_in_error: Annotated[bool, Query(description="Also list assessments entered in error")] = False,
+    created_from: Annotated[
+        AwareDatetime | None, Query(description="Only assessments created at or after this time (ISO 8601 with zone).")
+    ] = None,
+    created_to: Annotated[
+        AwareDatetime | None, Query(description="Only assessments created before this time (ISO 8601 with zone).")
+    ] = None,
+    ruleset_key: Annotated[
+        str | None, Query(max_length=64, description="Only assessments scored with this rule set's key.")
+    ] = None,
+    ruleset_version: Annotated[
+        int | None, Query(ge=1, le=2_147_483_647, description="Only assessments scored with this rule-set version.")
+    ] = None,
+    include_superseded: Annotated[
+        bool, Query(description="Also list revisions that were amended (default false: latest revisions only).")
+    ] = False,
+    include_entered_in_error: Annotated[
+        bool, Query(description="Also list assessments entered in error (default false).")
+    ] = False,
     cursor: CursorQuery = None,
     limit: LimitQuery = DEFAULT_PAGE_SIZE,
 ) -> AssessmentPage:
@@ -124,7 +140,9 @@ def get_assessment(
     session: SessionDep,
     explain: ExplainDep,
     response: Response,
-    if_none_match: Annotated[str | None, Header(description="An ETag from an earlier read")] = None,
+    if_none_match: Annotated[
+        str | None, Header(description="The ETag of an earlier read; a 304 without a body when it still matches.")
+    ] = None,
 ) -> AssessmentRead | Response:
     """Read one assessment (any revision) with its overrides and entered-in-error mark; ETag for caching."""
     shown = service.get_assessment(session, caller, assessment_id, explain=explain)
@@ -212,8 +230,12 @@ def rescore_assessment(
     caller: Writer,
     session: SessionDep,
     explain: ExplainDep,
-    ruleset_version: Annotated[int, Query(ge=1, le=2_147_483_647, description="The rule-set version to score against")],
-    ruleset_key: Annotated[str | None, Query(max_length=64, description="Default: the assessment's")] = None,
+    ruleset_version: Annotated[
+        int, Query(ge=1, le=2_147_483_647, description="The rule-set version to re-score the stored answers with.")
+    ],
+    ruleset_key: Annotated[
+        str | None, Query(max_length=64, description="The rule set's key; default: the assessment's rule set.")
+    ] = None,
 ) -> RescoreRead:
     """Dry run: score the stored answers against another rule-set version and say what changed (nothing stored)."""
     return service.rescore_assessment(

@@ -32,16 +32,32 @@ class _Input(BaseModel):
 
 
 class QuestionnaireRef(_Input):
-    key: str = Field(min_length=1, max_length=64, examples=["online-exposure"])
+    key: str = Field(
+        min_length=1,
+        max_length=64,
+        description="The questionnaire's key, e.g. `online-exposure`.",
+        examples=["online-exposure"],
+    )
     version: int | None = Field(
-        default=None, ge=1, le=2_147_483_647, description="Default: the version the rule set targets."
+        default=None,
+        ge=1,
+        le=2_147_483_647,
+        description="The questionnaire version the answers follow; default: the version the rule set targets.",
     )
 
 
 class RuleSetRef(_Input):
-    key: str = Field(min_length=1, max_length=64, examples=["online-harm-england"])
+    key: str = Field(
+        min_length=1,
+        max_length=64,
+        description="The rule set's key, e.g. `online-harm-england`.",
+        examples=["online-harm-england"],
+    )
     version: int | None = Field(
-        default=None, ge=1, le=2_147_483_647, description="Default: the latest published version."
+        default=None,
+        ge=1,
+        le=2_147_483_647,
+        description="The published rule-set version to score with; default: the latest published version.",
     )
 
 
@@ -60,13 +76,16 @@ class AssessmentCreate(_Input):
         },
     )
 
-    questionnaire: QuestionnaireRef
+    questionnaire: QuestionnaireRef = Field(description="The questionnaire the answers follow.")
     ruleset: RuleSetRef | None = Field(
-        default=None, description="Default: the organisation's current rule set for the questionnaire (echoed back)."
+        default=None,
+        description="The rule set to score with; default: the organisation's current rule set for the questionnaire "
+        "(the one used is echoed back in the result).",
     )
     subject_ref: str = SubjectRef
     answers: dict[str, Any] = Field(
-        description="One flat object keyed by item id; the child's age is the answer child_age_years."
+        description="The answers, one flat object keyed by the questionnaire's item ids; the child's age is the "
+        "answer `child_age_years`."
     )
 
 
@@ -76,11 +95,19 @@ class RevisionCreate(_Input):
         json_schema_extra={"examples": [{"answers": EXAMPLE_ANSWERS}]},
     )
 
-    answers: dict[str, Any]
-    questionnaire: QuestionnaireRef | None = Field(
-        default=None, description="Default: the amended assessment's questionnaire version (the key cannot change)."
+    answers: dict[str, Any] = Field(
+        description="The revision's complete answers (they replace the amended assessment's), keyed by item id."
     )
-    ruleset: RuleSetRef | None = Field(default=None, description="Default: the amended assessment's rule-set version.")
+    questionnaire: QuestionnaireRef | None = Field(
+        default=None,
+        description="The questionnaire version the answers follow (the key cannot change); default: the amended "
+        "assessment's version when `ruleset` is omitted too, else the version the rule set targets.",
+    )
+    ruleset: RuleSetRef | None = Field(
+        default=None,
+        description="The rule set to score with; default: the amended assessment's rule set, at its version when "
+        "`questionnaire` is omitted too, else at the latest published version.",
+    )
 
 
 class OverrideCreate(_Input):
@@ -91,8 +118,15 @@ class OverrideCreate(_Input):
         },
     )
 
-    level: str = Field(min_length=1, max_length=32)
-    rationale: str = Field(min_length=1, max_length=4000, description="Why the professional judgement differs.")
+    level: str = Field(
+        min_length=1,
+        max_length=32,
+        description="The level the professional sets, one of the rule set's levels (e.g. `high`); the rule set's "
+        "override policy decides which directions are allowed (by default raise only).",
+    )
+    rationale: str = Field(
+        min_length=1, max_length=4000, description="Why the professional judgement differs from the computed level."
+    )
 
 
 class EnteredInErrorCreate(_Input):
@@ -100,36 +134,44 @@ class EnteredInErrorCreate(_Input):
         extra="forbid", json_schema_extra={"examples": [{"reason": "Recorded against the wrong case."}]}
     )
 
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: str = Field(
+        min_length=1, max_length=2000, description="Why the assessment should not have been recorded (kept for audit)."
+    )
 
 
 class OverrideRead(BaseModel):
-    level: str
+    level: str = Field(description="The level the professional set, e.g. `high`.")
     previous_level: str = Field(description="The level in force when the override was made.")
-    rationale: str
-    acting_user: str
-    client: str
-    created_at: datetime
+    rationale: str = Field(description="Why the professional judgement differs from the computed level.")
+    acting_user: str = Field(description="The `X-Acting-User` of the request that made the override.")
+    client: str = Field(description="Id of the API client that made the override.")
+    created_at: datetime = Field(description="When the override was made (ISO 8601, UTC).")
 
 
 class EnteredInErrorRead(BaseModel):
-    reason: str
-    acting_user: str
-    client: str
-    created_at: datetime
+    reason: str = Field(description="Why the assessment should not have been recorded.")
+    acting_user: str = Field(description="The `X-Acting-User` of the request that marked it.")
+    client: str = Field(description="Id of the API client that marked it.")
+    created_at: datetime = Field(description="When it was marked (ISO 8601, UTC).")
 
 
 class AssessmentRead(Result):
-    id: str
-    subject_ref: str
-    created_at: datetime
-    review_by: datetime | None = Field(description="created_at + review_within_days, or null.")
-    acting_user: str
+    id: str = Field(description="The assessment's id (a UUID); each revision has its own.")
+    subject_ref: str = Field(description="The caller's pseudonymous case id for the child, as submitted.")
+    created_at: datetime = Field(description="When this revision was recorded (ISO 8601, UTC).")
+    review_by: datetime | None = Field(
+        description="When to review: `created_at` plus `review_within_days` days; null when the level sets no review."
+    )
+    acting_user: str = Field(description="The `X-Acting-User` of the request that recorded it.")
     client: str = Field(description="Id of the API client that submitted it.")
-    supersedes: str | None = Field(description="The revision this one amends.")
-    superseded_by: str | None = Field(description="The revision that amends this one (null on the latest).")
-    overrides: list[OverrideRead] = Field(description="Oldest first; the last one sets `level`.")
-    entered_in_error: EnteredInErrorRead | None
+    supersedes: str | None = Field(description="Id of the revision this one amends; null on the first.")
+    superseded_by: str | None = Field(description="Id of the revision that amends this one; null on the latest.")
+    overrides: list[OverrideRead] = Field(
+        description="Professional overrides, oldest first; the last one sets `level`."
+    )
+    entered_in_error: EnteredInErrorRead | None = Field(
+        description="The entered-in-error mark, or null when the assessment stands."
+    )
 
 
 class AssessmentPage(Page[AssessmentRead]):
@@ -137,46 +179,53 @@ class AssessmentPage(Page[AssessmentRead]):
 
 
 class RevisionChain(BaseModel):
-    items: list[AssessmentRead] = Field(description="Every revision, oldest first.")
+    items: list[AssessmentRead] = Field(description="Every revision of the assessment, oldest first.")
 
 
 class Change(BaseModel):
-    stored: Any
-    rescored: Any
+    stored: Any = Field(description="The value in the stored result (null when it had none).")
+    rescored: Any = Field(description="The value with the other rule-set version (null when it has none).")
 
 
 class Changes(BaseModel):
-    level: Change | None = Field(description="Null when the computed level is unchanged.")
-    triggers_added: list[str]
-    triggers_removed: list[str]
-    actions_added: list[str]
-    actions_removed: list[str]
-    scores: dict[str, Change]
-    information_gaps_added: list[str]
-    information_gaps_removed: list[str]
+    level: Change | None = Field(description="The computed level before and after; null when it is unchanged.")
+    triggers_added: list[str] = Field(description="Ids of triggers that fire only with the other version.")
+    triggers_removed: list[str] = Field(description="Ids of triggers that fired in the stored result only.")
+    actions_added: list[str] = Field(description="Ids of actions recommended only with the other version.")
+    actions_removed: list[str] = Field(description="Ids of actions recommended in the stored result only.")
+    scores: dict[str, Change] = Field(
+        description="Each score whose value differs, by score id; unchanged ones omitted."
+    )
+    information_gaps_added: list[str] = Field(
+        description="Item ids that are information gaps only with the other version."
+    )
+    information_gaps_removed: list[str] = Field(
+        description="Item ids that were information gaps in the stored result only."
+    )
 
 
 class RescoreRead(BaseModel):
-    assessment_id: str
-    stored: Result
-    rescored: Result
-    changed: bool
-    changes: Changes
+    assessment_id: str = Field(description="The id of the assessment re-scored (nothing is stored).")
+    stored: Result = Field(description="The result stored with the assessment.")
+    rescored: Result = Field(description="The result of the same answers with the requested rule-set version.")
+    changed: bool = Field(description="True when `changes` holds any change.")
+    changes: Changes = Field(description="What the other rule-set version changes in the result.")
 
 
 class Difference(BaseModel):
     where: Literal["result", "row"] = Field(
         default="result",
-        description="result: `pointer` points into the stored result; row: at a stored column derived from it",
+        description="`result`: `pointer` points into the stored result; `row`: at a stored column derived from it "
+        "(`/computed_level` or `/review_by`).",
     )
-    pointer: str
-    stored: Any = None
-    replayed: Any = None
+    pointer: str = Field(description="JSON pointer to the value that differs, e.g. `/scores/total`.")
+    stored: Any = Field(default=None, description="The stored value (null when absent).")
+    replayed: Any = Field(default=None, description="The value the replay computed (null when absent).")
 
 
 class ReplayRead(BaseModel):
-    assessment_id: str
-    identical: bool
-    differences: list[Difference]
-    stored: Result
-    replayed: Result
+    assessment_id: str = Field(description="The id of the assessment replayed.")
+    identical: bool = Field(description="True when the replay reproduced the stored result exactly (no `differences`).")
+    differences: list[Difference] = Field(description="Every value that differs; empty when `identical`.")
+    stored: Result = Field(description="The result stored with the assessment.")
+    replayed: Result = Field(description="The result of the stored answers re-evaluated with the stored versions.")

@@ -33,17 +33,36 @@ def list_audit_events(
     caller: Auditor,
     session: SessionDep,
     subject_ref: Annotated[
-        str | None, Query(max_length=256, description="Who saw or changed this child's record?")
+        str | None,
+        Query(
+            max_length=256,
+            description="Only events about this child's case id, lists that returned it included: who saw or "
+            "changed the record.",
+        ),
     ] = None,
     resource_id: Annotated[
-        str | None, Query(max_length=64, description="Events about this resource (lists included)")
+        str | None,
+        Query(max_length=64, description="Only events about this resource id, lists that returned it included."),
     ] = None,
-    resource_type: Annotated[str | None, Query(max_length=64)] = None,
-    acting_user: Annotated[str | None, Query(max_length=256)] = None,
-    client_id: Annotated[str | None, Query(max_length=36)] = None,
-    action: Annotated[str | None, Query(max_length=64, examples=["assessment.read"])] = None,
-    since: Annotated[AwareDatetime | None, Query(description="At or after (ISO 8601 with zone)")] = None,
-    until: Annotated[AwareDatetime | None, Query(description="Before (ISO 8601 with zone)")] = None,
+    resource_type: Annotated[
+        str | None, Query(max_length=64, description="Only events about this kind of resource, e.g. `assessment`.")
+    ] = None,
+    acting_user: Annotated[
+        str | None, Query(max_length=256, description="Only events of requests with this `X-Acting-User`.")
+    ] = None,
+    client_id: Annotated[
+        str | None, Query(max_length=36, description="Only events of requests by this API client id.")
+    ] = None,
+    action: Annotated[
+        str | None,
+        Query(max_length=64, description="Only events of this action (exact match).", examples=["assessment.read"]),
+    ] = None,
+    since: Annotated[
+        AwareDatetime | None, Query(description="Only events at or after this time (ISO 8601 with zone).")
+    ] = None,
+    until: Annotated[
+        AwareDatetime | None, Query(description="Only events before this time (ISO 8601 with zone).")
+    ] = None,
     cursor: CursorQuery = None,
     limit: LimitQuery = DEFAULT_PAGE_SIZE,
 ) -> AuditEventPage:

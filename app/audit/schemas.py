@@ -11,8 +11,8 @@ from app.core.pagination import Page
 
 
 class ListedResource(BaseModel):
-    id: str
-    subject_ref: str | None
+    id: str = Field(description="The id of a resource the list returned.")
+    subject_ref: str | None = Field(description="The resource's subject_ref (the child's case id), or null.")
 
 
 class AuditEventRead(BaseModel):
@@ -39,20 +39,37 @@ class AuditEventRead(BaseModel):
         }
     )
 
-    sequence: int = Field(description="Position in the organisation's chain, from 1")
-    occurred_at: datetime = Field(description="UTC, microseconds")
-    client_id: str | None
-    acting_user: str | None
-    action: str = Field(description="e.g. assessment.create, assessment.read, refused.get_assessment")
-    resource_type: str
-    resource_id: str | None
-    subject_ref: str | None
-    status: int = Field(description="HTTP status of the audited request")
-    details: dict[str, Any] | None
-    resources: list[ListedResource] | None = Field(description="Every resource a list returned")
-    digest: str | None = Field(description="SHA-256 of the RFC 8785 form of what was returned or stored")
-    prev_hash: str
-    hash: str
+    sequence: int = Field(description="The event's position in the organisation's chain, from 1.")
+    occurred_at: datetime = Field(description="When the event happened (ISO 8601, UTC, to the microsecond).")
+    client_id: str | None = Field(
+        description="Id of the API client that made the request; null for a key operation run from the command line."
+    )
+    acting_user: str | None = Field(description="The request's `X-Acting-User`, or null when it sent none.")
+    action: str = Field(
+        description="What happened, e.g. `assessment.create`, `assessment.read` or `refused.get_assessment`."
+    )
+    resource_type: str = Field(
+        description="The kind of resource: `assessment`, `client`, `audit`, `questionnaire_version`, "
+        "`ruleset_version` or `current_ruleset`."
+    )
+    resource_id: str | None = Field(
+        description="Id of the resource concerned; null for a list or a refusal without one."
+    )
+    subject_ref: str | None = Field(description="The child's case id the event concerns, or null.")
+    status: int = Field(description="HTTP status of the audited request, e.g. 201 or 403.")
+    details: dict[str, Any] | None = Field(
+        description="Small metadata about the event (never answers or free text), e.g. a list's filters and count."
+    )
+    resources: list[ListedResource] | None = Field(description="Every resource a list returned; null for other events.")
+    digest: str | None = Field(
+        description="Lowercase hex SHA-256 of the RFC 8785 form of what was returned or stored, or null."
+    )
+    prev_hash: str = Field(
+        description="The `hash` of the previous event (a per-organisation genesis hash for the first)."
+    )
+    hash: str = Field(
+        description="Lowercase hex SHA-256 over `prev_hash`, `sequence` and the event's content: the chain link."
+    )
 
 
 class AuditEventPage(Page[AuditEventRead]):
@@ -63,9 +80,9 @@ MAX_LISTED_PROBLEMS = 100
 
 
 class RecordProblemRead(BaseModel):
-    record: str = Field(description="What broke: the row (and column, where known)")
-    problem: str
-    sequence: int | None = Field(description="The event concerned, when there is one")
+    record: str = Field(description="What broke: the case row (and column, where known).")
+    problem: str = Field(description="What does not match, in plain words.")
+    sequence: int | None = Field(description="The sequence of the event concerned, or null when there is none.")
 
 
 class VerificationRead(BaseModel):
@@ -93,19 +110,21 @@ class VerificationRead(BaseModel):
         }
     )
 
-    ok: bool
-    events: int = Field(description="Events verified before the first break (all of them when ok)")
-    head_sequence: int
-    first_broken_sequence: int | None
-    problem: str | None = Field(description="The chain's first break, else a summary of the case record problems")
+    ok: bool = Field(description="True when the chain is unbroken and every case record matches it.")
+    events: int = Field(description="Events verified before the first break (all of them when `ok`).")
+    head_sequence: int = Field(description="The sequence the organisation's chain head records (0 with no events).")
+    first_broken_sequence: int | None = Field(description="The sequence of the first broken event; null when none is.")
+    problem: str | None = Field(
+        description="The chain's first break, else a summary of the case record problems; null when `ok`."
+    )
     records_checked: int = Field(
         description="Case rows (assessments, overrides, entered-in-error marks) compared "
-        "with the record digest of the event that created them"
+        "with the record digest of the event that created them."
     )
     records_legacy: int = Field(
-        description="Case rows written before record digests: checked for existence and links only"
+        description="Case rows written before record digests: checked for existence and links only."
     )
     record_problems: list[RecordProblemRead] = Field(
-        description=f"Case records that do not match the chain, the first {MAX_LISTED_PROBLEMS}"
+        description=f"Case records that do not match the chain, the first {MAX_LISTED_PROBLEMS}."
     )
-    record_problems_total: int
+    record_problems_total: int = Field(description="How many case records do not match, listed or not.")

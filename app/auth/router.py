@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from typing import Annotated
+
+from fastapi import APIRouter, Path, status
 
 from app.auth import service
 from app.auth.dependencies import AdminCaller
@@ -22,6 +24,8 @@ from app.core.pagination import DEFAULT_PAGE_SIZE, CursorQuery, LimitQuery
 
 router = APIRouter(prefix="/v1/clients", tags=["clients"])
 COMMON = problem_responses(BadRequest, Unauthenticated, Forbidden, ValidationFailed)
+ClientId = Annotated[str, Path(description="The client's id (a UUID), as `id` in the client list.")]
+KeyId = Annotated[str, Path(description="The key's id (a UUID), as `id` in the client's `keys`.")]
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, responses=COMMON)
@@ -52,7 +56,7 @@ def list_clients(
     responses={**COMMON, **problem_responses(NotFound, Conflict)},
 )
 def rotate_key(
-    client_id: str, caller: AdminCaller, session: SessionDep, settings: SettingsDep, body: KeyRotate | None = None
+    client_id: ClientId, caller: AdminCaller, session: SessionDep, settings: SettingsDep, body: KeyRotate | None = None
 ) -> IssuedKey:
     """Issue a new key; the client's older keys stay valid for a grace period, then expire."""
     body = body or KeyRotate()
@@ -68,12 +72,12 @@ def rotate_key(
 
 
 @router.post("/{client_id}/revoke", responses={**COMMON, **problem_responses(NotFound, Conflict)})
-def revoke_client(client_id: str, caller: AdminCaller, session: SessionDep) -> ClientRead:
+def revoke_client(client_id: ClientId, caller: AdminCaller, session: SessionDep) -> ClientRead:
     """Revoke a client and every key it holds, at once."""
     return service.revoke_client(session, caller.organisation_id, client_id, actor=caller)
 
 
 @router.post("/{client_id}/keys/{key_id}/revoke", responses={**COMMON, **problem_responses(NotFound)})
-def revoke_key(client_id: str, key_id: str, caller: AdminCaller, session: SessionDep) -> KeyRead:
+def revoke_key(client_id: ClientId, key_id: KeyId, caller: AdminCaller, session: SessionDep) -> KeyRead:
     """Revoke one key of a client."""
     return service.revoke_key(session, caller.organisation_id, client_id, key_id, actor=caller)

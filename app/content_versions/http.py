@@ -12,11 +12,17 @@ from app.core.json_guard import CHECKED_DOCUMENT_KEY, YAML_MEDIA_TYPES, CheckedD
 
 KEY_PATTERN = r"^[a-z0-9][a-z0-9-]{1,62}$"
 
-ContentKey = Annotated[str, Path(pattern=KEY_PATTERN, description="The document's key, e.g. online-harm-england")]
-VersionNumber = Annotated[int, Path(ge=1, le=2_147_483_647, description="The version number")]
+ContentKey = Annotated[
+    str, Path(pattern=KEY_PATTERN, description="The document's key, e.g. `online-harm-england` (2-63 of a-z, 0-9, -).")
+]
+VersionNumber = Annotated[int, Path(ge=1, le=2_147_483_647, description="The version number, from 1.")]
 IfMatch = Annotated[
     str | None,
-    Header(alias="If-Match", description="The ETag of the version you read; required to replace a draft"),
+    Header(
+        alias="If-Match",
+        description="The `ETag` of the version as you read it: required to replace a draft, optional to publish; "
+        "a stale one is a 412.",
+    ),
 ]
 
 

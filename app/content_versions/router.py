@@ -48,7 +48,10 @@ WRITE = problem_responses(NotFound, Conflict, PayloadTooLarge, UnsupportedMediaT
 Reader = Annotated[Caller, Depends(Authorize(Operation.read_content))]
 Author = Annotated[Caller, Depends(Authorize(Operation.author_content))]
 Publisher = Annotated[Caller, Depends(Authorize(Operation.publish_content))]
-StatusFilter = Annotated[ContentStatus | None, Query(alias="status")]
+StatusFilter = Annotated[
+    ContentStatus | None,
+    Query(alias="status", description="Only versions with this status: `draft`, `published` or `retired`."),
+]
 
 R = TypeVar("R", bound=BaseModel)
 
@@ -225,7 +228,11 @@ def add_version_routes(router: APIRouter, routes: VersionRoutes[Any]) -> None:
         key: ContentKey,
         caller: Author,
         session: SessionDep,
-        from_version: Annotated[int, Query(alias="from", ge=1, le=2_147_483_647)],
-        to_version: Annotated[int, Query(alias="to", ge=1, le=2_147_483_647)],
+        from_version: Annotated[
+            int, Query(alias="from", ge=1, le=2_147_483_647, description="The version to compare from, e.g. 1.")
+        ],
+        to_version: Annotated[
+            int, Query(alias="to", ge=1, le=2_147_483_647, description="The version to compare to, e.g. 2.")
+        ],
     ) -> Any:
         return routes.diff(session, caller.organisation_id, key, from_version, to_version)

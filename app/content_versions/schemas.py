@@ -39,24 +39,31 @@ class VersionSummary(BaseModel):
 
     model_config = ConfigDict(json_schema_extra={"example": VERSION_EXAMPLE})
 
-    key: str
-    version: int
-    status: ContentStatus
-    owner: Owner = Field(description="'system' for shipped content, 'organisation' for your own")
-    title: str | None
-    content_hash: str = Field(description="Lowercase hex SHA-256 of the RFC 8785 canonical JSON of the document")
-    created_at: datetime
-    created_by: str | None
-    updated_at: datetime
-    published_at: datetime | None
-    published_by: str | None
-    retired_at: datetime | None
-    retired_by: str | None
+    key: str = Field(description="The document's key, e.g. `online-exposure`; all its versions share it.")
+    version: int = Field(description="The version number, from 1.")
+    status: ContentStatus = Field(
+        description="`draft` (editable), `published` (immutable, usable by new assessments) or `retired` "
+        "(readable, not usable by new assessments)."
+    )
+    owner: Owner = Field(description="`system` for shipped content, `organisation` for your own.")
+    title: str | None = Field(description="The document's title, or null when it has none.")
+    content_hash: str = Field(description="Lowercase hex SHA-256 of the RFC 8785 canonical JSON of the document.")
+    created_at: datetime = Field(description="When the version was created (ISO 8601, UTC).")
+    created_by: str | None = Field(
+        description="Who created it: the `X-Acting-User`, else `client:<client id>`; `system` for shipped content."
+    )
+    updated_at: datetime = Field(
+        description="When the version last changed: its document or its status (ISO 8601, UTC)."
+    )
+    published_at: datetime | None = Field(description="When it was published; null while a draft.")
+    published_by: str | None = Field(description="Who published it, recorded like `created_by`; null while a draft.")
+    retired_at: datetime | None = Field(description="When it was retired; null unless retired.")
+    retired_by: str | None = Field(description="Who retired it, recorded like `created_by`; null unless retired.")
 
 
 class ValidationIssue(BaseModel):
-    pointer: str = Field(description="JSON pointer into the document, e.g. /items/3/options/1")
-    detail: str
+    pointer: str = Field(description="JSON pointer into the document, e.g. `/items/3/options/1`.")
+    detail: str = Field(description="What is wrong there, e.g. `unknown item 'child_agee'`.")
 
 
 class ValidationReport(BaseModel):
@@ -72,17 +79,21 @@ class ValidationReport(BaseModel):
         }
     )
 
-    valid: bool
-    content_hash: str | None = Field(None, description="The hash the document would have (null if unparseable)")
-    errors: list[ValidationIssue]
+    valid: bool = Field(description="True when the document passes every check (`errors` is empty).")
+    content_hash: str | None = Field(
+        None, description="The content hash the document would have; null when it cannot be parsed."
+    )
+    errors: list[ValidationIssue] = Field(description="Every problem found, each with where it is.")
 
 
 class DiffEntry(BaseModel):
-    kind: str = Field(description="What changed: item, section, option, rule, weight, band, action, level, test, …")
-    id: str
-    change: Literal["added", "removed", "changed"]
-    before: Any = None
-    after: Any = None
+    kind: str = Field(
+        description="What changed: `item`, `section`, `option`, `rule`, `weight`, `band`, `action`, `level`, `test`, …"
+    )
+    id: str = Field(description="Which one changed, e.g. `total/contact_unknown_person` for a weight.")
+    change: Literal["added", "removed", "changed"] = Field(description="`added`, `removed` or `changed`.")
+    before: Any = Field(default=None, description="The value in `from_version`; null when added.")
+    after: Any = Field(default=None, description="The value in `to_version`; null when removed.")
 
 
 class ContentDiff(BaseModel):
@@ -106,8 +117,8 @@ class ContentDiff(BaseModel):
         }
     )
 
-    key: str
-    from_version: int
-    to_version: int
-    summary: list[str] = Field(description="One readable line per change")
-    changes: list[DiffEntry]
+    key: str = Field(description="The document's key.")
+    from_version: int = Field(description="The version compared from (the `from` parameter).")
+    to_version: int = Field(description="The version compared to (the `to` parameter).")
+    summary: list[str] = Field(description="One readable line per change.")
+    changes: list[DiffEntry] = Field(description="Every change, in the order of `summary`.")

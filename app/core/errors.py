@@ -21,9 +21,14 @@ log = structlog.get_logger("riskapi.errors")
 
 
 class FieldError(BaseModel):
-    pointer: str = Field(description="JSON pointer from the request body root, e.g. /answers/child_age_years")
-    detail: str
-    location: str = Field(default="body", description="body, query, path or header")
+    pointer: str = Field(
+        description='JSON pointer to the invalid field: from the body\'s root (`""` is the whole body), e.g. '
+        "`/answers/child_age_years`, or `/<name>` for a parameter."
+    )
+    detail: str = Field(description="What is wrong with the field, e.g. `must be at most 17`.")
+    location: str = Field(
+        default="body", description="Where the field is: `body`, `query`, `path` or `header` (default `body`)."
+    )
 
 
 class Problem(BaseModel):
@@ -43,13 +48,25 @@ class Problem(BaseModel):
         }
     )
 
-    type: str
-    title: str
-    status: int
-    detail: str | None = None
-    instance: str | None = None
-    request_id: str | None = None
-    errors: list[FieldError] | None = None
+    type: str = Field(
+        description="RFC 9457 `type`: a URI reference, relative to the service, naming the kind of problem, e.g. "
+        "`/problems/validation-error`; GET it for a description."
+    )
+    title: str = Field(description="RFC 9457 `title`: a short summary of the problem type, the same every time.")
+    status: int = Field(description="RFC 9457 `status`: the HTTP status code of this response, e.g. 422.")
+    detail: str | None = Field(
+        default=None, description="RFC 9457 `detail`: what went wrong this time, in plain words; absent when none."
+    )
+    instance: str | None = Field(
+        default=None, description="RFC 9457 `instance`: the path of the request that failed, e.g. `/v1/assessments`."
+    )
+    request_id: str | None = Field(
+        default=None, description="Extension: the request's `X-Request-ID`, to quote when reporting the problem."
+    )
+    errors: list[FieldError] | None = Field(
+        default=None,
+        description="Extension: every invalid field (on each 422 and some 400s); absent when no field is named.",
+    )
 
 
 class ProblemError(Exception):

@@ -34,10 +34,14 @@ _CHECK_CHARS = 16
 
 CursorQuery = Annotated[
     str | None,
-    Query(max_length=MAX_CURSOR_CHARS, description="`next_cursor` of the previous page, with the same filters"),
+    Query(
+        max_length=MAX_CURSOR_CHARS,
+        description="The `next_cursor` of the previous page, sent with the same filters; omit for the first page.",
+    ),
 ]
 LimitQuery = Annotated[
-    int, Query(ge=1, le=MAX_PAGE_SIZE, description=f"Page size (default {DEFAULT_PAGE_SIZE}, max {MAX_PAGE_SIZE})")
+    int,
+    Query(ge=1, le=MAX_PAGE_SIZE, description=f"Items per page, 1-{MAX_PAGE_SIZE} (default {DEFAULT_PAGE_SIZE})."),
 ]
 
 ItemT = TypeVar("ItemT")
@@ -51,9 +55,9 @@ Scope = Mapping[str, Any]
 class Page(BaseModel, Generic[ItemT]):
     """The response of every list endpoint."""
 
-    items: list[ItemT]
+    items: list[ItemT] = Field(description="This page's items, at most `limit`, in the list's order.")
     next_cursor: str | None = Field(
-        description="Send as `cursor` (with the same filters) for the next page; null on the last page"
+        description="Send as `cursor` (with the same filters) for the next page; null on the last page."
     )
 
 

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Request, Response
 from fastapi.responses import HTMLResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from app.auth.dependencies import PUBLIC
 from app.core.errors import PROBLEM_TYPES, NotFound, ServiceUnavailable, problem_responses
@@ -13,8 +15,8 @@ router = APIRouter(tags=["operations"], dependencies=[PUBLIC])
 
 
 class Health(BaseModel):
-    status: str
-    detail: str | None = None
+    status: str = Field(description="`ok` from /healthz; `ready` from /readyz.")
+    detail: str | None = Field(default=None, description="Readiness detail from /readyz; absent from /healthz.")
 
 
 @router.get("/healthz")
@@ -39,7 +41,11 @@ def metrics() -> Response:
 
 
 @router.get("/problems/{kind}", response_class=HTMLResponse, responses=problem_responses(NotFound))
-def problem_type(kind: str) -> HTMLResponse:
+def problem_type(
+    kind: Annotated[
+        str, Path(description="The problem kind: the last segment of a problem's `type`, e.g. `validation-error`.")
+    ],
+) -> HTMLResponse:
     """A short description of a problem `type` used in error responses."""
     cls = PROBLEM_TYPES.get(kind)
     if cls is None:

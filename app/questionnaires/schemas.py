@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import ConfigDict
+from pydantic import ConfigDict, Field
 
 from app.content_versions.schemas import VERSION_EXAMPLE, VersionSummary
 from app.core.pagination import Page
@@ -21,7 +21,9 @@ class QuestionnaireVersionRead(QuestionnaireVersionSummary):
         json_schema_extra={"example": {**VERSION_EXAMPLE, "document": {"key": "online-exposure", "version": 1}}}
     )
 
-    document: dict[str, Any]
+    document: dict[str, Any] = Field(
+        description="The questionnaire document itself: sections and items (docs/rule-language.md)."
+    )
 
 
 class QuestionnaireVersionPage(Page[QuestionnaireVersionSummary]):

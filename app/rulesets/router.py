@@ -50,7 +50,12 @@ EXAMPLE_DOCUMENT: dict[str, Any] = {
 BODY = document_request_body("A rule-set document (JSON Schema: GET /v1/rulesets/schema)", EXAMPLE_DOCUMENT)
 EXPLAIN = Annotated[
     str | None,
-    Query(max_length=64, description="Comma-separated extras: trace, counterfactuals", examples=["trace"]),
+    Query(
+        max_length=64,
+        description="Comma-separated extras to add to the result: `trace` (every rule that fired, with the answers "
+        "it read) and `counterfactuals` (the nearest answer changes that would change the level).",
+        examples=["trace"],
+    ),
 ]
 
 Evaluator = Annotated[Caller, Depends(Authorize(Operation.evaluate))]

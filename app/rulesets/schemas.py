@@ -15,8 +15,8 @@ from app.scoring.result import HashedRef, Result
 class ContentRef(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"example": {"key": "online-exposure", "version": 1}})
 
-    key: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")
-    version: int = Field(ge=1, le=2_147_483_647)
+    key: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$", description="The document's key, e.g. `online-exposure`.")
+    version: int = Field(ge=1, le=2_147_483_647, description="The version number, from 1.")
 
 
 RULESET_EXAMPLE = {
@@ -30,7 +30,7 @@ RULESET_EXAMPLE = {
 class RuleSetVersionSummary(VersionSummary):
     model_config = ConfigDict(json_schema_extra={"example": RULESET_EXAMPLE})
 
-    questionnaire: ContentRef = Field(description="The questionnaire version this rule set scores")
+    questionnaire: ContentRef = Field(description="The questionnaire version this rule set scores.")
 
 
 class RuleSetVersionRead(RuleSetVersionSummary):
@@ -40,7 +40,9 @@ class RuleSetVersionRead(RuleSetVersionSummary):
         json_schema_extra={"example": {**RULESET_EXAMPLE, "document": {"key": "online-harm-england", "version": 1}}}
     )
 
-    document: dict[str, Any]
+    document: dict[str, Any] = Field(
+        description="The rule-set document itself: levels, scores, rules, actions and tests (docs/rule-language.md)."
+    )
 
 
 class RuleSetVersionPage(Page[RuleSetVersionSummary]):
@@ -48,16 +50,18 @@ class RuleSetVersionPage(Page[RuleSetVersionSummary]):
 
 
 class TestOutcomeRead(BaseModel):
-    name: str
-    passed: bool
-    failures: list[str]
+    name: str = Field(description="The embedded test's name.")
+    passed: bool = Field(description="True when the result met every expectation of the test.")
+    failures: list[str] = Field(
+        description="Each expectation the result missed, e.g. `level: expected high, got medium`; empty when passed."
+    )
 
 
 class RuleSetValidationReport(ValidationReport):
     """Static checks (monotonicity included when declared) and, when they are clean, the embedded tests."""
 
     tests: list[TestOutcomeRead] | None = Field(
-        None, description="Outcome of every embedded test (null when the static checks fail)"
+        None, description="Outcome of every embedded test; null when the static checks fail."
     )
 
 
@@ -65,7 +69,8 @@ class PublishOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"example": {"make_current": True}})
 
     make_current: bool = Field(
-        False, description="Also make this version your organisation's current rule set for new assessments"
+        False,
+        description="Also make this version your organisation's current rule set for new assessments (default false).",
     )
 
 
@@ -80,7 +85,7 @@ class EvaluateRequest(BaseModel):
         },
     )
 
-    answers: dict[str, Any] = Field(description="One flat object keyed by item id")
+    answers: dict[str, Any] = Field(description="The answers, one flat object keyed by the questionnaire's item ids.")
 
 
 # The dry run returns the one result object (app/scoring/result.py) that assessments also return.
@@ -91,11 +96,12 @@ EvaluationResult = Result
 
 
 class Fixture(BaseModel):
-    name: str
-    description: str | None
-    answers: dict[str, Any]
+    name: str = Field(description="The embedded test's name.")
+    description: str | None = Field(description="What the test case covers, or null.")
+    answers: dict[str, Any] = Field(description="The answers to send, keyed by item id.")
     expect: dict[str, Any] = Field(
-        description="level; triggers / floors (exact sets); actions_include (subset); scores (exact values)"
+        description="What the result must show: `level`; `triggers` and `floors` (exact sets of ids); "
+        "`actions_include` (a subset of action ids); `scores` (exact values)."
     )
 
 
@@ -119,9 +125,9 @@ class FixtureSet(BaseModel):
         }
     )
 
-    ruleset: HashedRef
-    questionnaire: ContentRef
-    items: list[Fixture]
+    ruleset: HashedRef = Field(description="The rule-set version the fixtures belong to, with its content hash.")
+    questionnaire: ContentRef = Field(description="The questionnaire version the answers follow.")
+    items: list[Fixture] = Field(description="Every embedded test case, in the document's order.")
 
 
 # --- impact analysis -------------------------------------------------------------------------------------------
@@ -135,9 +141,18 @@ class ImpactRequest(BaseModel):
         json_schema_extra={"example": {"since": "2026-01-01T00:00:00Z", "until": None, "limit": 1000}},
     )
 
-    since: AwareDatetime | None = Field(None, description="Only assessments created at or after this time")
-    until: AwareDatetime | None = Field(None, description="Only assessments created before this time")
-    limit: int = Field(1000, ge=1, le=MAX_IMPACT, description="At most this many of the latest assessments")
+    since: AwareDatetime | None = Field(
+        None, description="Only assessments created at or after this time (ISO 8601 with a time zone)."
+    )
+    until: AwareDatetime | None = Field(
+        None, description="Only assessments created before this time (ISO 8601 with a time zone)."
+    )
+    limit: int = Field(
+        1000,
+        ge=1,
+        le=MAX_IMPACT,
+        description=f"At most this many of the latest assessments (1-{MAX_IMPACT}, default 1000).",
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> Self:
@@ -147,29 +162,29 @@ class ImpactRequest(BaseModel):
 
 
 class LevelChange(BaseModel):
-    from_level: str = Field(alias="from")
-    to_level: str = Field(alias="to")
-    count: int
+    from_level: str = Field(alias="from", description="The stored computed level, e.g. `medium`.")
+    to_level: str = Field(alias="to", description="The level with this version, e.g. `high`.")
+    count: int = Field(description="How many assessments move from `from` to `to`.")
 
     model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
 
 
 class RisingAssessment(BaseModel):
-    assessment_id: str
-    from_level: str = Field(alias="from")
-    to_level: str = Field(alias="to")
+    assessment_id: str = Field(description="The id of an assessment whose level would rise.")
+    from_level: str = Field(alias="from", description="Its stored computed level.")
+    to_level: str = Field(alias="to", description="Its level with this version.")
 
     model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
 
 
 class UnscorableAssessment(BaseModel):
-    assessment_id: str
-    errors: list[str] = Field(description="Why the stored answers do not fit this version (item ids, no values)")
+    assessment_id: str = Field(description="The id of an assessment this version cannot score.")
+    errors: list[str] = Field(description="Why the stored answers do not fit this version (item ids, no values).")
 
 
 class RuleRef(BaseModel):
-    id: str
-    kind: str = Field(description="term, band, trigger, floor, gap or action_rule")
+    id: str = Field(description="The rule's id in the rule set.")
+    kind: str = Field(description="`term`, `band`, `trigger`, `floor`, `gap` or `action_rule`.")
 
 
 class ImpactReport(BaseModel):
@@ -193,30 +208,36 @@ class ImpactReport(BaseModel):
         }
     )
 
-    ruleset: ContentRef
-    questionnaire: ContentRef
-    assessed: int = Field(description="Stored assessments re-scored")
-    changed: int = Field(description="How many would get another computed level")
-    matrix: list[LevelChange] = Field(description="Counts per (stored computed level -> level with this version)")
-    rises: list[RisingAssessment] = Field(description="Assessments whose level would rise")
-    unscorable: list[UnscorableAssessment]
-    rules_never_fired: list[RuleRef]
-    limit: int
-    truncated: bool = Field(description="True when more assessments matched than `limit`")
-    elapsed_ms: float
+    ruleset: ContentRef = Field(description="The rule-set version analysed.")
+    questionnaire: ContentRef = Field(description="The questionnaire version it scores.")
+    assessed: int = Field(description="How many stored assessments were re-scored (unscorable ones aside).")
+    changed: int = Field(description="How many would get another computed level.")
+    matrix: list[LevelChange] = Field(
+        description="Counts per pair (stored computed level, level with this version), unchanged pairs included."
+    )
+    rises: list[RisingAssessment] = Field(description="The assessments whose level would rise.")
+    unscorable: list[UnscorableAssessment] = Field(
+        description="The assessments whose stored answers this version cannot score."
+    )
+    rules_never_fired: list[RuleRef] = Field(description="The version's rules that fired on none of them.")
+    limit: int = Field(description="The `limit` applied: at most this many of the latest assessments were re-scored.")
+    truncated: bool = Field(description="True when more assessments matched than `limit`.")
+    elapsed_ms: float = Field(description="How long the analysis took, in milliseconds.")
 
 
 # --- current rule sets -----------------------------------------------------------------------------------------
 
 
 class CurrentRuleSetRead(BaseModel):
-    questionnaire_key: str
-    ruleset: ContentRef
+    questionnaire_key: str = Field(description="The questionnaire key whose new assessments use this rule set.")
+    ruleset: ContentRef = Field(description="The rule-set version new assessments of the questionnaire use.")
     source: Literal["organisation", "default"] = Field(
-        description="'organisation': chosen by you; 'default': the newest published shipped rule set"
+        description="`organisation`: chosen by you; `default`: the newest published shipped rule set."
     )
-    updated_at: datetime | None
-    updated_by: str | None
+    updated_at: datetime | None = Field(description="When you chose it (ISO 8601, UTC); null for the default.")
+    updated_by: str | None = Field(
+        description="Who chose it: the `X-Acting-User`, else `client:<client id>`; null for the default."
+    )
 
 
 class CurrentRuleSetList(BaseModel):
@@ -236,7 +257,7 @@ class CurrentRuleSetList(BaseModel):
         }
     )
 
-    items: list[CurrentRuleSetRead]
+    items: list[CurrentRuleSetRead] = Field(description="One entry per questionnaire key that has a rule set.")
 
 
 class CurrentRuleSetUpdate(BaseModel):
@@ -248,4 +269,4 @@ class CurrentRuleSetUpdate(BaseModel):
         json_schema_extra={"example": {"ruleset": {"key": "online-harm-england", "version": 1}}},
     )
 
-    ruleset: ContentRef
+    ruleset: ContentRef = Field(description="The published rule-set version to use for new assessments.")
