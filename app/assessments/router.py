@@ -212,7 +212,9 @@ def rescore_assessment(
     caller: Writer,
     session: SessionDep,
     explain: ExplainDep,
-    ruleset_version: Annotated[int, Query(ge=1, le=2_147_483_647, description="The rule-set version to score against")],
+    ruleset_version: Annotated[
+        int, Query(ge=1, le=2_147_483_647, description="The rule-set version to score against", examples=[1])
+    ],
     ruleset_key: Annotated[str | None, Query(max_length=64, description="Default: the assessment's")] = None,
 ) -> RescoreRead:
     """Dry run: score the stored answers against another rule-set version and say what changed (nothing stored)."""

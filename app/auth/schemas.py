@@ -38,7 +38,7 @@ class ClientCreate(BaseModel):
 
 
 class KeyRotate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"grace_hours": 24}]})
 
     grace_hours: int | None = Field(
         default=None, ge=0, le=720, description="How long the old keys stay valid (default from settings)"

@@ -225,7 +225,7 @@ def add_version_routes(router: APIRouter, routes: VersionRoutes[Any]) -> None:
         key: ContentKey,
         caller: Author,
         session: SessionDep,
-        from_version: Annotated[int, Query(alias="from", ge=1, le=2_147_483_647)],
-        to_version: Annotated[int, Query(alias="to", ge=1, le=2_147_483_647)],
+        from_version: Annotated[int, Query(alias="from", ge=1, le=2_147_483_647, examples=[1])],
+        to_version: Annotated[int, Query(alias="to", ge=1, le=2_147_483_647, examples=[2])],
     ) -> Any:
         return routes.diff(session, caller.organisation_id, key, from_version, to_version)

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Request, Response
 from fastapi.responses import HTMLResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
@@ -39,7 +41,7 @@ def metrics() -> Response:
 
 
 @router.get("/problems/{kind}", response_class=HTMLResponse, responses=problem_responses(NotFound))
-def problem_type(kind: str) -> HTMLResponse:
+def problem_type(kind: Annotated[str, Path(examples=["validation-error"])]) -> HTMLResponse:
     """A short description of a problem `type` used in error responses."""
     cls = PROBLEM_TYPES.get(kind)
     if cls is None:
