@@ -66,6 +66,7 @@ bench-api: $(STAMP)
 docs: $(STAMP)
 	$(BIN)/python -m app.auth.roles_doc docs/roles.md
 	$(BIN)/python -m app.content.cli --output docs/default-content.md
+	$(BIN)/python -m app.content.examples docs/examples/assessment-request.json
 
 openapi: $(STAMP)
 	$(BIN)/python -m app.openapi_dump > openapi.json

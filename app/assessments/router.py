@@ -231,7 +231,13 @@ def rescore_assessment(
     session: SessionDep,
     explain: ExplainDep,
     ruleset_version: Annotated[
-        int, Query(ge=1, le=2_147_483_647, description="The rule-set version to re-score the stored answers with.")
+        int,
+        Query(
+            ge=1,
+            le=2_147_483_647,
+            description="The rule-set version to re-score the stored answers with.",
+            examples=[1],
+        ),
     ],
     ruleset_key: Annotated[
         str | None, Query(max_length=64, description="The rule set's key; default: the assessment's rule set.")

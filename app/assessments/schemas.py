@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.content import examples
 from app.core.pagination import Page
 from app.scoring.result import Result
 
@@ -16,15 +17,6 @@ SubjectRef = Field(
     description="The caller's pseudonymous case id for the child (never a name).",
     examples=["case-7f3a9c"],
 )
-
-EXAMPLE_ANSWERS: dict[str, Any] = {
-    "child_age_years": 14,
-    "assessor_role": "teacher",
-    "concern_source": "child_disclosure",
-    "jurisdiction": "england",
-    "immediate_danger_now": "no",
-    "contact_unknown_person_online": "yes",
-}
 
 
 class _Input(BaseModel):
@@ -64,16 +56,7 @@ class RuleSetRef(_Input):
 class AssessmentCreate(_Input):
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {
-                    "questionnaire": {"key": "online-exposure", "version": 1},
-                    "ruleset": {"key": "online-harm-england", "version": 1},
-                    "subject_ref": "case-7f3a9c",
-                    "answers": EXAMPLE_ANSWERS,
-                }
-            ]
-        },
+        json_schema_extra={"examples": [examples.assessment_request()]},
     )
 
     questionnaire: QuestionnaireRef = Field(description="The questionnaire the answers follow.")
@@ -92,7 +75,7 @@ class AssessmentCreate(_Input):
 class RevisionCreate(_Input):
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={"examples": [{"answers": EXAMPLE_ANSWERS}]},
+        json_schema_extra={"examples": [examples.revision_request()]},
     )
 
     answers: dict[str, Any] = Field(

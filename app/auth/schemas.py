@@ -48,7 +48,7 @@ class ClientCreate(BaseModel):
 
 
 class KeyRotate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"grace_hours": 24}]})
 
     grace_hours: int | None = Field(
         default=None,

@@ -229,10 +229,11 @@ def add_version_routes(router: APIRouter, routes: VersionRoutes[Any]) -> None:
         caller: Author,
         session: SessionDep,
         from_version: Annotated[
-            int, Query(alias="from", ge=1, le=2_147_483_647, description="The version to compare from, e.g. 1.")
+            int,
+            Query(alias="from", ge=1, le=2_147_483_647, description="The version to compare from.", examples=[1]),
         ],
         to_version: Annotated[
-            int, Query(alias="to", ge=1, le=2_147_483_647, description="The version to compare to, e.g. 2.")
+            int, Query(alias="to", ge=1, le=2_147_483_647, description="The version to compare to.", examples=[2])
         ],
     ) -> Any:
         return routes.diff(session, caller.organisation_id, key, from_version, to_version)

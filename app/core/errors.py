@@ -76,6 +76,7 @@ class ProblemError(Exception):
     kind: ClassVar[str] = "internal-error"
     title: ClassVar[str] = "Internal server error"
     description: ClassVar[str] = "Something went wrong on our side. Quote the request id when you report it."
+    example_detail: ClassVar[str | None] = None  # `detail` of this problem's example in the OpenAPI document
 
     def __init__(
         self,
@@ -93,11 +94,13 @@ class ProblemError(Exception):
 class BadRequest(ProblemError):
     status, kind, title = 400, "bad-request", "The request is malformed"
     description = "The request could not be read (malformed JSON, a missing required header, a bad parameter)."
+    example_detail = "The body is not valid JSON"
 
 
 class Unauthenticated(ProblemError):
     status, kind, title = 401, "unauthenticated", "Authentication is required"
     description = "Send a valid, unexpired, unrevoked API key as 'Authorization: Bearer <key>'."
+    example_detail = "Unknown API key"
 
     def __init__(self, detail: str | None = None) -> None:
         super().__init__(detail, headers={"WWW-Authenticate": 'Bearer realm="riskapi"'})
@@ -106,11 +109,13 @@ class Unauthenticated(ProblemError):
 class Forbidden(ProblemError):
     status, kind, title = 403, "forbidden", "Your key's roles do not allow this operation"
     description = "The API key is valid but none of its roles grants this operation."
+    example_detail = "None of your key's roles grants this operation"
 
 
 class NotFound(ProblemError):
     status, kind, title = 404, "not-found", "Not found"
     description = "No such resource in your organisation."
+    example_detail = "No assessment 0b7e4f1c-5d2a-4c1e-9a6f-3e8d2b1c4a5f"
 
 
 class MethodNotAllowed(ProblemError):
@@ -121,41 +126,49 @@ class MethodNotAllowed(ProblemError):
 class Conflict(ProblemError):
     status, kind, title = 409, "conflict", "The request conflicts with the current state"
     description = "For example an existing key, a published version that cannot change, or a superseded revision."
+    example_detail = "This revision was amended: override the latest revision (6c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f)"
 
 
 class PreconditionFailed(ProblemError):
     status, kind, title = 412, "precondition-failed", "The resource has changed since you read it"
     description = "The If-Match ETag is stale: read the resource again and reapply your change."
+    example_detail = 'online-harm-england version 2 has changed since you read it (current ETag "e3723e4a.draft")'
 
 
 class PayloadTooLarge(ProblemError):
     status, kind, title = 413, "payload-too-large", "The request body is too large"
     description = "The body exceeds the configured limit (RISKAPI_MAX_BODY_BYTES, default 1 MiB)."
+    example_detail = "Limit is 1048576 bytes"
 
 
 class UnsupportedMediaType(ProblemError):
     status, kind, title = 415, "unsupported-media-type", "Unsupported media type"
     description = "Send request bodies as application/json (or application/yaml where documented)."
+    example_detail = "'text/plain' is not accepted; send application/json"
 
 
 class ValidationFailed(ProblemError):
     status, kind, title = 422, "validation-error", "The request has invalid fields"
     description = "Each entry of 'errors' names an invalid field with a JSON pointer and says what is wrong."
+    example_detail = "1 field is invalid"
 
 
 class RateLimited(ProblemError):
     status, kind, title = 429, "rate-limited", "Too many requests"
     description = "Your client exceeded its request rate; retry after the number of seconds in Retry-After."
+    example_detail = "Limit is 600 requests per minute per client"
 
 
 class HeadersTooLarge(ProblemError):
     status, kind, title = 431, "headers-too-large", "The request headers are too large"
     description = "The request's header names and values exceed the configured total (RISKAPI_MAX_HEADER_BYTES)."
+    example_detail = "Limit is 16384 bytes of header names and values"
 
 
 class ServiceUnavailable(ProblemError):
     status, kind, title = 503, "service-unavailable", "The service is temporarily unavailable"
     description = "The database cannot be reached right now. Retry after the number of seconds in Retry-After."
+    example_detail = "The database is not reachable; retry shortly."
 
     def __init__(self, detail: str | None = None, retry_after: int = 5) -> None:
         super().__init__(detail, headers={"Retry-After": str(retry_after)})
@@ -182,11 +195,37 @@ PROBLEM_TYPES: dict[str, type[ProblemError]] = {
 }
 
 
+EXAMPLE_INSTANCE = "/v1/assessments"
+EXAMPLE_REQUEST_ID = "5b0c4c1e9a2f4a4f"
+EXAMPLE_FIELD_ERRORS = [FieldError(pointer="/answers/child_age_years", detail="18 is outside the allowed range 0..17")]
+
+
+def problem_example(error: type[ProblemError], instance: str = EXAMPLE_INSTANCE) -> dict[str, Any]:
+    """An OpenAPI `examples` entry: a body that `render` could send for `error` (field errors only on a 422)."""
+    body = Problem(
+        type=f"/problems/{error.kind}",
+        title=error.title,
+        status=error.status,
+        detail=error.example_detail,
+        instance=instance,
+        request_id=EXAMPLE_REQUEST_ID,
+        errors=EXAMPLE_FIELD_ERRORS if issubclass(error, ValidationFailed) else None,
+    )
+    return {"summary": error.title, "value": body.model_dump(exclude_none=True)}
+
+
 def problem_responses(*errors: type[ProblemError]) -> dict[int | str, dict[str, Any]]:
-    """`responses=` entries so the OpenAPI document shows each problem a route can return."""
-    return {
-        cls.status: {"model": Problem, "description": cls.title, "content": {PROBLEM_MEDIA_TYPE: {}}} for cls in errors
-    }
+    """`responses=` entries so the OpenAPI document shows each problem a route can return, each with its example
+    (several problems of one status share its entry, one example each)."""
+    responses: dict[int | str, dict[str, Any]] = {}
+    for cls in errors:
+        response = responses.setdefault(
+            cls.status, {"model": Problem, "description": cls.title, "content": {PROBLEM_MEDIA_TYPE: {"examples": {}}}}
+        )
+        if response["content"][PROBLEM_MEDIA_TYPE]["examples"]:
+            response["description"] += f"; {cls.title}"
+        response["content"][PROBLEM_MEDIA_TYPE]["examples"][cls.kind] = problem_example(cls)
+    return responses
 
 
 def problem_response(

@@ -4,12 +4,15 @@ on every route of a kind (so generated clients and schemathesis know every docum
 from __future__ import annotations
 
 import copy
+import re
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from app.core.errors import (
+    PROBLEM_MEDIA_TYPE,
+    PROBLEM_TYPES,
     BadRequest,
     Forbidden,
     HeadersTooLarge,
@@ -20,6 +23,7 @@ from app.core.errors import (
     Unauthenticated,
     UnsupportedMediaType,
     ValidationFailed,
+    problem_example,
     problem_responses,
 )
 
@@ -30,21 +34,44 @@ def _add(operation: dict[str, Any], *errors: type[ProblemError]) -> None:
     responses = operation.setdefault("responses", {})
     for status, spec in problem_responses(*errors).items():
         if str(status) not in responses:
-            responses[str(status)] = {
-                "description": spec["description"],
-                "content": copy.deepcopy(PROBLEM_CONTENT),
-            }
+            responses[str(status)] = {"description": spec["description"], "content": copy.deepcopy(spec["content"])}
 
 
-PROBLEM_CONTENT = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+PROBLEM_SCHEMA = {"$ref": "#/components/schemas/Problem"}
+PROBLEMS_BY_STATUS: dict[int, type[ProblemError]] = {cls.status: cls for cls in PROBLEM_TYPES.values()}
+
+# Values put in an operation's path to make the `instance` of its problem examples a URL the problem could come
+# from; a parameter not listed here shows as "example".
+EXAMPLE_PATH_VALUES = {
+    "assessment_id": "0b7e4f1c-5d2a-4c1e-9a6f-3e8d2b1c4a5f",
+    "client_id": "3d9b6a2e-8c41-4f0a-b7e5-1a2c3d4e5f60",
+    "key_id": "a4f1c9e2-7b3d-4e8a-9c0f-5d6e7f8a9b0c",
+    "key": "online-harm-england",
+    "version": "1",
+    "kind": "validation-error",
+}
 
 
-def _problems_only(operation: dict[str, Any]) -> None:
+def _example_instance(path: str) -> str:
+    return re.sub(r"\{(\w+)\}", lambda match: EXAMPLE_PATH_VALUES.get(match[1], "example"), path)
+
+
+def _problems_only(path: str, operation: dict[str, Any]) -> None:
     """Every error body is application/problem+json with the Problem schema (FastAPI would also list
-    application/json, and its own HTTPValidationError for 422, which this service never sends)."""
+    application/json, and its own HTTPValidationError for 422, which this service never sends), and an example
+    of each problem the status stands for, with this operation's path as its `instance`."""
     for status, response in operation.get("responses", {}).items():
-        if status[:1] in ("4", "5") and "content" in response:
-            response["content"] = copy.deepcopy(PROBLEM_CONTENT)
+        if status[:1] not in ("4", "5") or "content" not in response:
+            continue
+        examples: dict[str, Any] = {}
+        for media in response["content"].values():
+            examples.update(copy.deepcopy(media.get("examples", {})))
+        if not examples:
+            error = PROBLEMS_BY_STATUS.get(int(status), ProblemError)
+            examples[error.kind] = problem_example(error)
+        for example in examples.values():
+            example["value"]["instance"] = _example_instance(path)
+        response["content"] = {PROBLEM_MEDIA_TYPE: {"schema": dict(PROBLEM_SCHEMA), "examples": examples}}
 
 
 def install_openapi(app: FastAPI) -> None:
@@ -58,7 +85,7 @@ def install_openapi(app: FastAPI) -> None:
             description=app.description,
             routes=app.routes,
         )
-        for path_item in schema.get("paths", {}).values():
+        for path, path_item in schema.get("paths", {}).items():
             for method in HTTP_METHODS:
                 operation = path_item.get(method)
                 if operation is None:
@@ -74,7 +101,7 @@ def install_openapi(app: FastAPI) -> None:
                     _add(operation, UnsupportedMediaType, ValidationFailed)
                 if operation.get("parameters"):
                     _add(operation, ValidationFailed)
-                _problems_only(operation)
+                _problems_only(path, operation)
         for unused in ("HTTPValidationError", "ValidationError"):
             schema.get("components", {}).get("schemas", {}).pop(unused, None)
         app.openapi_schema = schema

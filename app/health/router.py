@@ -43,7 +43,11 @@ def metrics() -> Response:
 @router.get("/problems/{kind}", response_class=HTMLResponse, responses=problem_responses(NotFound))
 def problem_type(
     kind: Annotated[
-        str, Path(description="The problem kind: the last segment of a problem's `type`, e.g. `validation-error`.")
+        str,
+        Path(
+            description="The problem kind: the last segment of a problem's `type`, e.g. `validation-error`.",
+            examples=["validation-error"],
+        ),
     ],
 ) -> HTMLResponse:
     """A short description of a problem `type` used in error responses."""

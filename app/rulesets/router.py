@@ -10,6 +10,7 @@ from app.assessments.service import stored_answers_for_impact
 from app.auth.caller import Caller
 from app.auth.dependencies import Authorize
 from app.auth.permissions import Operation
+from app.content import examples
 from app.content_versions.http import ContentKey, DocumentBody, IfMatch, VersionNumber, document_request_body
 from app.content_versions.router import COMMON, Author, Publisher, Reader, VersionRoutes, add_version_routes
 from app.content_versions.service import etag
@@ -38,16 +39,7 @@ from app.scoring import ruleset_json_schema
 
 router = APIRouter(prefix="/v1/rulesets", tags=["rule sets"])
 
-EXAMPLE_DOCUMENT: dict[str, Any] = {
-    "key": "my-online-harm-rules",
-    "title": "Our online-harm rules",
-    "questionnaire": {"key": "online-exposure", "version": 1},
-    "levels": ["low", "medium", "high", "immediate"],
-    "disclaimer": "This result supports, and does not replace, professional judgement.",
-    "scores": [],
-    "tests": [],
-}
-BODY = document_request_body("A rule-set document (JSON Schema: GET /v1/rulesets/schema)", EXAMPLE_DOCUMENT)
+BODY = document_request_body("A rule-set document (JSON Schema: GET /v1/rulesets/schema)", examples.ruleset_document())
 EXPLAIN = Annotated[
     str | None,
     Query(

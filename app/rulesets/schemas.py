@@ -7,6 +7,7 @@ from typing import Any, Literal, Self
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
+from app.content import examples
 from app.content_versions.schemas import VERSION_EXAMPLE, ValidationReport, VersionSummary
 from app.core.pagination import Page
 from app.scoring.result import HashedRef, Result
@@ -80,9 +81,7 @@ class PublishOptions(BaseModel):
 class EvaluateRequest(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={
-            "example": {"answers": {"child_age_years": 11, "image_involves_sexual_acts": "yes"}},
-        },
+        json_schema_extra={"examples": [examples.evaluate_request()]},
     )
 
     answers: dict[str, Any] = Field(description="The answers, one flat object keyed by the questionnaire's item ids.")
