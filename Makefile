@@ -64,7 +64,7 @@ bench-api: $(STAMP)
 
 # Documents generated from the code; tests fail while a committed copy differs from what this writes.
 docs: $(STAMP)
-	$(BIN)/python -m app.auth.roles_doc docs/roles.md
+	$(BIN)/python -m app.roles_dump docs/roles.md
 	$(BIN)/python -m app.content.cli --output docs/default-content.md
 	$(BIN)/python -m app.content.examples docs/examples/assessment-request.json
 

@@ -13,6 +13,7 @@ from app.assessments.integrity import AssessmentRecords
 from app.assessments.router import router as assessments_router
 from app.audit.router import router as audit_router
 from app.audit.service import CaseRecords
+from app.auth.openapi import describe_access
 from app.auth.router import router as clients_router
 from app.core.config import Settings, get_settings
 from app.core.db import create_db_engine, make_sessionmaker
@@ -88,7 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
-    install_openapi(app)
+    install_openapi(app, describe_operation=describe_access)
     app.add_middleware(
         RequestContextMiddleware, max_body_bytes=settings.max_body_bytes, max_header_bytes=settings.max_header_bytes
     )

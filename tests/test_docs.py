@@ -10,10 +10,14 @@ from pathlib import Path
 
 import pytest
 
+from app import roles_dump
 from app.auth import roles_doc
 from app.auth.permissions import GRANTS, Operation, Role
 from app.content import default_questionnaire, default_ruleset
+from app.main import create_app
 from app.scoring import CompiledRuleSet, compile_ruleset, parse_questionnaire, parse_ruleset
+from tests.conftest import make_settings
+from tests.hardening.support import route_table
 
 ROOT = Path(__file__).resolve().parents[1]
 ROLES_DOC = ROOT / "docs" / "roles.md"
@@ -22,22 +26,51 @@ OUTSIDE_POINTERS = ("../" + "shared", "design" + ".md")
 MARKDOWN_LINK = re.compile(r"\]\(([^)\s]+)\)")
 
 
-def test_roles_doc_is_generated_from_the_permissions_table() -> None:
-    assert ROLES_DOC.read_text() == roles_doc.render(), (
+@pytest.fixture(scope="module")
+def roles_text() -> str:
+    return roles_dump.roles_text()
+
+
+def section_rows(text: str, heading: str) -> list[list[str]]:
+    """The cells of the table rows under `heading`, up to the next heading."""
+    section = text.split(f"\n{heading}\n", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| `")]
+    return [[cell.strip() for cell in line.strip("|").split("|")] for line in rows]
+
+
+def test_roles_doc_is_generated_from_the_permissions_table_and_the_routes(roles_text: str) -> None:
+    assert ROLES_DOC.read_text() == roles_text, (
         f"docs/roles.md is stale; regenerate it with `{roles_doc.REGENERATE}`"
-        " (or `.venv/bin/python -m app.auth.roles_doc docs/roles.md`)"
+        " (or `.venv/bin/python -m app.roles_dump docs/roles.md`)"
     )
 
 
-def test_roles_doc_shows_every_grant() -> None:
-    text = roles_doc.render()
-    matrix = [line for line in text.splitlines() if line.startswith("| `")]
+def test_roles_doc_shows_every_grant(roles_text: str) -> None:
+    matrix = section_rows(roles_text, "## Operations")
     assert len(matrix) == len(Operation)
-    for line, operation in zip(matrix, Operation, strict=True):
-        cells = [cell.strip() for cell in line.strip("|").split("|")]
+    for cells, operation in zip(matrix, Operation, strict=True):
         assert cells[0] == f"`{operation.value}`"
         granted = {role for role, cell in zip(Role, cells[3:], strict=True) if cell == "yes"}
         assert granted == GRANTS[operation], operation
+
+
+def test_roles_doc_lists_every_endpoint_with_its_roles(roles_text: str) -> None:
+    app = create_app(make_settings("sqlite:///:memory:"))
+    table = route_table(app)
+    app.state.engine.dispose()
+    rows = {cells[0].strip("`"): cells for cells in section_rows(roles_text, "## Endpoints")}
+    protected = [route for route in table if route.operation is not None]
+    assert set(rows) == {str(route) for route in protected}
+    for route in protected:
+        assert route.operation is not None
+        cells = rows[str(route)]
+        assert cells[1] == f"`{route.operation.value}`", route
+        assert (cells[2] == "yes") == route.case_data, route
+        granted = {role for role, cell in zip(Role, cells[3:], strict=True) if cell == "yes"}
+        assert granted == GRANTS[route.operation], route
+    public = [route for route in table if route.operation is None]
+    assert public
+    assert all(f"`{route}`" in roles_text.split("Open without a key:")[1] for route in public)
 
 
 def test_roles_doc_refuses_an_operation_it_cannot_describe(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -45,7 +78,7 @@ def test_roles_doc_refuses_an_operation_it_cannot_describe(monkeypatch: pytest.M
     del scopes[Operation.manage_keys]
     monkeypatch.setattr(roles_doc, "OPERATION_SCOPES", scopes)
     with pytest.raises(ValueError, match="operation manage_keys"):
-        roles_doc.render()
+        roles_doc.render([])
 
 
 def repository_files() -> list[Path]:

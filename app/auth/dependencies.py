@@ -6,12 +6,13 @@ from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
+from fastapi.dependencies.models import Dependant
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from app.auth import service
 from app.auth.caller import Caller
-from app.auth.permissions import CASE_DATA_OPERATIONS, Operation, allowed
+from app.auth.permissions import CASE_DATA_OPERATIONS, Operation, allowed, granting_roles
 from app.core.config import Settings
 from app.core.errors import BadRequest, Forbidden, Unauthenticated
 from app.core.ratelimit import RateLimiter, failure_counter_id, source_address
@@ -54,7 +55,8 @@ class Authorize:
         request.state.caller = caller
         await _limit(request.app.state.rate_limiter.check, request.app.state.rate_limiter, caller.client_id)
         if not allowed(caller.roles, self.operation):
-            raise Forbidden(f"This operation needs one of the roles allowed to '{self.operation.value}'")
+            roles = ", ".join(granting_roles(self.operation))
+            raise Forbidden(f"This operation needs one of the roles: {roles} (operation '{self.operation.value}')")
         if self.case_data and x_acting_user is None:
             raise BadRequest("X-Acting-User header is required for case data")
         return caller
@@ -101,6 +103,17 @@ class Public:
 
 
 PUBLIC = Depends(Public())
+
+
+def route_policy(dependant: Dependant) -> Authorize | Public | None:
+    """The access policy a route declares, found anywhere in its dependency tree (None if it declares none)."""
+    for sub in dependant.dependencies:
+        if isinstance(sub.call, Authorize | Public):
+            return sub.call
+        found = route_policy(sub)
+        if found is not None:
+            return found
+    return None
 
 
 AdminCaller = Annotated[Caller, Depends(Authorize(Operation.manage_keys))]

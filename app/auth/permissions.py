@@ -55,3 +55,8 @@ CASE_DATA_OPERATIONS = frozenset(
 
 def allowed(roles: frozenset[Role], operation: Operation) -> bool:
     return bool(roles & GRANTS[operation])
+
+
+def granting_roles(operation: Operation) -> tuple[Role, ...]:
+    """The roles that grant `operation`, in the order the roles are declared (for messages and documents)."""
+    return tuple(role for role in Role if role in GRANTS[operation])

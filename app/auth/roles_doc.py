@@ -1,16 +1,21 @@
-"""docs/roles.md, rendered from the grants in app/auth/permissions.py.
+"""docs/roles.md, rendered from the grants in app/auth/permissions.py and the policy of every route.
 
-Regenerate the committed copy with `make docs` (or `python -m app.auth.roles_doc docs/roles.md`); a test fails
-while the two differ. Every role and operation needs a line of prose below: a new one without it makes `render()`
-fail, so the document cannot fall behind the table it describes.
+Regenerate the committed copy with `make docs` (`python -m app.roles_dump docs/roles.md`, which builds the app to
+list its routes); a test fails while the two differ. Every role and operation needs a line of prose below: a new one
+without it makes `render()` fail, so the document cannot fall behind the table it describes.
 """
 
 from __future__ import annotations
 
-import sys
 import textwrap
-from pathlib import Path
+from collections.abc import Sequence
+from dataclasses import dataclass
 
+from fastapi.routing import APIRoute, iter_route_contexts
+from starlette.routing import BaseRoute
+
+from app.auth.dependencies import Authorize, route_policy
+from app.auth.openapi import PUBLIC_PARAGRAPH, roles_paragraph
 from app.auth.permissions import CASE_DATA_OPERATIONS, GRANTS, Operation, Role
 
 REGENERATE = "make docs"
@@ -63,15 +68,64 @@ def _granted(role: Role) -> list[Operation]:
     return [operation for operation in Operation if role in GRANTS[operation]]
 
 
-def render() -> str:
-    """The Markdown of docs/roles.md."""
+@dataclass(frozen=True)
+class Endpoint:
+    method: str
+    path: str
+    operation: Operation | None  # None: public, no key needed
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.path}"
+
+
+METHOD_ORDER = ("GET", "POST", "PUT", "PATCH", "DELETE")
+
+
+def endpoints(routes: Sequence[BaseRoute]) -> list[Endpoint]:
+    """Every documented endpoint with the operation its policy names, by path then method."""
+    found = []
+    for route in iter_route_contexts(routes):
+        path = route.path_format
+        if path is None or not isinstance(route.original_route, APIRoute) or not route.original_route.include_in_schema:
+            continue
+        policy = route_policy(route.dependant)
+        operation = policy.operation if isinstance(policy, Authorize) else None
+        found += [Endpoint(method, path, operation) for method in route.methods or () if method != "HEAD"]
+    return sorted(found, key=lambda e: (e.path, METHOD_ORDER.index(e.method)))
+
+
+def _endpoint_lines(listed: Sequence[Endpoint]) -> list[str]:
+    lines = [
+        "## Endpoints",
+        "",
+        _paragraph(
+            "Who may call each endpoint: a key holding one of the roles marked. The same roles end each operation's"
+            " description in the OpenAPI document."
+        ),
+        "",
+        "| endpoint | operation | case data | " + " | ".join(f"`{role.value}`" for role in Role) + " |",
+        "|---|---|---|" + "---|" * len(Role),
+    ]
+    for endpoint in listed:
+        if endpoint.operation is None:
+            continue
+        marks = " | ".join("yes" if role in GRANTS[endpoint.operation] else "" for role in Role)
+        case_data = "yes" if endpoint.operation in CASE_DATA_OPERATIONS else ""
+        lines.append(f"| `{endpoint}` | `{endpoint.operation.value}` | {case_data} | {marks} |")
+    public = [f"`{endpoint}`" for endpoint in listed if endpoint.operation is None]
+    lines += ["", _paragraph(f"Open without a key: {', '.join(public)}."), ""]
+    return lines
+
+
+def render(listed: Sequence[Endpoint]) -> str:
+    """The Markdown of docs/roles.md, with `listed` (from `endpoints(app.routes)`) as its table of endpoints."""
     missing = _missing_prose()
     if missing:
         raise ValueError(f"app/auth/roles_doc.py has no description for: {', '.join(missing)}")
     lines = [
         "# Roles and what they may do",
         "",
-        f"<!-- Generated from app/auth/permissions.py by `{REGENERATE}`; do not edit by hand. -->",
+        f"<!-- Generated from app/auth/permissions.py and the routes by `{REGENERATE}`; do not edit by hand. -->",
         "",
         _paragraph(
             "Every API key belongs to one API client of one organisation and holds one or more roles, chosen when"
@@ -85,6 +139,18 @@ def render() -> str:
         _paragraph(
             "Operations marked *case data* concern a child's record: their requests must also carry"
             " `X-Acting-User`, the opaque id of the professional on whose behalf the system calls (400 without it)."
+        ),
+        "",
+        "## Reading the roles an operation needs",
+        "",
+        _paragraph(
+            "In the interactive documentation (`/docs`, `/redoc`) and in `/openapi.json`, the description of every"
+            " operation ends with the roles that may call it and the operation that grants it, such as"
+            f" {roles_paragraph(Authorize(Operation.write_assessments))} An endpoint that needs no key ends with"
+            f" {PUBLIC_PARAGRAPH} The `X-Acting-User` header is marked required on exactly the case-data operations."
+            " A 403 names the same roles (`This operation needs one of the roles: supervisor (operation"
+            " 'supervise_assessments')`): give the client one of them (`POST /v1/clients` or `riskapi key create"
+            " --role`). The descriptions, the 403 and this document all come from app/auth/permissions.py."
         ),
         "",
         "## Roles",
@@ -104,17 +170,6 @@ def render() -> str:
         marks = " | ".join("yes" if role in GRANTS[operation] else "" for role in Role)
         case_data = "yes" if operation in CASE_DATA_OPERATIONS else ""
         lines.append(f"| `{operation.value}` | {OPERATION_SCOPES[operation]} | {case_data} | {marks} |")
-    return "\n".join(lines) + "\n"
-
-
-def main(argv: list[str]) -> None:
-    """`python -m app.auth.roles_doc [PATH]`: write the Markdown to PATH, or to standard output."""
-    text = render()
-    if argv:
-        Path(argv[0]).write_text(text)
-    else:
-        sys.stdout.write(text)
-
-
-if __name__ == "__main__":
-    main(sys.argv[1:])
+    lines.append("")
+    lines += _endpoint_lines(listed)
+    return "\n".join(lines).rstrip("\n") + "\n"

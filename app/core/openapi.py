@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import copy
 import re
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.dependencies.models import Dependant
 from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute, iter_route_contexts
+from starlette.routing import BaseRoute
 
 from app.core.errors import (
     PROBLEM_MEDIA_TYPE,
@@ -74,7 +78,25 @@ def _problems_only(path: str, operation: dict[str, Any]) -> None:
         response["content"] = {PROBLEM_MEDIA_TYPE: {"schema": dict(PROBLEM_SCHEMA), "examples": examples}}
 
 
-def install_openapi(app: FastAPI) -> None:
+OperationDescriber = Callable[[Dependant, dict[str, Any]], None]
+"""Completes one operation of the document from its route's dependency tree, in place."""
+
+
+def _describe_operations(schema: dict[str, Any], routes: Sequence[BaseRoute], describe: OperationDescriber) -> None:
+    """Hands every documented operation to `describe` with its route's dependencies: what a route's dependencies
+    declare (who may call it, app/auth/openapi.py) is known to the feature that owns them, not to this module."""
+    paths = schema.get("paths", {})
+    for route in iter_route_contexts(routes):
+        if not isinstance(route.original_route, APIRoute) or not route.original_route.include_in_schema:
+            continue
+        path_item = paths.get(route.path_format, {})
+        for method in route.methods or ():
+            operation = path_item.get(method.lower())
+            if operation is not None:
+                describe(route.dependant, operation)
+
+
+def install_openapi(app: FastAPI, describe_operation: OperationDescriber | None = None) -> None:
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:
             return app.openapi_schema
@@ -102,6 +124,8 @@ def install_openapi(app: FastAPI) -> None:
                 if operation.get("parameters"):
                     _add(operation, ValidationFailed)
                 _problems_only(path, operation)
+        if describe_operation is not None:
+            _describe_operations(schema, app.routes, describe_operation)
         for unused in ("HTTPValidationError", "ValidationError"):
             schema.get("components", {}).get("schemas", {}).pop(unused, None)
         app.openapi_schema = schema

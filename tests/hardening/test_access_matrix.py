@@ -93,6 +93,8 @@ async def test_every_role_gets_exactly_what_grants_says(
                 assert response.status_code == 403, where
                 assert response.headers["content-type"] == PROBLEM
                 assert response.json()["type"] == "/problems/forbidden"
+                granting = ", ".join(r for r in Role if r in route.allowed_roles())
+                assert response.json()["detail"].startswith(f"This operation needs one of the roles: {granting} ")
             checked += 1
     assert checked == len(protected(app)) * len(Role)
 
