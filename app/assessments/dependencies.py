@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Annotated, Any
 
@@ -16,12 +17,10 @@ from app.audit.chain import canonical_bytes
 from app.auth.caller import Caller
 from app.auth.dependencies import Authorize
 from app.auth.permissions import Operation
-from app.core.config import SettingsDep
-from app.core.errors import BadRequest, problem_of
-from app.core.json_guard import CHECKED_DOCUMENT_KEY, CheckedDocument
+from app.core.config import Settings, SettingsDep
+from app.core.errors import BadRequest, render
+from app.core.json_guard import CHECKED_DOCUMENT_KEY, CheckedDocument, media_type_of
 from app.core.seams import StateReadSeam
-
-STORED_ERROR_STATUSES = frozenset({400, 404, 422})
 
 # One instance per operation, so a route and its dependencies share one authenticated caller.
 Writer = Annotated[Caller, Depends(Authorize(Operation.write_assessments))]
@@ -44,24 +43,27 @@ async def _explain(
 
 ExplainDep = Annotated[frozenset[str], Depends(_explain)]
 
+IDEMPOTENCY_KEY_DESCRIPTION = (
+    "Optional, per API client: makes a retry safe. A retry of the same request (method, path, query parameters, "
+    "Content-Type and body) with the same key gets the first response again (kept at least 24 hours) with "
+    "`Idempotent-Replayed: true`: a 2xx, or a refusal due to the assessment's state (409 amended or entered in "
+    "error, 422 override direction refused). Any other error leaves the key free for the corrected request. The "
+    "same key with another request is a 422 `/problems/idempotency-key-reused`; a retry while the first is still "
+    "running is a 409 with Retry-After."
+)
 
-async def _idempotency(
-    request: Request,
-    caller: Writer,
-    settings: SettingsDep,
-    idempotency_key: Annotated[
-        str | None,
-        Header(
-            alias="Idempotency-Key",
-            description="Optional, per client: a retry with the same key and body replays the first completed "
-            "response (kept at least 24 hours); the same key with another body is a 422; a retry while the first "
-            "is still running is a 409 with Retry-After.",
-        ),
-    ] = None,
+
+IdempotencyKeyHeader = Annotated[str | None, Header(alias="Idempotency-Key", description=IDEMPOTENCY_KEY_DESCRIPTION)]
+
+
+@asynccontextmanager
+async def _keyed(
+    request: Request, caller: Caller, settings: Settings, idempotency_key: str | None
 ) -> AsyncIterator[service.Idempotency | None]:
-    """The request's Idempotency-Key, fingerprinted from the raw body. A client error the request ends with (400,
-    404, 422) is stored as the key's response once the request's transaction has rolled back: this dependency is
-    entered before the route's session, so it leaves after it."""
+    """The request's Idempotency-Key and its fingerprint, for the four writes that honour it (create, amend,
+    override, entered in error). A `service.StateRefusal` the request ends with is stored as the key's response
+    once the request's transaction has rolled back: the dependency is entered before the route's session, so it
+    leaves after it. Every other error leaves the key free."""
     if idempotency_key is None:
         yield None
         return
@@ -71,38 +73,76 @@ async def _idempotency(
         client_id=caller.client_id,
         organisation_id=caller.organisation_id,
         key=idempotency_key,
+        endpoint=f"{request.method} {request.url.path}",
         fingerprint=await _fingerprint(request),
         retention=timedelta(hours=settings.idempotency_retention_hours),
     )
     try:
         yield idempotency
-    except (service.IdempotencyKeyReused, service.IdempotencyInFlight):
+    except service.StateRefusal as refusal:
+        body = bytes(render(refusal, request.url.path).body)
+        factory = request.app.state.sessionmaker
+        await run_in_threadpool(service.store_refusal, factory, idempotency, refusal.status, body)
         raise
-    except Exception as exc:
-        problem = await problem_of(request, exc)
-        if problem is not None and problem.status_code in STORED_ERROR_STATUSES:
-            body = bytes(problem.body)
-            factory = request.app.state.sessionmaker
-            await run_in_threadpool(service.store_idempotent_error, factory, idempotency, problem.status_code, body)
-        raise
+
+
+# The same dependency for the writers' routes and the supervisors', each with its route's own caller.
+async def _writer_idempotency(
+    request: Request, caller: Writer, settings: SettingsDep, idempotency_key: IdempotencyKeyHeader = None
+) -> AsyncIterator[service.Idempotency | None]:
+    async with _keyed(request, caller, settings, idempotency_key) as idempotency:
+        yield idempotency
+
+
+async def _supervisor_idempotency(
+    request: Request, caller: Supervisor, settings: SettingsDep, idempotency_key: IdempotencyKeyHeader = None
+) -> AsyncIterator[service.Idempotency | None]:
+    async with _keyed(request, caller, settings, idempotency_key) as idempotency:
+        yield idempotency
+
+
+def request_fingerprint(
+    method: str,
+    path: str,
+    query: Iterable[tuple[str, str]],
+    content_type: str | None,
+    body: Any,
+    *,
+    floats: bool = True,
+) -> str:
+    """SHA-256 of the canonical JSON (RFC 8785) of the request: method, path, the query parameters as sorted
+    (name, value) pairs, the media type of its Content-Type (lowercased, parameters left out; none is JSON, as the
+    body guard reads it) and its body as parsed. A `charset` cannot change a JSON body: the guard reads UTF-8 only."""
+    request = [method, path, sorted(query), media_type_of(content_type or ""), body]
+    try:
+        canonical = canonical_bytes(request, floats=floats)
+    except ValueError:
+        canonical = json.dumps(request, sort_keys=True).encode()
+    return hashlib.sha256(canonical).hexdigest()
 
 
 async def _fingerprint(request: Request) -> str:
-    """SHA-256 of the canonical form of the body the middleware's guard parsed and checked."""
+    """The fingerprint of the request, its body as the middleware's guard parsed and checked it."""
     checked: CheckedDocument | None = request.scope.get(CHECKED_DOCUMENT_KEY)
     body: Any = None  # no body: validation refuses the request
     if checked is not None and checked.is_json:
         body = checked.document
     elif checked is not None:  # another media type: validation refuses it; its text tells the requests apart
         body = (await request.body()).decode("utf-8", "replace")
-    try:
-        canonical = canonical_bytes(body, floats=checked is None or checked.floats)
-    except ValueError:
-        canonical = json.dumps(body, sort_keys=True).encode()
-    return hashlib.sha256(canonical).hexdigest()
+    return request_fingerprint(
+        request.method,
+        request.url.path,
+        request.query_params.multi_items(),
+        request.headers.get("content-type"),
+        body,
+        floats=checked is None or checked.floats,
+    )
 
 
-IdempotencyDep = Annotated[service.Idempotency | None, Depends(_idempotency, scope="function")]
+WriterIdempotency = Annotated[service.Idempotency | None, Depends(_writer_idempotency, scope="function")]
+"""The Idempotency-Key of create and amend. Declare it before the route's session (see `_keyed`)."""
+SupervisorIdempotency = Annotated[service.Idempotency | None, Depends(_supervisor_idempotency, scope="function")]
+"""The Idempotency-Key of override and entered in error. Declare it before the route's session."""
 
 
 async def _state_read_seam(settings: SettingsDep) -> StateReadSeam | None:

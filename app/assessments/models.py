@@ -79,7 +79,12 @@ class IdempotencyRecord(Base):
     client_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     key: Mapped[str] = mapped_column(String(255), primary_key=True)
     organisation_id: Mapped[str] = mapped_column(String(36))
-    fingerprint: Mapped[str] = mapped_column(String(64), comment="SHA-256 of the canonical request body")
+    endpoint: Mapped[str] = mapped_column(
+        String(200), comment="method and path the key was first used for, e.g. POST /v1/assessments/<id>/override"
+    )
+    fingerprint: Mapped[str] = mapped_column(
+        String(64), comment="SHA-256 of the request: method, path, sorted query, media type, canonical body"
+    )
     status_code: Mapped[int] = mapped_column(Integer)
     body: Mapped[str] = mapped_column(Text)
     location: Mapped[str | None] = mapped_column(String(200))

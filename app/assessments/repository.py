@@ -294,6 +294,7 @@ def latest_answers(
 
 @dataclass(frozen=True)
 class StoredResponse:
+    endpoint: str
     fingerprint: str
     status_code: int
     body: str
@@ -320,6 +321,7 @@ def _claim_statement(postgresql: bool) -> Select[Any]:
     key = and_(_IDEMPOTENCY.c.client_id == bindparam("client"), _IDEMPOTENCY.c.key == bindparam("key"))
     return select(
         granted.label("granted"),
+        _IDEMPOTENCY.c.endpoint,
         _IDEMPOTENCY.c.fingerprint,
         _IDEMPOTENCY.c.status_code,
         _IDEMPOTENCY.c.body,
@@ -339,7 +341,8 @@ def claim_idempotency_key(session: Session, client_id: str, key: str) -> KeyClai
     row = session.execute(_CLAIMS[postgresql], params).one()
     if not row.granted or row.fingerprint is None:
         return KeyClaim(bool(row.granted), None)
-    return KeyClaim(True, StoredResponse(row.fingerprint, row.status_code, row.body, row.location, row.expires_at))
+    stored = StoredResponse(row.endpoint, row.fingerprint, row.status_code, row.body, row.location, row.expires_at)
+    return KeyClaim(True, stored)
 
 
 _STORE_RESPONSE = insert(_IDEMPOTENCY).values(

@@ -9,7 +9,15 @@ from fastapi.responses import HTMLResponse
 from pydantic import AwareDatetime
 
 from app.assessments import service
-from app.assessments.dependencies import ExplainDep, IdempotencyDep, Reader, StateReadSeamDep, Supervisor, Writer
+from app.assessments.dependencies import (
+    ExplainDep,
+    Reader,
+    StateReadSeamDep,
+    Supervisor,
+    SupervisorIdempotency,
+    Writer,
+    WriterIdempotency,
+)
 from app.assessments.report import CSP as REPORT_CSP
 from app.assessments.schemas import (
     AssessmentCreate,
@@ -28,6 +36,7 @@ from app.core.errors import (
     BadRequest,
     Conflict,
     Forbidden,
+    IdempotencyKeyReused,
     NotFound,
     Unauthenticated,
     ValidationFailed,
@@ -45,19 +54,28 @@ AssessmentId = Annotated[
 ]
 COMMON = problem_responses(BadRequest, Unauthenticated, Forbidden, ValidationFailed)
 ONE = {**COMMON, **problem_responses(NotFound)}
+# The writes that honour an Idempotency-Key: their 422 may also be a reused key, their 409 a key still in flight.
+IDEMPOTENT = {
+    **ONE,
+    409: {
+        **problem_responses(Conflict)[409],
+        "description": f"{Conflict.title} (or a request with this Idempotency-Key is still running: Retry-After)",
+    },
+    422: {
+        **problem_responses(ValidationFailed)[422],
+        "description": f"{ValidationFailed.title} (`/problems/{ValidationFailed.kind}`), or "
+        f"{IdempotencyKeyReused.title[0].lower()}{IdempotencyKeyReused.title[1:]} "
+        f"(`/problems/{IdempotencyKeyReused.kind}`)",
+    },
+}
 
 
-@router.post(
-    "",
-    status_code=status.HTTP_201_CREATED,
-    response_model=AssessmentRead,
-    responses={**COMMON, **problem_responses(NotFound, Conflict)},
-)
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=AssessmentRead, responses=IDEMPOTENT)
 def create_assessment(
     body: AssessmentCreate,
     caller: Writer,
     explain: ExplainDep,
-    idempotency: IdempotencyDep,
+    idempotency: WriterIdempotency,
     session: SessionDep,
     response: Response,
 ) -> AssessmentRead | Response:
@@ -65,7 +83,8 @@ def create_assessment(
 
     Answers are validated first: a 422 lists every invalid answer with a pointer such as
     `/answers/child_age_years`. With no `ruleset`, the organisation's current rule set for the questionnaire is
-    used and echoed back in `ruleset`. Send an `Idempotency-Key` to make retries safe.
+    used and echoed back in `ruleset`. Send an `Idempotency-Key` to make retries safe: a retry gets the first 201
+    again; a refusal (invalid answers, a rule set that does not exist) leaves the key free for the corrected request.
     """
     created = service.create_assessment(session, caller, body, explain=explain, idempotency=idempotency)
     session.commit()  # 201 only once stored
@@ -164,23 +183,29 @@ def list_revisions(
     "/{assessment_id}/revisions",
     status_code=status.HTTP_201_CREATED,
     response_model=AssessmentRead,
-    responses={**ONE, **problem_responses(Conflict)},
+    responses=IDEMPOTENT,
 )
 def amend_assessment(
     assessment_id: AssessmentId,
     body: RevisionCreate,
     caller: Writer,
+    idempotency: WriterIdempotency,
     session: SessionDep,
     explain: ExplainDep,
     seam: StateReadSeamDep,
     response: Response,
-) -> AssessmentRead:
+) -> AssessmentRead | Response:
     """Amend an assessment: a new assessment that supersedes it (only the latest revision: 409 otherwise).
 
     Keeps the original's subject, questionnaire and rule-set versions unless the body names others; overrides
-    do not carry over. The original stays readable.
+    do not carry over. The original stays readable. With an `Idempotency-Key`, a retry gets the first response
+    again: the 201 (same Location), or the 409 if the assessment had already been amended or entered in error.
     """
-    amended = service.amend_assessment(session, caller, assessment_id, body, explain=explain, state_read_seam=seam)
+    amended = service.amend_assessment(
+        session, caller, assessment_id, body, explain=explain, state_read_seam=seam, idempotency=idempotency
+    )
+    if isinstance(amended, service.Replay):
+        return _replayed(amended)
     response.headers["Location"] = amended.location
     return amended.model
 
@@ -189,39 +214,53 @@ def amend_assessment(
     "/{assessment_id}/override",
     status_code=status.HTTP_201_CREATED,
     response_model=AssessmentRead,
-    responses={**ONE, **problem_responses(Conflict)},
+    responses=IDEMPOTENT,
 )
 def override_assessment(
     assessment_id: AssessmentId,
     body: OverrideCreate,
     caller: Supervisor,
+    idempotency: SupervisorIdempotency,
     session: SessionDep,
     explain: ExplainDep,
     seam: StateReadSeamDep,
-) -> AssessmentRead:
+) -> AssessmentRead | Response:
     """Set the final level by professional judgement, with a rationale (supervisor).
 
     The rule set's override policy says which directions are allowed, measured against `computed_level`
-    (default content: raise only); a refused direction is a 422 that says why. The latest override wins.
+    (default content: raise only); a refused direction is a 422 that says why. The latest override wins. With an
+    `Idempotency-Key`, a retry gets the first response again: the 201, the 409 if the assessment had been amended
+    or entered in error, or the 422 of a refused direction. A level the rule set does not have leaves the key free.
     """
-    return service.override_assessment(session, caller, assessment_id, body, explain=explain, state_read_seam=seam)
+    overridden = service.override_assessment(
+        session, caller, assessment_id, body, explain=explain, state_read_seam=seam, idempotency=idempotency
+    )
+    return _replayed(overridden) if isinstance(overridden, service.Replay) else overridden
 
 
 @router.post(
     "/{assessment_id}/entered-in-error",
     status_code=status.HTTP_201_CREATED,
     response_model=AssessmentRead,
-    responses={**ONE, **problem_responses(Conflict)},
+    responses=IDEMPOTENT,
 )
 def mark_entered_in_error(
     assessment_id: AssessmentId,
     body: EnteredInErrorCreate,
     caller: Supervisor,
+    idempotency: SupervisorIdempotency,
     session: SessionDep,
     seam: StateReadSeamDep,
-) -> AssessmentRead:
-    """Mark an assessment as entered in error, with a reason (supervisor). Nothing is deleted; lists hide it."""
-    return service.mark_entered_in_error(session, caller, assessment_id, body, state_read_seam=seam)
+) -> AssessmentRead | Response:
+    """Mark an assessment as entered in error, with a reason (supervisor). Nothing is deleted; lists hide it.
+
+    With an `Idempotency-Key`, a retry gets the first response again: the 201, or the 409 if the assessment was
+    already marked.
+    """
+    marked = service.mark_entered_in_error(
+        session, caller, assessment_id, body, state_read_seam=seam, idempotency=idempotency
+    )
+    return _replayed(marked) if isinstance(marked, service.Replay) else marked
 
 
 @router.post("/{assessment_id}/rescore", response_model=RescoreRead, responses=ONE)

@@ -41,7 +41,7 @@ from app.audit import service as audit
 from app.audit.chain import digest
 from app.auth.caller import Caller
 from app.core.db import new_id, utcnow
-from app.core.errors import Conflict, FieldError, NotFound, ValidationFailed
+from app.core.errors import Conflict, FieldError, IdempotencyKeyReused, NotFound, ProblemError, ValidationFailed
 from app.core.metrics import ASSESSMENTS_CREATED
 from app.core.pagination import Position
 from app.core.seams import StateReadSeam
@@ -57,10 +57,6 @@ PURGE_PROBABILITY = 0.001
 _SHOWN_APART = frozenset({"level"}) | EXPLAIN_OPTIONS
 
 
-class IdempotencyKeyReused(ValidationFailed):
-    """The same Idempotency-Key with another body: never stored as the key's response."""
-
-
 class IdempotencyInFlight(Conflict):
     def __init__(self) -> None:
         super().__init__(
@@ -69,13 +65,29 @@ class IdempotencyInFlight(Conflict):
         )
 
 
+class StateRefusal(ProblemError):
+    """A refusal decided by the assessment's state when the request ran (a later revision, an entered-in-error
+    mark) or by its rule set's override policy, not by the request's own content: the one kind of error kept as
+    the response of the request's Idempotency-Key (docs/idempotency.md). Every other error leaves the key free."""
+
+
+class StateConflict(StateRefusal, Conflict):
+    """409: the assessment was amended or entered in error before this request could change it."""
+
+
+class DirectionRefused(StateRefusal, ValidationFailed):
+    """422: the rule set's override policy does not allow this direction (or no override at all)."""
+
+
 @dataclass(frozen=True)
 class Idempotency:
-    """A request's Idempotency-Key, the fingerprint of its body, and how long its response is kept."""
+    """A request's Idempotency-Key, what it was sent to (`endpoint`, method and path), the fingerprint of the whole
+    request, and how long its response is kept."""
 
     client_id: str
     organisation_id: str
     key: str
+    endpoint: str
     fingerprint: str
     retention: timedelta
 
@@ -255,10 +267,14 @@ def _record_about(
     )
 
 
-# --- create and amend -------------------------------------------------------------------------------------
+# --- the Idempotency-Key of create, amend, override and entered in error -------------------------------------
 
 
-def _idempotent_replay(session: Session, caller: Caller, idempotency: Idempotency) -> Replay | None:
+def _claim_key(session: Session, caller: Caller, idempotency: Idempotency | None, action: str) -> Replay | None:
+    """The first statement of a write sent with an Idempotency-Key: claim the key (409 while another request holds
+    it) and return the response stored under it, if any, for the same request (422 for another request)."""
+    if idempotency is None:
+        return None
     claim = repository.claim_idempotency_key(session, idempotency.client_id, idempotency.key)
     if not claim.granted:
         raise IdempotencyInFlight()
@@ -269,20 +285,34 @@ def _idempotent_replay(session: Session, caller: Caller, idempotency: Idempotenc
         repository.delete_idempotency_record(session, idempotency.client_id, idempotency.key)
         return None
     if record.fingerprint != idempotency.fingerprint:
-        detail = "This Idempotency-Key was first used with a different request body; use a new key"
-        raise IdempotencyKeyReused(detail, errors=[FieldError(pointer="", detail=detail)])
+        raise _key_reused(record.endpoint, idempotency.endpoint)
     body = record.body.encode()
-    if record.status_code < 300 and record.location:
+    if record.status_code < 300:
+        first = json.loads(body)
         audit.record(
             session,
             caller=caller,
-            action="assessment.create.replayed",
+            action=f"{action}.replayed",
             resource_type=RESOURCE,
-            resource_id=record.location.rsplit("/", 1)[-1],
-            digest_of=json.loads(body),  # the digest of the model first returned, as its event has it
+            resource_id=first["id"],
+            subject_ref=first["subject_ref"],
+            digest_of=first,  # the digest of the model first returned, as its event has it
             status=record.status_code,
         )
     return Replay(record.status_code, body, record.location)
+
+
+def _key_reused(first_endpoint: str, endpoint: str) -> IdempotencyKeyReused:
+    if first_endpoint != endpoint:
+        detail = f"This Idempotency-Key was first used for {first_endpoint}; send each request with its own key"
+    else:
+        detail = (
+            f"This Idempotency-Key was first used for {first_endpoint} with other query parameters, Content-Type "
+            "or body; send each request with its own key"
+        )
+    return IdempotencyKeyReused(
+        detail, errors=[FieldError(pointer="/Idempotency-Key", detail=detail, location="header")]
+    )
 
 
 def _stored_response(idempotency: Idempotency, status: int, body: bytes, location: str | None) -> dict[str, Any]:
@@ -291,6 +321,7 @@ def _stored_response(idempotency: Idempotency, status: int, body: bytes, locatio
         "client_id": idempotency.client_id,
         "key": idempotency.key,
         "organisation_id": idempotency.organisation_id,
+        "endpoint": idempotency.endpoint,
         "fingerprint": idempotency.fingerprint,
         "status_code": status,
         "body": body.decode(),
@@ -300,13 +331,40 @@ def _stored_response(idempotency: Idempotency, status: int, body: bytes, locatio
     }
 
 
-def store_idempotent_error(factory: sessionmaker[Session], idempotency: Idempotency, status: int, body: bytes) -> None:
-    """After the request's transaction rolled back: keep its client-error response for retries of the key, unless
-    the key has a response already or another request holds it."""
+def _created_response(
+    session: Session, idempotency: Idempotency, model: AssessmentRead, location: str | None
+) -> dict[str, Any]:
+    """The 201 to keep under the key: the bytes FastAPI sends for the model (`response_model` serialises with the
+    model's own serializer). Now and then, expired records are purged first."""
+    if random.random() < PURGE_PROBABILITY:  # noqa: S311 - spreading housekeeping
+        repository.purge_idempotency_records(session, utcnow())
+    return _stored_response(idempotency, 201, model.model_dump_json().encode(), location)
+
+
+def _keep_created(
+    session: Session, idempotency: Idempotency | None, model: AssessmentRead, location: str | None
+) -> None:
+    """Store the 201 under the key, in the transaction of the change it reports."""
+    if idempotency is None:
+        return
+    try:
+        repository.store_idempotent_response(session, _created_response(session, idempotency, model, location))
+    except IntegrityError as exc:  # the same key committed between our claim's snapshot and its lock
+        raise IdempotencyInFlight() from exc
+
+
+def store_refusal(factory: sessionmaker[Session], idempotency: Idempotency, status: int, body: bytes) -> None:
+    """After the request's transaction rolled back: keep its `StateRefusal` for retries of the key, unless the key
+    has a response already or another request holds it. The state it reports does not go back (amendments and
+    entered-in-error marks are permanent, a rule-set version's policy never changes), so a retry that ran between
+    the rollback and this store met the same refusal."""
     with factory() as session, session.begin():
         claim = repository.claim_idempotency_key(session, idempotency.client_id, idempotency.key)
         if claim.granted and claim.stored is None:
             repository.store_idempotent_response(session, _stored_response(idempotency, status, body, None))
+
+
+# --- create and amend -------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -417,10 +475,9 @@ def create_assessment(
             new = _new_from_body(caller, resolved, body, explain)
         except ValidationFailed as exc:
             refusal = exc
-    if idempotency is not None:
-        replay = _idempotent_replay(session, caller, idempotency)
-        if replay is not None:
-            return replay
+    replay = _claim_key(session, caller, idempotency, "assessment.create")
+    if replay is not None:
+        return replay
     if refusal is not None:
         raise refusal
     if resolved is None or new is None:
@@ -428,11 +485,7 @@ def create_assessment(
         new = _new_from_body(caller, resolved, body, explain)
     response = None
     if idempotency is not None:
-        if random.random() < PURGE_PROBABILITY:  # noqa: S311 - spreading housekeeping
-            repository.purge_idempotency_records(session, utcnow())
-        # The bytes FastAPI sends for the model (`response_model` serialises with the model's own serializer).
-        body_sent = new.shown.model.model_dump_json().encode()
-        response = _stored_response(idempotency, 201, body_sent, new.shown.location)
+        response = _created_response(session, idempotency, new.shown.model, new.shown.location)
     details = {"level": new.values["computed_level"], "ruleset": f"{resolved.ruleset_key}@{resolved.ruleset_version}"}
     try:
         _store_new(session, caller, new, "assessment.create", details, response)
@@ -455,13 +508,17 @@ def amend_assessment(
     *,
     explain: Collection[str] = frozenset(),
     state_read_seam: StateReadSeam | None,
-) -> ShownAssessment:
+    idempotency: Idempotency | None = None,
+) -> ShownAssessment | Replay:
+    replay = _claim_key(session, caller, idempotency, "assessment.amend")
+    if replay is not None:
+        return replay
     loaded = _load_for_change(session, caller, assessment_id, "assessment.amend", state_read_seam)
     original = loaded.row
     if loaded.superseded_by is not None:
-        raise Conflict(f"Only the latest revision can be amended: amend {loaded.superseded_by}")
+        raise StateConflict(f"Only the latest revision can be amended: amend {loaded.superseded_by}")
     if loaded.entered_in_error is not None:
-        raise Conflict("This assessment was entered in error and cannot be amended")
+        raise StateConflict("This assessment was entered in error and cannot be amended")
     if body.questionnaire is not None and body.questionnaire.key != original.questionnaire_key:
         detail = f"a revision keeps the questionnaire '{original.questionnaire_key}'"
         raise ValidationFailed(detail, errors=[FieldError(pointer="/questionnaire/key", detail=detail)])
@@ -498,7 +555,8 @@ def amend_assessment(
             session, caller, new, "assessment.amend", {"supersedes": original.id, "level": new.values["computed_level"]}
         )
     except IntegrityError as exc:  # the unique `supersedes`: a concurrent amendment won
-        raise Conflict("This assessment has already been amended: amend its latest revision") from exc
+        raise StateConflict("This assessment has already been amended: amend its latest revision") from exc
+    _keep_created(session, idempotency, new.shown.model, new.shown.location)
     return new.shown
 
 
@@ -613,11 +671,12 @@ def revision_chain(
 
 
 def _check_direction(resolved: ResolvedRuleSet, computed: str, level: str) -> None:
-    def refuse(detail: str) -> ValidationFailed:
-        return ValidationFailed(detail, errors=[FieldError(pointer="/level", detail=detail)])
+    def refuse(detail: str) -> DirectionRefused:
+        return DirectionRefused(detail, errors=[FieldError(pointer="/level", detail=detail)])
 
     if level not in resolved.levels:
-        raise refuse(f"'{level}' is not a level of this rule set ({', '.join(resolved.levels)})")
+        detail = f"'{level}' is not a level of this rule set ({', '.join(resolved.levels)})"
+        raise ValidationFailed(detail, errors=[FieldError(pointer="/level", detail=detail)])
     name = f"rule set '{resolved.ruleset_key}' version {resolved.ruleset_version}"
     policy = resolved.override_policy
     new, old = resolved.levels.index(level), resolved.levels.index(computed)
@@ -637,12 +696,16 @@ def override_assessment(
     *,
     explain: Collection[str] = frozenset(),
     state_read_seam: StateReadSeam | None,
-) -> AssessmentRead:
+    idempotency: Idempotency | None = None,
+) -> AssessmentRead | Replay:
+    replay = _claim_key(session, caller, idempotency, "assessment.override")
+    if replay is not None:
+        return replay
     loaded = _load_for_change(session, caller, assessment_id, "assessment.override", state_read_seam)
     if loaded.entered_in_error is not None:
-        raise Conflict("This assessment was entered in error and cannot be overridden")
+        raise StateConflict("This assessment was entered in error and cannot be overridden")
     if loaded.superseded_by is not None:
-        raise Conflict(f"This revision was amended: override the latest revision ({loaded.superseded_by})")
+        raise StateConflict(f"This revision was amended: override the latest revision ({loaded.superseded_by})")
     row = loaded.row
     resolved = get_ruleset_for_replay(session, caller.organisation_id, row.ruleset_key, row.ruleset_version)
     _check_direction(resolved, row.computed_level, body.level)
@@ -669,6 +732,7 @@ def override_assessment(
         status=201,
         record_digest=repository.override_digest(values),
     )
+    _keep_created(session, idempotency, shown, None)
     return shown
 
 
@@ -679,10 +743,14 @@ def mark_entered_in_error(
     body: EnteredInErrorCreate,
     *,
     state_read_seam: StateReadSeam | None,
-) -> AssessmentRead:
+    idempotency: Idempotency | None = None,
+) -> AssessmentRead | Replay:
+    replay = _claim_key(session, caller, idempotency, "assessment.entered_in_error")
+    if replay is not None:
+        return replay
     loaded = _load_for_change(session, caller, assessment_id, "assessment.entered_in_error", state_read_seam)
     if loaded.entered_in_error is not None:
-        raise Conflict("This assessment is already marked as entered in error")
+        raise StateConflict("This assessment is already marked as entered in error")
     values = {
         "assessment_id": loaded.row.id,
         "organisation_id": caller.organisation_id,
@@ -694,7 +762,7 @@ def mark_entered_in_error(
     try:
         repository.add_entered_in_error(session, values)
     except IntegrityError as exc:
-        raise Conflict("This assessment is already marked as entered in error") from exc
+        raise StateConflict("This assessment is already marked as entered in error") from exc
     loaded.entered_in_error = AssessmentEnteredInError(**values)
     shown = _render_loaded(session, caller, loaded, frozenset())
     _record_about(
@@ -706,6 +774,7 @@ def mark_entered_in_error(
         status=201,
         record_digest=repository.entered_in_error_digest(values),
     )
+    _keep_created(session, idempotency, shown, None)
     return shown
 
 

@@ -153,6 +153,14 @@ class ValidationFailed(ProblemError):
     example_detail = "1 field is invalid"
 
 
+class IdempotencyKeyReused(ProblemError):
+    status, kind, title = 422, "idempotency-key-reused", "The Idempotency-Key was first used for another request"
+    description = (
+        "An Idempotency-Key names one request: the same method and path, query parameters, Content-Type and body. "
+        "This key was first used for a different one, whose response it keeps. Send this request with a new key."
+    )
+
+
 class RateLimited(ProblemError):
     status, kind, title = 429, "rate-limited", "Too many requests"
     description = "Your client exceeded its request rate; retry after the number of seconds in Retry-After."
@@ -187,7 +195,8 @@ PROBLEM_TYPES: dict[str, type[ProblemError]] = {
         PreconditionFailed,
         PayloadTooLarge,
         UnsupportedMediaType,
-        ValidationFailed,
+        IdempotencyKeyReused,
+        ValidationFailed,  # after the other 422: the one an HTTPException with status 422 is shown as
         RateLimited,
         ServiceUnavailable,
         HeadersTooLarge,
