@@ -45,14 +45,17 @@ DocumentBody = Annotated[dict[str, Any], Depends(document_body)]
 
 
 def document_request_body(description: str, example: dict[str, Any]) -> dict[str, Any]:
-    """`openapi_extra` that documents a JSON-or-YAML document body (FastAPI cannot infer it)."""
-    schema = {"type": "object", "description": description}
+    """`openapi_extra` that documents a JSON-or-YAML document body (FastAPI cannot infer it). The YAML body is
+    described as text sent as is (a string of format binary): code generators have no YAML serialiser, and send a
+    body of that schema as the bytes given (openapi-python-client: a File; docs/http.md, "Generate a client")."""
     return {
         "requestBody": {
             "required": True,
             "content": {
-                "application/json": {"schema": schema, "example": example},
-                "application/yaml": {"schema": schema},
+                "application/json": {"schema": {"type": "object", "description": description}, "example": example},
+                "application/yaml": {
+                    "schema": {"type": "string", "format": "binary", "description": f"{description}, as YAML text"}
+                },
             },
         }
     }
