@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.core.pagination import Page
+from app.core.strict_input import StrictInput
 from app.scoring.result import Result
 
 SubjectRef = Field(
@@ -27,7 +28,7 @@ EXAMPLE_ANSWERS: dict[str, Any] = {
 }
 
 
-class _Input(BaseModel):
+class _Input(StrictInput):
     model_config = ConfigDict(extra="forbid")
 
 

@@ -3,10 +3,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from app.auth.permissions import Role
 from app.core.pagination import Page
+from app.core.strict_input import JsonDateTime, JsonEnum, StrictInput
 
 
 def _in_the_future(value: datetime) -> datetime:
@@ -20,24 +21,24 @@ def _in_the_future(value: datetime) -> datetime:
 
 
 KeyExpiry = Annotated[
-    AwareDatetime,
+    JsonDateTime,
     AfterValidator(_in_the_future),
     Field(description="When the key stops working: a future date-time with a time zone (ISO 8601)"),
 ]
 
 
-class ClientCreate(BaseModel):
+class ClientCreate(StrictInput):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={"example": {"name": "Case management system (production)", "roles": ["assessor"]}},
     )
 
     name: str = Field(min_length=1, max_length=200)
-    roles: list[Role] = Field(min_length=1, max_length=len(Role))
+    roles: list[JsonEnum[Role]] = Field(min_length=1, max_length=len(Role))
     expires_at: KeyExpiry | None = Field(default=None, description="Optional expiry of the first key")
 
 
-class KeyRotate(BaseModel):
+class KeyRotate(StrictInput):
     model_config = ConfigDict(extra="forbid")
 
     grace_hours: int | None = Field(

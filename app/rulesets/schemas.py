@@ -5,14 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal, Self
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.content_versions.schemas import VERSION_EXAMPLE, ValidationReport, VersionSummary
 from app.core.pagination import Page
+from app.core.strict_input import JsonDateTime, StrictInput
 from app.scoring.result import HashedRef, Result
 
 
-class ContentRef(BaseModel):
+class ContentRef(StrictInput):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"example": {"key": "online-exposure", "version": 1}})
 
     key: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")
@@ -61,7 +62,7 @@ class RuleSetValidationReport(ValidationReport):
     )
 
 
-class PublishOptions(BaseModel):
+class PublishOptions(StrictInput):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"example": {"make_current": True}})
 
     make_current: bool = Field(
@@ -72,7 +73,7 @@ class PublishOptions(BaseModel):
 # --- dry-run evaluation --------------------------------------------------------------------------------------
 
 
-class EvaluateRequest(BaseModel):
+class EvaluateRequest(StrictInput):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -129,14 +130,14 @@ class FixtureSet(BaseModel):
 MAX_IMPACT = 10_000
 
 
-class ImpactRequest(BaseModel):
+class ImpactRequest(StrictInput):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={"example": {"since": "2026-01-01T00:00:00Z", "until": None, "limit": 1000}},
     )
 
-    since: AwareDatetime | None = Field(None, description="Only assessments created at or after this time")
-    until: AwareDatetime | None = Field(None, description="Only assessments created before this time")
+    since: JsonDateTime | None = Field(None, description="Only assessments created at or after this time")
+    until: JsonDateTime | None = Field(None, description="Only assessments created before this time")
     limit: int = Field(1000, ge=1, le=MAX_IMPACT, description="At most this many of the latest assessments")
 
     @model_validator(mode="after")
@@ -239,7 +240,7 @@ class CurrentRuleSetList(BaseModel):
     items: list[CurrentRuleSetRead]
 
 
-class CurrentRuleSetUpdate(BaseModel):
+class CurrentRuleSetUpdate(StrictInput):
     """Adopt a published rule-set version (or roll back to an earlier one) for new assessments of its
     questionnaire key."""
 
