@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 from fastapi.routing import APIRoute
 from fastapi_offline import FastAPIOffline
 
@@ -21,6 +21,7 @@ from app.core.errors import install_error_handlers
 from app.core.logging import configure_logging
 from app.core.middleware import RequestContextMiddleware
 from app.core.openapi import install_openapi
+from app.core.query_parameters import RefuseUnknownQueryParameters
 from app.core.ratelimit import build_rate_limiters
 from app.core.security_headers import SecurityHeadersMiddleware
 from app.health.router import router as health_router
@@ -57,6 +58,12 @@ ROUTERS: list[APIRouter] = [
 CASE_RECORDS: tuple[CaseRecords, ...] = (AssessmentRecords(),)
 
 
+# The documentation pages: served by the docs package, with the security headers their scripts need, and not
+# checked for unknown query parameters (Swagger UI's OAuth redirect receives the authorization server's own).
+DOCS_URL, REDOC_URL, OAUTH2_REDIRECT_URL = "/docs", "/redoc", "/docs/oauth2-redirect"
+DOCS_PATHS = frozenset({DOCS_URL, REDOC_URL, OAUTH2_REDIRECT_URL})
+
+
 def _operation_id(route: APIRoute) -> str:
     return route.name
 
@@ -79,6 +86,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         generate_unique_id_function=_operation_id,
         swagger_ui_parameters={"persistAuthorization": True},
+        docs_url=DOCS_URL,
+        redoc_url=REDOC_URL,
+        swagger_ui_oauth2_redirect_url=OAUTH2_REDIRECT_URL,
+        # Entered before every router's and route's dependencies, so before authentication (docs/http.md).
+        dependencies=[Depends(RefuseUnknownQueryParameters(exempt_paths=DOCS_PATHS))],
     )
     app.state.settings = settings
     app.state.engine = engine
@@ -93,6 +105,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(
         RequestContextMiddleware, max_body_bytes=settings.max_body_bytes, max_header_bytes=settings.max_header_bytes
     )
-    docs_paths = frozenset(p for p in ("/docs", "/redoc", app.swagger_ui_oauth2_redirect_url) if p)
-    app.add_middleware(SecurityHeadersMiddleware, docs_paths=docs_paths)
+    app.add_middleware(SecurityHeadersMiddleware, docs_paths=DOCS_PATHS)
     return app

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.content import examples
 from app.core.pagination import Page
+from app.core.strict_input import StrictInput
 from app.scoring.result import Result
 
 SubjectRef = Field(
@@ -19,7 +20,7 @@ SubjectRef = Field(
 )
 
 
-class _Input(BaseModel):
+class _Input(StrictInput):
     model_config = ConfigDict(extra="forbid")
 
 

@@ -45,7 +45,13 @@ from app.core.errors import Conflict, FieldError, IdempotencyKeyReused, NotFound
 from app.core.metrics import ASSESSMENTS_CREATED
 from app.core.pagination import Position
 from app.core.seams import StateReadSeam
-from app.rulesets.service import ResolvedRuleSet, cached_resolution, get_ruleset_for_replay, resolve_ruleset
+from app.rulesets.service import (
+    ResolvedRuleSet,
+    cached_resolution,
+    get_ruleset_for_replay,
+    resolve_ruleset,
+    usable_levels,
+)
 from app.scoring import ENGINE_VERSION, AnswerError, Issue
 from app.scoring.result import Result
 
@@ -593,6 +599,8 @@ def list_assessments(
     limit: int,
     explain: Collection[str] = frozenset(),
 ) -> AssessmentPage:
+    if filters.level is not None:
+        _require_usable_level(session, caller.organisation_id, filters.level)
     scope = asdict(filters)
     rows = repository.page(
         session,
@@ -621,6 +629,17 @@ def list_assessments(
         resources=[audit.Resource(row.id, row.subject_ref) for row, _ in rows],
     )
     return page
+
+
+def _require_usable_level(session: Session, organisation_id: str, level: str) -> None:
+    """A level filter that no rule set could have produced is a mistake (`HIGH` for `high`), not an empty page."""
+    levels = usable_levels(session, organisation_id)
+    if level not in levels:
+        detail = f"'{level}' is not a level of any rule set you can use; valid levels: {', '.join(levels)}"
+        raise ValidationFailed(
+            f"The level filter is refused: {detail}",
+            errors=[FieldError(pointer="/level", detail=detail, location="query")],
+        )
 
 
 def _listed_position(row: tuple[Assessment, str | None]) -> Position:

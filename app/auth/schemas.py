@@ -3,10 +3,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from app.auth.permissions import Role
 from app.core.pagination import Page
+from app.core.strict_input import JsonDateTime, JsonEnum, StrictInput
 
 
 def _in_the_future(value: datetime) -> datetime:
@@ -20,13 +21,13 @@ def _in_the_future(value: datetime) -> datetime:
 
 
 KeyExpiry = Annotated[
-    AwareDatetime,
+    JsonDateTime,
     AfterValidator(_in_the_future),
     Field(description="When the key stops working: a future date-time with a time zone (ISO 8601)."),
 ]
 
 
-class ClientCreate(BaseModel):
+class ClientCreate(StrictInput):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={"example": {"name": "Case management system (production)", "roles": ["assessor"]}},
@@ -37,7 +38,7 @@ class ClientCreate(BaseModel):
         max_length=200,
         description="A name to tell the client apart, e.g. the calling system (1-200 characters).",
     )
-    roles: list[Role] = Field(
+    roles: list[JsonEnum[Role]] = Field(
         min_length=1,
         max_length=len(Role),
         description="The roles the client's keys carry (docs/roles.md), at least one.",
@@ -47,7 +48,7 @@ class ClientCreate(BaseModel):
     )
 
 
-class KeyRotate(BaseModel):
+class KeyRotate(StrictInput):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"grace_hours": 24}]})
 
     grace_hours: int | None = Field(

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import yaml
 from fastapi import Depends, Header, Path, Request, Response
 
-from app.core.errors import BadRequest, FieldError, ValidationFailed
+from app.core.errors import FieldError, ValidationFailed, body_required
 from app.core.json_guard import CHECKED_DOCUMENT_KEY, YAML_MEDIA_TYPES, CheckedDocument
 
 KEY_PATTERN = r"^[a-z0-9][a-z0-9-]{1,62}$"
@@ -31,7 +31,7 @@ async def document_body(request: Request) -> dict[str, Any]:
     Content-Type says: the document the middleware's guard parsed and checked, never the body read again."""
     checked: CheckedDocument | None = request.scope.get(CHECKED_DOCUMENT_KEY)
     if checked is None:
-        raise BadRequest("the body is empty: send the document as JSON or YAML")
+        raise body_required("A JSON or YAML body is required")
     document = checked.document
     if not isinstance(document, dict):
         raise ValidationFailed(

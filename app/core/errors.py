@@ -223,6 +223,11 @@ def problem_example(error: type[ProblemError], instance: str = EXAMPLE_INSTANCE)
     return {"summary": error.title, "value": body.model_dump(exclude_none=True)}
 
 
+def body_required(detail: str) -> BadRequest:
+    """The 400 of an operation that needs a body and got none; its one error points at the whole body."""
+    return BadRequest(detail, errors=[FieldError(pointer="", detail=detail)])
+
+
 def problem_responses(*errors: type[ProblemError]) -> dict[int | str, dict[str, Any]]:
     """`responses=` entries so the OpenAPI document shows each problem a route can return, each with its example
     (several problems of one status share its entry, one example each)."""
@@ -317,6 +322,9 @@ def install_error_handlers(app: FastAPI) -> None:
         errors = list(exc.errors())
         if any(e.get("type") == "json_invalid" for e in errors):
             return render(BadRequest("The body is not valid JSON"), request.url.path)
+        if any(e.get("type") == "missing" and tuple(e.get("loc", ())) == ("body",) for e in errors):
+            # No body, zero bytes or `null` where the operation needs one: unreadable, like malformed JSON.
+            return render(body_required("A JSON body is required"), request.url.path)
         fields = field_errors_from_pydantic(errors)
         missing_headers = [f for f in fields if f.location == "header"]
         if missing_headers and len(missing_headers) == len(fields):

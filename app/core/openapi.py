@@ -113,7 +113,8 @@ def install_openapi(app: FastAPI, describe_operation: OperationDescriber | None 
                 if operation is None:
                     continue
                 # Any request: a NUL in the URL (400), a Content-Length past the body limit (413), too many header
-                # bytes (431), all refused by the middleware before routing (app/core/middleware.py, limits.py).
+                # bytes (431), all refused by the middleware before routing (app/core/middleware.py, limits.py);
+                # an unknown or repeated query parameter (400, app/core/query_parameters.py).
                 _add(operation, BadRequest, PayloadTooLarge, HeadersTooLarge)
                 if operation.get("security"):
                     _add(operation, Unauthenticated, Forbidden, RateLimited, ServiceUnavailable)

@@ -7,6 +7,7 @@ ownership, add) is in app.content_versions.repository.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -172,6 +173,31 @@ def published_targeting(
             )
         )
     )
+
+
+def usable_hashes(session: Session, organisation_id: str) -> list[str]:
+    """The content hashes of every published or retired version the organisation can see (system content first),
+    metadata only: the documents stay in the database."""
+    return list(
+        session.scalars(
+            select(RuleSetVersion.content_hash)
+            .where(
+                versions.visible(RuleSetVersion, organisation_id),
+                RuleSetVersion.status.in_(("published", "retired")),
+            )
+            .order_by(RuleSetVersion.owner_organisation_id.is_not(None), RuleSetVersion.key, RuleSetVersion.version)
+        )
+    )
+
+
+def levels_by_hash(session: Session, organisation_id: str, content_hashes: Collection[str]) -> dict[str, Any]:
+    """The `levels` member of the visible documents with these hashes (as stored: the caller checks its shape)."""
+    rows = session.execute(
+        select(RuleSetVersion.content_hash, RuleSetVersion.document["levels"].label("levels")).where(
+            versions.visible(RuleSetVersion, organisation_id), RuleSetVersion.content_hash.in_(content_hashes)
+        )
+    )
+    return {row.content_hash: row.levels for row in rows}
 
 
 # --- current rule sets -------------------------------------------------------------------------------------

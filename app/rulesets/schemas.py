@@ -5,15 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal, Self
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.content import examples
 from app.content_versions.schemas import VERSION_EXAMPLE, ValidationReport, VersionSummary
 from app.core.pagination import Page
+from app.core.strict_input import JsonDateTime, StrictInput
 from app.scoring.result import HashedRef, Result
 
 
-class ContentRef(BaseModel):
+class ContentRef(StrictInput):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"example": {"key": "online-exposure", "version": 1}})
 
     key: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$", description="The document's key, e.g. `online-exposure`.")
@@ -66,7 +67,7 @@ class RuleSetValidationReport(ValidationReport):
     )
 
 
-class PublishOptions(BaseModel):
+class PublishOptions(StrictInput):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"example": {"make_current": True}})
 
     make_current: bool = Field(
@@ -78,7 +79,7 @@ class PublishOptions(BaseModel):
 # --- dry-run evaluation --------------------------------------------------------------------------------------
 
 
-class EvaluateRequest(BaseModel):
+class EvaluateRequest(StrictInput):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={"examples": [examples.evaluate_request()]},
@@ -134,16 +135,16 @@ class FixtureSet(BaseModel):
 MAX_IMPACT = 10_000
 
 
-class ImpactRequest(BaseModel):
+class ImpactRequest(StrictInput):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={"example": {"since": "2026-01-01T00:00:00Z", "until": None, "limit": 1000}},
     )
 
-    since: AwareDatetime | None = Field(
+    since: JsonDateTime | None = Field(
         None, description="Only assessments created at or after this time (ISO 8601 with a time zone)."
     )
-    until: AwareDatetime | None = Field(
+    until: JsonDateTime | None = Field(
         None, description="Only assessments created before this time (ISO 8601 with a time zone)."
     )
     limit: int = Field(
@@ -259,7 +260,7 @@ class CurrentRuleSetList(BaseModel):
     items: list[CurrentRuleSetRead] = Field(description="One entry per questionnaire key that has a rule set.")
 
 
-class CurrentRuleSetUpdate(BaseModel):
+class CurrentRuleSetUpdate(StrictInput):
     """Adopt a published rule-set version (or roll back to an earlier one) for new assessments of its
     questionnaire key."""
 

@@ -243,6 +243,31 @@ def _resolve(
     return _compiled_for(session, organisation_id, row)
 
 
+# A version's levels are part of its content, so they are cached by its content hash and never go stale; a level
+# filter costs one metadata query (which versions the organisation can use) and reads a document's levels once.
+LEVELS_CACHE_MAX_ENTRIES = 4096
+_levels: LRUCache[str, tuple[str, ...]] = LRUCache(maxsize=LEVELS_CACHE_MAX_ENTRIES)
+_levels_lock = threading.Lock()
+
+
+def usable_levels(session: Session, organisation_id: str) -> tuple[str, ...]:
+    """Every level of the published and retired rule-set versions the organisation can use (its own and the
+    shipped ones; drafts do not count), shipped content first, each version's levels in its own order."""
+    hashes = repository.usable_hashes(session, organisation_id)
+    with _levels_lock:
+        known = {h: _levels[h] for h in hashes if h in _levels}
+    missing = [h for h in hashes if h not in known]
+    if missing:
+        read = {
+            h: tuple(v for v in levels if isinstance(v, str)) if isinstance(levels, list) else ()
+            for h, levels in repository.levels_by_hash(session, organisation_id, missing).items()
+        }
+        with _levels_lock:
+            _levels.update(read)
+        known.update(read)
+    return tuple(dict.fromkeys(level for h in hashes for level in known.get(h, ())))
+
+
 def get_ruleset_for_replay(
     session: Session, organisation_id: str, ruleset_key: str, ruleset_version: int
 ) -> ResolvedRuleSet:
