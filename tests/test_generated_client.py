@@ -1,7 +1,7 @@
 """The committed openapi.json is precise enough for code generation: a client generated from it by
 openapi-python-client (any generator warning fails) runs an integrator's first workflow against a real server,
 through the generated functions and models only: authenticate, list questionnaires, create an assessment with an
-Idempotency-Key (and replay it), read it, override it, verify the audit chain.
+Idempotency-Key (and replay it), read it, override it, verify the audit chain, send a YAML document.
 
 The client is generated once per test session into a temporary folder and never committed."""
 
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import io
 import json
 import os
 import shlex
@@ -37,6 +38,7 @@ GENERATE = [
     "--config", "docs/examples/openapi-python-client.yaml", "--fail-on-warning",
 ]  # fmt: skip
 EXAMPLE_REQUEST = ROOT / "docs" / "examples" / "assessment-request.json"
+SHIPPED_QUESTIONNAIRE = ROOT / "app" / "content" / "online-exposure.v1.yaml"
 ACTING_USER = "nurse-42"
 
 
@@ -142,6 +144,7 @@ def test_generated_client_runs_the_first_workflow(generated: ModuleType, served:
             "assessments.get_assessment",
             "assessments.override_assessment",
             "audit.verify_audit_chain",
+            "questionnaires.validate_questionnaire_document",
         )
     }
     case_data = ("assessments.create_assessment", "assessments.get_assessment", "assessments.override_assessment")
@@ -210,3 +213,11 @@ def test_generated_client_runs_the_first_workflow(generated: ModuleType, served:
         assert report.events >= 3  # the create, its replay and the override at least
         assert report.records_checked >= 1
         assert report.record_problems == []
+
+        # A YAML document body goes as the bytes given (docs/examples/openapi-python-client.yaml).
+        file = importlib.import_module(f"{PACKAGE}.types").File
+        yaml_body = file(payload=io.BytesIO(SHIPPED_QUESTIONNAIRE.read_bytes()))
+        checked = call(api["questionnaires.validate_questionnaire_document"], client=client, body=yaml_body)
+        assert checked.status_code == HTTPStatus.OK, checked.content
+        assert isinstance(checked.parsed, models.ValidationReport)
+        assert checked.parsed.valid, checked.parsed.errors
