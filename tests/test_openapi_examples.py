@@ -167,9 +167,10 @@ def operations(document: Mapping[str, Any]) -> dict[tuple[str, str], dict[str, A
 
 
 def _resolve(document: Mapping[str, Any], schema: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The object a `$ref` (to `#/components/<section>/<name>`) stands for."""
     while "$ref" in schema:
-        name = schema["$ref"].removeprefix("#/components/schemas/")
-        schema = document["components"]["schemas"][name]
+        section, name = schema["$ref"].removeprefix("#/components/").split("/")
+        schema = document["components"][section][name]
     return schema
 
 
@@ -329,12 +330,16 @@ def test_each_error_status_of_an_operation_has_its_own_example() -> None:
             if not status.startswith(("4", "5")):
                 continue
             media = response["content"]["application/problem+json"]
-            examples = [example["value"] for example in media["examples"].values()]
+            examples = [_resolve(document, example)["value"] for example in media["examples"].values()]
             assert examples, f"{method} {path} {status} has no example"
             for example in examples:
                 assert example["status"] == int(status), f"{method} {path} {status}: example says {example['status']}"
                 assert example["type"].startswith("/problems/")
                 assert "errors" not in example or status == "422", f"{method} {path} {status} lists field errors"
+                if "errors" in example and "requestBody" not in operation:
+                    assert all(error.get("location", "body") != "body" for error in example["errors"]), (
+                        f"{method} {path} has no body, but its 422 example points into one"
+                    )
                 text = json.dumps(example, sort_keys=True)
                 assert text not in seen, f"{method} {path}: {status} and {seen[text]} share an example"
                 seen[text] = status

@@ -206,19 +206,22 @@ PROBLEM_TYPES: dict[str, type[ProblemError]] = {
 
 EXAMPLE_INSTANCE = "/v1/assessments"
 EXAMPLE_REQUEST_ID = "5b0c4c1e9a2f4a4f"
-EXAMPLE_FIELD_ERRORS = [FieldError(pointer="/answers/child_age_years", detail="18 is outside the allowed range 0..17")]
+EXAMPLE_BODY_ERRORS = [FieldError(pointer="/answers/child_age_years", detail="18 is outside the allowed range 0..17")]
+EXAMPLE_PARAMETER_ERRORS = [
+    FieldError(pointer="/limit", detail="Input should be less than or equal to 200", location="query")
+]
 
 
-def problem_example(error: type[ProblemError], instance: str = EXAMPLE_INSTANCE) -> dict[str, Any]:
+def problem_example(error: type[ProblemError], *, errors: Sequence[FieldError] = EXAMPLE_BODY_ERRORS) -> dict[str, Any]:
     """An OpenAPI `examples` entry: a body that `render` could send for `error` (field errors only on a 422)."""
     body = Problem(
         type=f"/problems/{error.kind}",
         title=error.title,
         status=error.status,
         detail=error.example_detail,
-        instance=instance,
+        instance=EXAMPLE_INSTANCE,
         request_id=EXAMPLE_REQUEST_ID,
-        errors=EXAMPLE_FIELD_ERRORS if issubclass(error, ValidationFailed) else None,
+        errors=list(errors) if issubclass(error, ValidationFailed) else None,
     )
     return {"summary": error.title, "value": body.model_dump(exclude_none=True)}
 

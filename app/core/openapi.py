@@ -4,7 +4,6 @@ on every route of a kind (so generated clients and schemathesis know every docum
 from __future__ import annotations
 
 import copy
-import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -15,6 +14,7 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from starlette.routing import BaseRoute
 
 from app.core.errors import (
+    EXAMPLE_PARAMETER_ERRORS,
     PROBLEM_MEDIA_TYPE,
     PROBLEM_TYPES,
     BadRequest,
@@ -44,38 +44,33 @@ def _add(operation: dict[str, Any], *errors: type[ProblemError]) -> None:
 PROBLEM_SCHEMA = {"$ref": "#/components/schemas/Problem"}
 PROBLEMS_BY_STATUS: dict[int, type[ProblemError]] = {cls.status: cls for cls in PROBLEM_TYPES.values()}
 
-# Values put in an operation's path to make the `instance` of its problem examples a URL the problem could come
-# from; a parameter not listed here shows as "example".
-EXAMPLE_PATH_VALUES = {
-    "assessment_id": "0b7e4f1c-5d2a-4c1e-9a6f-3e8d2b1c4a5f",
-    "client_id": "3d9b6a2e-8c41-4f0a-b7e5-1a2c3d4e5f60",
-    "key_id": "a4f1c9e2-7b3d-4e8a-9c0f-5d6e7f8a9b0c",
-    "key": "online-harm-england",
-    "version": "1",
-    "kind": "validation-error",
-}
+PARAMETER_VALIDATION_EXAMPLE = f"{ValidationFailed.kind}-in-a-parameter"
 
 
-def _example_instance(path: str) -> str:
-    return re.sub(r"\{(\w+)\}", lambda match: EXAMPLE_PATH_VALUES.get(match[1], "example"), path)
-
-
-def _problems_only(path: str, operation: dict[str, Any]) -> None:
+def _problems_only(operation: dict[str, Any], shared_examples: dict[str, Any]) -> None:
     """Every error body is application/problem+json with the Problem schema (FastAPI would also list
-    application/json, and its own HTTPValidationError for 422, which this service never sends), and an example
-    of each problem the status stands for, with this operation's path as its `instance`."""
+    application/json, and its own HTTPValidationError for 422, which this service never sends), with an example
+    of each problem the status stands for. The examples are shared in `components/examples`, once per problem
+    kind: written out in every operation, they would make up most of the document."""
+    has_body = "requestBody" in operation
     for status, response in operation.get("responses", {}).items():
         if status[:1] not in ("4", "5") or "content" not in response:
             continue
         examples: dict[str, Any] = {}
         for media in response["content"].values():
-            examples.update(copy.deepcopy(media.get("examples", {})))
+            examples.update(media.get("examples", {}))
         if not examples:
             error = PROBLEMS_BY_STATUS.get(int(status), ProblemError)
             examples[error.kind] = problem_example(error)
-        for example in examples.values():
-            example["value"]["instance"] = _example_instance(path)
-        response["content"] = {PROBLEM_MEDIA_TYPE: {"schema": dict(PROBLEM_SCHEMA), "examples": examples}}
+        refs: dict[str, Any] = {}
+        for kind, example in examples.items():
+            name = kind
+            if kind == ValidationFailed.kind and not has_body:
+                name = PARAMETER_VALIDATION_EXAMPLE
+                example = problem_example(ValidationFailed, errors=EXAMPLE_PARAMETER_ERRORS)
+            shared_examples.setdefault(name, copy.deepcopy(example))
+            refs[kind] = {"$ref": f"#/components/examples/{name}"}
+        response["content"] = {PROBLEM_MEDIA_TYPE: {"schema": dict(PROBLEM_SCHEMA), "examples": refs}}
 
 
 OperationDescriber = Callable[[Dependant, dict[str, Any]], None]
@@ -107,7 +102,8 @@ def install_openapi(app: FastAPI, describe_operation: OperationDescriber | None 
             description=app.description,
             routes=app.routes,
         )
-        for path, path_item in schema.get("paths", {}).items():
+        shared_examples: dict[str, Any] = {}
+        for path_item in schema.get("paths", {}).values():
             for method in HTTP_METHODS:
                 operation = path_item.get(method)
                 if operation is None:
@@ -124,9 +120,10 @@ def install_openapi(app: FastAPI, describe_operation: OperationDescriber | None 
                     _add(operation, UnsupportedMediaType, ValidationFailed)
                 if operation.get("parameters"):
                     _add(operation, ValidationFailed)
-                _problems_only(path, operation)
+                _problems_only(operation, shared_examples)
         if describe_operation is not None:
             _describe_operations(schema, app.routes, describe_operation)
+        schema.setdefault("components", {})["examples"] = dict(sorted(shared_examples.items()))
         for unused in ("HTTPValidationError", "ValidationError"):
             schema.get("components", {}).get("schemas", {}).pop(unused, None)
         app.openapi_schema = schema
