@@ -109,7 +109,7 @@ class Unauthenticated(ProblemError):
 class Forbidden(ProblemError):
     status, kind, title = 403, "forbidden", "Your key's roles do not allow this operation"
     description = "The API key is valid but none of its roles grants this operation."
-    example_detail = "None of your key's roles grants this operation"
+    example_detail = "This operation needs one of the roles: supervisor (operation 'supervise_assessments')"
 
 
 class NotFound(ProblemError):
