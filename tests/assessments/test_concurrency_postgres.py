@@ -38,21 +38,23 @@ def server() -> Iterator[tuple[str, str, str, str]]:
     admin_url = require_postgres()
     name = f"riskapi_concurrency_{os.getpid()}"
     url = create_postgres_database(admin_url, name)
-    migrate(url)
-    engine = create_engine(url)
-    with Session(engine) as session, session.begin():
-        seed_default_content(session)
-        org = auth_service.create_organisation(session, f"conc-{uuid.uuid4().hex[:8]}", "Concurrency")
-        key = auth_service.create_client(
-            session, org.id, "load", [Role.assessor], secret_key=make_settings(url).secret_key
-        ).api_key
-        org_id = org.id
-    engine.dispose()
-    server = start_server(url, Path(tempfile.mkdtemp()) / "server.log", workers=2, RISKAPI_LOG_LEVEL="WARNING")
     try:
-        yield server.base, key, url, org_id
-    finally:
-        server.stop()
+        migrate(url)
+        engine = create_engine(url)
+        with Session(engine) as session, session.begin():
+            seed_default_content(session)
+            org = auth_service.create_organisation(session, f"conc-{uuid.uuid4().hex[:8]}", "Concurrency")
+            key = auth_service.create_client(
+                session, org.id, "load", [Role.assessor], secret_key=make_settings(url).secret_key
+            ).api_key
+            org_id = org.id
+        engine.dispose()
+        server = start_server(url, Path(tempfile.mkdtemp()) / "server.log", workers=2, RISKAPI_LOG_LEVEL="WARNING")
+        try:
+            yield server.base, key, url, org_id
+        finally:
+            server.stop()
+    finally:  # also when the server never became ready: the database is dropped either way
         drop_postgres_database(admin_url, name)
 
 
