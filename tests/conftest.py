@@ -81,6 +81,20 @@ def drop_postgres_database(admin_url: str, name: str) -> None:
     admin.dispose()
 
 
+def new_database(backend: str, tmp_path: Path, prefix: str) -> Iterator[str]:
+    """An empty database's URL for a test parametrised over `sqlite` and `postgres`; a PostgreSQL one is dropped
+    afterwards."""
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path / f'{prefix}.db'}"
+        return
+    admin_url = require_postgres()
+    name = f"riskapi_{prefix}_{uuid.uuid4().hex[:8]}"
+    try:
+        yield create_postgres_database(admin_url, name)
+    finally:
+        drop_postgres_database(admin_url, name)
+
+
 def truncate_all(engine: Engine) -> None:
     with engine.begin() as conn:
         tables = [

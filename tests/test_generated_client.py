@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import create_postgres_database, drop_postgres_database, require_postgres
+from tests.conftest import new_database
 from tests.servers import Server, start_server
 
 pytestmark = pytest.mark.xdist_group("servers")
@@ -96,13 +96,7 @@ def dev_setup(database_url: str, folder: Path) -> subprocess.Popen[str]:
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'riskapi.db'}"
-        return
-    admin = require_postgres()
-    name = f"riskapi_client_{uuid.uuid4().hex[:8]}"
-    yield create_postgres_database(admin, name)
-    drop_postgres_database(admin, name)
+    yield from new_database(request.param, tmp_path, "client")
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,18 +11,12 @@ from sqlalchemy import create_engine, inspect
 
 from app.health.service import alembic_config
 from app.models_registry import Base
-from tests.conftest import create_postgres_database, drop_postgres_database, require_postgres
+from tests.conftest import new_database
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path}/migrations.db"
-        return
-    admin_url = require_postgres()
-    name = f"riskapi_migrations_{uuid.uuid4().hex[:8]}"
-    yield create_postgres_database(admin_url, name)
-    drop_postgres_database(admin_url, name)
+    yield from new_database(request.param, tmp_path, "migrations")
 
 
 def _config(url: str):  # type: ignore[no-untyped-def]
