@@ -55,18 +55,10 @@ AssessmentId = Annotated[
 COMMON = problem_responses(BadRequest, Unauthenticated, Forbidden, ValidationFailed)
 ONE = {**COMMON, **problem_responses(NotFound)}
 # The writes that honour an Idempotency-Key: their 422 may also be a reused key, their 409 a key still in flight.
-IDEMPOTENT = {
-    **ONE,
-    409: {
-        **problem_responses(Conflict)[409],
-        "description": f"{Conflict.title} (or a request with this Idempotency-Key is still running: Retry-After)",
-    },
-    422: {
-        **problem_responses(ValidationFailed)[422],
-        "description": f"{ValidationFailed.title} (`/problems/{ValidationFailed.kind}`), or "
-        f"{IdempotencyKeyReused.title[0].lower()}{IdempotencyKeyReused.title[1:]} "
-        f"(`/problems/{IdempotencyKeyReused.kind}`)",
-    },
+IDEMPOTENT = {**ONE, **problem_responses(Conflict, ValidationFailed, IdempotencyKeyReused)}
+IDEMPOTENT[409] = {
+    **IDEMPOTENT[409],
+    "description": f"{Conflict.title} (or a request with this Idempotency-Key is still running: Retry-After)",
 }
 
 

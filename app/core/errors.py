@@ -232,16 +232,24 @@ def body_required(detail: str) -> BadRequest:
 
 
 def problem_responses(*errors: type[ProblemError]) -> dict[int | str, dict[str, Any]]:
-    """`responses=` entries so the OpenAPI document shows each problem a route can return, each with its example
-    (several problems of one status share its entry, one example each)."""
-    responses: dict[int | str, dict[str, Any]] = {}
+    """`responses=` entries so the OpenAPI document shows each problem a route can return, each with its example.
+    Problems of one status share its entry: one example each, and a description that names each one's type."""
+    by_status: dict[int, list[type[ProblemError]]] = {}
     for cls in errors:
-        response = responses.setdefault(
-            cls.status, {"model": Problem, "description": cls.title, "content": {PROBLEM_MEDIA_TYPE: {"examples": {}}}}
+        by_status.setdefault(cls.status, []).append(cls)
+    responses: dict[int | str, dict[str, Any]] = {}
+    for status, problems in by_status.items():
+        description = (
+            problems[0].title
+            if len(problems) == 1
+            else "; ".join(f"{p.title} (`/problems/{p.kind}`)" for p in problems)
         )
-        if response["content"][PROBLEM_MEDIA_TYPE]["examples"]:
-            response["description"] += f"; {cls.title}"
-        response["content"][PROBLEM_MEDIA_TYPE]["examples"][cls.kind] = problem_example(cls)
+        examples = {p.kind: problem_example(p) for p in problems}
+        responses[status] = {
+            "model": Problem,
+            "description": description,
+            "content": {PROBLEM_MEDIA_TYPE: {"examples": examples}},
+        }
     return responses
 
 
