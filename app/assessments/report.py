@@ -1,34 +1,31 @@
-"""The printable case-file summary: one self-contained HTML page (inline CSS, no external assets)."""
+"""The printable case-file summary: one self-contained HTML page (inline CSS, no external assets), rendered from
+templates/report.html with autoescaping. Times are shown in UK local time with the zone (GMT or BST)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from html import escape
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import resources
 from typing import Any
+from zoneinfo import ZoneInfo
+
+from jinja2 import Environment, PackageLoader, StrictUndefined
+from markupsafe import Markup
 
 from app.core.security_headers import source_hash
 
-CSS = """
-:root { color-scheme: light; }
-body { font: 11pt/1.45 Georgia, 'Times New Roman', serif; color: #000; background: #fff; margin: 2rem auto;
-       max-width: 48rem; padding: 0 1rem; }
-h1 { font-size: 18pt; margin: 0 0 .25rem; }
-h2 { font-size: 13pt; border-bottom: 1px solid #000; margin: 1.4rem 0 .5rem; page-break-after: avoid; }
-table { border-collapse: collapse; width: 100%; }
-th, td { text-align: left; vertical-align: top; padding: .25rem .5rem .25rem 0; border-bottom: 1px solid #999; }
-th { width: 30%; font-weight: bold; }
-.level { font-size: 16pt; font-weight: bold; border: 2px solid #000; padding: .4rem .8rem; display: inline-block; }
-.muted { color: #333; font-size: 9.5pt; }
-.disclaimer { border: 1px solid #000; padding: .5rem .75rem; margin-top: 1.5rem; }
-ul { padding-left: 1.2rem; margin: .25rem 0; }
-li { margin: .2rem 0; page-break-inside: avoid; }
-@media print {
-  body { margin: 0; max-width: none; font-size: 10.5pt; }
-  @page { size: A4; margin: 18mm 16mm; }
-  a { color: #000; text-decoration: none; }
-  h2, tr, li { page-break-inside: avoid; }
-}
-"""
+# The heading names the service's summary; a rule set's own title may take its place later.
+HEADING = "Online-risk assessment"
+LONDON = ZoneInfo("Europe/London")
+MONTHS = (
+    "January", "February", "March", "April", "May", "June",
+    "July", "August", "September", "October", "November", "December",
+)  # fmt: skip
+URGENCY = {"now": "Now", "same_day": "Same day", "within_week": "Within a week", "routine": "Routine"}
+
+# The one stylesheet, inserted verbatim: the policy's hash is of exactly these bytes.
+CSS = resources.files(__package__).joinpath("templates", "report.css").read_text(encoding="utf-8")
 
 # The page runs no script and loads nothing: its one inline stylesheet is allowed by hash, everything else refused.
 CSP = (
@@ -36,101 +33,84 @@ CSP = (
     "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
 
-URGENCY = {"now": "Now", "same_day": "Same day", "within_week": "Within a week", "routine": "Routine"}
+
+@dataclass(frozen=True)
+class Labels:
+    """What the report shows in place of ids, from the assessment's own questionnaire and rule-set versions: an
+    item's question, a score's title, an action's detail, and the reason of a rule whose stored text names items
+    by id (`{items}`, the unknown-answers rule), by rule id. An id missing here is shown as it is."""
+
+    items: Mapping[str, str] = field(default_factory=dict)
+    scores: Mapping[str, str] = field(default_factory=dict)
+    actions: Mapping[str, str] = field(default_factory=dict)
+    item_reasons: Mapping[str, str] = field(default_factory=dict)
 
 
-def _e(value: object) -> str:
-    return escape("" if value is None else str(value))
+@dataclass(frozen=True)
+class Superseding:
+    """The revision that superseded the one reported."""
+
+    id: str
+    created_at: datetime
 
 
-def _list(items: Iterable[str], empty: str) -> str:
-    rendered = [f"<li>{item}</li>" for item in items]
-    return f"<ul>{''.join(rendered)}</ul>" if rendered else f"<p>{_e(empty)}</p>"
+def _as_datetime(value: datetime | str) -> datetime:
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
-def render_report(view: dict[str, Any]) -> str:
-    error = view.get("entered_in_error")
+def london(value: datetime | str) -> str:
+    """A time in UK local time with its zone, to the minute: `7 December 2026, 09:14 GMT`, `1 July 2026, 10:14 BST`."""
+    local = _as_datetime(value).astimezone(LONDON)
+    return f"{local.day} {MONTHS[local.month - 1]} {local.year}, {local:%H:%M} {local.tzname()}"
+
+
+def count_of(number: int, noun: str) -> str:
+    """`1 point`, `2 points`, `-1 point`, `0 points`."""
+    return f"{number} {noun if abs(number) == 1 else noun + 's'}"
+
+
+def _reason_text(reason: Mapping[str, Any], labels: Labels) -> str:
+    """A reason's text, with the items it names by id (`{items}`) named by their questions instead, when the stored
+    text is the rule's reason filled in with those ids; otherwise the stored text as it is."""
+    text: str = reason["text"] or reason["rule_id"]
+    template = labels.item_reasons.get(reason["rule_id"])
+    items = reason["items"]
+    if template is None or template.replace("{items}", ", ".join(items)) != text:
+        return text
+    return template.replace("{items}", ", ".join(f'"{labels.items.get(i, i)}"' for i in items))
+
+
+_ENVIRONMENT = Environment(
+    loader=PackageLoader(__package__, "templates"),
+    autoescape=True,
+    undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+    keep_trailing_newline=True,
+)
+_ENVIRONMENT.filters["london"] = london
+_ENVIRONMENT.filters["count_of"] = count_of
+_TEMPLATE = _ENVIRONMENT.get_template("report.html")
+
+
+def render_report(view: dict[str, Any], labels: Labels | None = None, superseded_by: Superseding | None = None) -> str:
+    """The report of one assessment: `view` is its read model as JSON (what `GET /v1/assessments/{id}` returns)."""
     overrides = view.get("overrides") or []
-    rows = [
-        ("Assessment id", view["id"]),
-        ("Case reference", view["subject_ref"]),
-        ("Created (UTC)", view["created_at"]),
-        ("Assessed by", f"{view['acting_user']} (system {view['client']})"),
-        ("Review by", view.get("review_by") or "No review date set"),
-        ("Computed level", view["computed_level"]),
-        ("Questionnaire", f"{view['questionnaire']['key']} version {view['questionnaire']['version']}"),
-        ("Rule set", f"{view['ruleset']['key']} version {view['ruleset']['version']}"),
-        ("Rule-set content hash", view["ruleset"]["content_hash"]),
-        ("Engine", view["engine_version"]),
-        ("Supersedes", view.get("supersedes") or "-"),
-        ("Superseded by", view.get("superseded_by") or "- (latest revision)"),
-    ]
-    table = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in rows)
-    triggers = _list(
-        (
-            f"<strong>{_e(t['title'] or t['id'])}</strong>: {_e(t['reason'])} "
-            f"<span class='muted'>[{_e(t['source'])}]</span>"
-            for t in view["triggers"]
-        ),
-        "No immediate-referral trigger fired.",
+    labels = labels or Labels()
+    return _TEMPLATE.render(
+        heading=HEADING,
+        css=Markup(CSS),  # noqa: S704 - our own stylesheet, not data; escaping it would change its hash
+        a=view,
+        labels=labels,
+        # A trigger's reason is shown with the trigger, once.
+        reasons=[
+            {**reason, "text": _reason_text(reason, labels)}
+            for reason in view["reasons"]
+            if reason["rule_id"] not in {trigger["id"] for trigger in view["triggers"]}
+        ],
+        error=view.get("entered_in_error"),
+        superseded=superseded_by,
+        level_at=overrides[-1]["created_at"] if overrides else view["created_at"],
+        urgency=URGENCY,
     )
-    reasons = _list(
-        (
-            f"{_e(r['text'])}"
-            + (f" <span class='muted'>({r['points']} points)</span>" if r["points"] else "")
-            + (f" <span class='muted'>[{_e(r['source'])}]</span>" if r.get("source") else "")
-            for r in view["reasons"]
-        ),
-        "No reasons recorded.",
-    )
-    actions = _list(
-        (
-            f"<strong>{_e(URGENCY.get(a['urgency'], a['urgency']))}</strong>: {_e(a['title'])}"
-            + (f" <span class='muted'>({_e(a['who'])})</span>" if a.get("who") else "")
-            for a in view["actions"]
-        ),
-        "No actions recommended.",
-    )
-    support = _list(
-        (f"{_e(a['title'])}" + (f" - {_e(a['who'])}" if a.get("who") else "") for a in view["actions"] if a.get("who")),
-        "See the actions above.",
-    )
-    gaps = _list((_e(g) for g in view["information_gaps"]), "None.")
-    protective = _list((_e(p) for p in view["protective_factors"]), "None recorded.")
-    scores = ", ".join(f"{_e(k)}: {_e(v)}" for k, v in view["scores"].items())
-    history = _list(
-        (
-            f"{_e(o['created_at'])}: {_e(o['previous_level'])} &rarr; <strong>{_e(o['level'])}</strong> by "
-            f"{_e(o['acting_user'])}. Rationale: {_e(o['rationale'])}"
-            for o in overrides
-        ),
-        "No overrides: the level is the computed level.",
-    )
-    banner = (
-        f"<p class='disclaimer'><strong>ENTERED IN ERROR</strong> on {_e(error['created_at'])} by "
-        f"{_e(error['acting_user'])}: {_e(error['reason'])}</p>"
-        if error
-        else ""
-    )
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Online-risk assessment {_e(view["id"])}</title>
-<style>{CSS}</style></head>
-<body>
-<h1>Online-risk assessment</h1>
-<p class="muted">Case file summary. Assessment {_e(view["id"])}.</p>
-{banner}
-<p>Risk level: <span class="level">{_e(view["level"].upper())}</span></p>
-<h2>Details</h2><table>{table}</table>
-<h2>Immediate-referral triggers</h2>{triggers}
-<h2>Reasons</h2>{reasons}
-<p class="muted">Scores: {scores}</p>
-<h2>Recommended actions</h2>{actions}
-<h2>Support routes</h2>{support}
-<h2>Information gaps</h2>{gaps}
-<h2>Protective factors</h2>{protective}
-<h2>Override history</h2>{history}
-<p class="disclaimer"><strong>Disclaimer.</strong> {_e(view["disclaimer"])}</p>
-</body></html>
-"""

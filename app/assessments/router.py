@@ -298,5 +298,10 @@ def replay_assessment(
     responses={**ONE, 200: {"content": {"text/html": {}}, "description": "A printable HTML page"}},
 )
 def assessment_report(assessment_id: AssessmentId, caller: Reader, session: SessionDep) -> HTMLResponse:
-    """A printable summary for the case file: level, reasons, triggers, actions, overrides, rule set, disclaimer."""
+    """A printable summary for the case file: level, triggers, reasons, scores, actions, gaps, protective factors,
+    overrides, rule set and disclaimer, with questions and titles rather than ids.
+
+    Every printed page repeats the level and when it was set; a superseded or entered-in-error revision says so
+    on every page. Times are UK local time with the zone (GMT or BST). The page loads nothing and runs no script.
+    """
     return HTMLResponse(service.report(session, caller, assessment_id), headers={"Content-Security-Policy": REPORT_CSP})

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.assessments import repository
 from app.assessments.models import Assessment, AssessmentEnteredInError, AssessmentOverride
-from app.assessments.report import render_report
+from app.assessments.report import Labels, Superseding, render_report
 from app.assessments.schemas import (
     AssessmentCreate,
     AssessmentPage,
@@ -53,6 +53,7 @@ from app.rulesets.service import (
     usable_levels,
 )
 from app.scoring import ENGINE_VERSION, AnswerError, Issue
+from app.scoring.checker import GAP_RULE_ID
 from app.scoring.result import Result
 
 RESOURCE = "assessment"
@@ -966,9 +967,37 @@ def replay_assessment(
     return replay
 
 
+def _report_labels(session: Session, caller: Caller, row: Assessment) -> Labels:
+    """Questions, score titles and action details from the assessment's own rule-set version and the questionnaire
+    version it targets (the one the answers were checked against); ids stand in for anything not found."""
+    try:
+        resolved = get_ruleset_for_replay(session, caller.organisation_id, row.ruleset_key, row.ruleset_version)
+    except NotFound:
+        return Labels()
+    questionnaire, ruleset = resolved.compiled.questionnaire, resolved.compiled.ruleset
+    answered = (questionnaire.key, questionnaire.version) == (row.questionnaire_key, row.questionnaire_version)
+    return Labels(
+        items={item.id: item.question for item in questionnaire.items} if answered else {},
+        scores={score.id: score.title for score in ruleset.scores if score.title},
+        actions={action.id: action.detail for action in ruleset.actions if action.detail},
+        item_reasons={GAP_RULE_ID: ruleset.unknown_answers.reason} if ruleset.unknown_answers else {},
+    )
+
+
+def _superseding(session: Session, caller: Caller, loaded: _Loaded) -> Superseding | None:
+    if loaded.superseded_by is None:
+        return None
+    found = repository.get(session, caller.organisation_id, loaded.superseded_by)
+    return None if found is None else Superseding(found[0].id, found[0].created_at)
+
+
 def report(session: Session, caller: Caller, assessment_id: str) -> bytes:
     loaded = _load(session, caller, assessment_id)
-    html = render_report(_assessment_read(loaded, frozenset()).model_dump(mode="json")).encode()
+    html = render_report(
+        _assessment_read(loaded, frozenset()).model_dump(mode="json"),
+        _report_labels(session, caller, loaded.row),
+        _superseding(session, caller, loaded),
+    ).encode()
     audit.record(
         session,
         caller=caller,

@@ -13,13 +13,15 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 
-from tests.assessments.conftest import IMMEDIATE, new_body
+from tests.assessments.conftest import IMMEDIATE, answers, new_body
 from tests.servers import start_server
 
 CHROMIUM = "/usr/bin/chromium"
@@ -32,6 +34,10 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 ROOT = Path(__file__).resolve().parents[2]
+MONTHS = (
+    "January", "February", "March", "April", "May", "June",
+    "July", "August", "September", "October", "November", "December",
+)  # fmt: skip
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
@@ -90,22 +96,17 @@ def _csp_violations(page: Any) -> list[str]:
     return refused
 
 
-def test_printed_report_reads_right(server: tuple[str, str], tmp_path: Path) -> None:
+def _uk(value: str) -> str:
+    """A time as the report prints it: UK local time with its zone, to the minute."""
+    local = datetime.fromisoformat(value).astimezone(ZoneInfo("Europe/London"))
+    return f"{local.day} {MONTHS[local.month - 1]} {local.year}, {local.hour:02d}:{local.minute:02d} {local.tzname()}"
+
+
+def _printed_pages(base: str, headers: dict[str, str], assessment_id: str, pdf: Path) -> list[str]:
+    """The report printed to PDF by Chromium under its own policy (nothing loaded from elsewhere, nothing refused),
+    as the text of each page with its line breaks undone."""
     from playwright.sync_api import sync_playwright
 
-    base, key = server
-    headers = {"Authorization": f"Bearer {key}", "X-Acting-User": "nurse-42"}
-    with httpx.Client(base_url=base, headers=headers, timeout=10) as http:
-        created = http.post("/v1/assessments", json=new_body("case-print", IMMEDIATE))
-        assert created.status_code == 201, created.text
-        assessment = created.json()
-        override = http.post(
-            f"/v1/assessments/{assessment['id']}/override",
-            json={"level": "immediate", "rationale": "Strategy meeting agreed"},
-        )
-        assert override.status_code == 201
-
-    pdf = tmp_path / "report.pdf"
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
@@ -114,7 +115,7 @@ def test_printed_report_reads_right(server: tuple[str, str], tmp_path: Path) -> 
             external: list[str] = []
             page.on("request", lambda r: external.append(r.url) if not r.url.startswith(base) else None)
             refused = _csp_violations(page)
-            response = page.goto(f"{base}/v1/assessments/{assessment['id']}/report")
+            response = page.goto(f"{base}/v1/assessments/{assessment_id}/report")
             assert response is not None
             assert response.status == 200
             assert "default-src 'none'" in response.headers["content-security-policy"]
@@ -128,16 +129,94 @@ def test_printed_report_reads_right(server: tuple[str, str], tmp_path: Path) -> 
         finally:
             browser.close()
     text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
-    flat = " ".join(text.split())
-    assert "Online-risk assessment" in flat
+    # Lines are joined with a space, except where Chromium broke a line after a hyphen (in an id, say).
+    pages = [re.sub(r"(?<=\w)- ", "-", " ".join(page.split())) for page in text.split("\f")]
+    return [page for page in pages if page]
+
+
+def test_printed_report_reads_right(server: tuple[str, str], tmp_path: Path) -> None:
+    base, key = server
+    headers = {"Authorization": f"Bearer {key}", "X-Acting-User": "nurse-42"}
+    with httpx.Client(base_url=base, headers=headers, timeout=10) as http:
+        created = http.post("/v1/assessments", json=new_body("case-print", IMMEDIATE))
+        assert created.status_code == 201, created.text
+        assessment = created.json()
+        override = http.post(
+            f"/v1/assessments/{assessment['id']}/override",
+            json={"level": "immediate", "rationale": "Strategy meeting agreed"},
+        )
+        assert override.status_code == 201
+        overridden_at = override.json()["overrides"][-1]["created_at"]
+        questionnaire = http.get("/v1/questionnaires/online-exposure/versions/1").json()["document"]
+
+    pages = _printed_pages(base, headers, assessment["id"], tmp_path / "report.pdf")
+    assert len(pages) >= 3, "vignette V3 with its actions' details runs to several pages"
+    for number, page in enumerate(pages, start=1):
+        assert page.startswith(
+            f"Online-risk assessment. Case case-print. Level IMMEDIATE as of {_uk(overridden_at)}."
+        ), f"page {number} lacks the running header: {page[:200]}"
+        assert f"Page {number} of {len(pages)}" in page
+        assert "SUPERSEDED" not in page
+        assert "ENTERED IN ERROR" not in page
+    flat = " ".join(pages)
     assert "IMMEDIATE" in flat
-    assert "case-print" in flat
     assert f"{assessment['ruleset']['key']} version {assessment['ruleset']['version']}" in flat
-    assert assessment["triggers"][0]["title"].split()[0] in flat
     assert "Strategy meeting agreed" in flat
-    assert "Recommended actions" in flat
-    assert "Override history" in flat
     assert "Disclaimer" in flat
+    # Labels, not ids: questions for the protective factors and gaps, titles for triggers and scores.
+    questions = {item["id"]: item["question"] for item in questionnaire["items"]}
+    for item in assessment["protective_factors"] + assessment["information_gaps"]:
+        assert " ".join(questions[item].split()) in flat, item
+        assert item not in flat, item
+    for trigger in assessment["triggers"]:
+        assert trigger["title"] in flat
+        assert trigger["id"] not in flat
+    assert "Weighted total (significant 5, moderate 2, vulnerability 1) 22" in flat
+    # One section for the actions, each listed once.
+    assert "Support routes" not in flat
+    assert flat.count("Recommended actions") == 1
+    for action in assessment["actions"]:
+        assert flat.count(action["title"]) == 1, action["title"]
+    # Plurals.
+    assert "(1 point)" in flat
+    assert "(5 points)" in flat
+    assert not re.search(r"\b1 points\b", flat)
+    # Times: UK local time with the zone, never UTC with microseconds.
+    assert f"Created {_uk(assessment['created_at'])}" in flat
+    assert f"Review by {_uk(assessment['review_by'])}" in flat
+    assert f"{_uk(overridden_at)}: immediate → immediate by nurse-42" in flat
+    assert not re.search(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}", flat)
+
+
+def test_printed_superseded_and_entered_in_error_revisions_say_so_on_every_page(
+    server: tuple[str, str], tmp_path: Path
+) -> None:
+    base, key = server
+    headers = {"Authorization": f"Bearer {key}", "X-Acting-User": "nurse-42"}
+    with httpx.Client(base_url=base, headers=headers, timeout=10) as http:
+        first = http.post("/v1/assessments", json=new_body("case-revised", IMMEDIATE)).json()
+        amended = http.post(f"/v1/assessments/{first['id']}/revisions", json={"answers": answers(IMMEDIATE)})
+        assert amended.status_code == 201, amended.text
+        second = amended.json()
+        marked = http.post(f"/v1/assessments/{second['id']}/entered-in-error", json={"reason": "Wrong child"})
+        assert marked.status_code == 201, marked.text
+        marked_at = marked.json()["entered_in_error"]["created_at"]
+
+    old = _printed_pages(base, headers, first["id"], tmp_path / "old.pdf")
+    assert len(old) >= 2
+    assert all("SUPERSEDED: not the current record." in page for page in old)
+    assert all(f"Level IMMEDIATE as of {_uk(first['created_at'])}" in page for page in old)
+    assert (
+        "Superseded: a later revision of this assessment exists; this is not the current record. It was superseded "
+        f"on {_uk(second['created_at'])} by revision {second['id']}." in old[0]
+    )
+
+    wrong = _printed_pages(base, headers, second["id"], tmp_path / "wrong.pdf")
+    assert len(wrong) >= 2
+    assert all("ENTERED IN ERROR: do not rely on this record." in page for page in wrong)
+    assert all("SUPERSEDED" not in page for page in wrong)
+    assert f"marked entered in error on {_uk(marked_at)} by nurse-42." in wrong[0]
+    assert "Reason given: Wrong child" in wrong[0]
 
 
 def test_docs_work_offline(server: tuple[str, str]) -> None:
