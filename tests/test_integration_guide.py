@@ -16,6 +16,28 @@ from pathlib import Path
 import pytest
 
 from tests.runnable_docs import GuideError, json_matches, run_document, scan, text_matches
+from tests.servers import ROOT
+from tests.test_openapi_examples import Served, served  # noqa: F401  (the fixture)
+
+GUIDE = ROOT / "docs" / "integration.md"
+# What an integrator does, each shown by a block that runs: a key, the headers, the questionnaire and its answers
+# schema, a create with an Idempotency-Key and its retry, a read with the answers, an amendment by patch, an
+# override with a supervisor's key, the report, the reviews due and the audit trail.
+STEPS = [
+    "/v1/clients",
+    "X-Acting-User:",
+    "/v1/questionnaires/online-exposure/versions/1/answers-schema",
+    "Draft202012Validator",
+    "Idempotency-Key: $IDEMPOTENCY_KEY",
+    "?include=answers",
+    '"answers_patch"',
+    "Bearer $SUPERVISOR_KEY",
+    "/report",
+    "review_by_before",
+    "next_cursor",
+    "/v1/audit/events",
+    "/v1/audit/verify",
+]
 
 
 def reader_environment(**extra: str) -> dict[str, str]:
@@ -24,6 +46,25 @@ def reader_environment(**extra: str) -> dict[str, str]:
     environment = {name: value for name, value in os.environ.items() if not name.startswith("RISKAPI_")}
     environment["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{environment.get('PATH', '')}"
     return {**environment, **extra}
+
+
+def test_the_integration_guide_runs_against_a_real_server(served: Served, tmp_path: Path) -> None:  # noqa: F811
+    checkout = tmp_path / "checkout"
+    (checkout / "var").mkdir(parents=True)
+    key_file = checkout / "var" / "dev-api-key"
+    key_file.write_text(served.key + "\n")
+    key_file.chmod(0o600)
+    (checkout / "docs").symlink_to(ROOT / "docs")
+    ran = run_document(
+        GUIDE,
+        cwd=checkout,
+        env=reader_environment(RISKAPI_URL=served.base),
+        scratch=tmp_path / "blocks",
+        name="docs/integration.md",
+    )
+    executed = "".join(item.block.body for item in ran)
+    not_executed = [step for step in STEPS if step not in executed]
+    assert not not_executed, f"the guide no longer runs these steps: {not_executed}"
 
 
 # --- the rules, proved on small documents ---------------------------------------------------------------------
