@@ -160,13 +160,9 @@ ANSWERS_SCHEMA_EXAMPLE: dict[str, Any] = {  # an excerpt of the schema of the sh
     "x-riskapi-questionnaire": {
         "key": "online-exposure",
         "version": 1,
-        "content_hash": "15ae7cca2e7be1d2c5166642a1cf5ae90e435d490b2f9825bbfa979266cb64b8",
+        "content_hash": "<the SHA-256 of the document>",
     },
-    "x-riskapi-ruleset": {
-        "key": "online-harm-england",
-        "version": 1,
-        "content_hash": "193f41cfd07f7f6172e4ddcd9cb616cab34ab0e775de744cb8a1c80c55ec4f1c",
-    },
+    "x-riskapi-ruleset": {"key": "online-harm-england", "version": 1, "content_hash": "<the SHA-256 of the document>"},
 }
 
 
