@@ -228,6 +228,6 @@ def get_answers_schema(
         session, caller.organisation_id, key, version, ruleset_key, ruleset_version
     )
     built = service.answers_schema_of(resolved.compiled.questionnaire, resolved.compiled.ruleset)
-    if if_none_match and built.etag in {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}:
+    if if_none_match and {built.etag, "*"} & {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}:
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": built.etag})
     return Response(built.body, media_type=service.ANSWERS_SCHEMA_MEDIA_TYPE, headers={"ETag": built.etag})

@@ -104,6 +104,10 @@ async def test_if_none_match_answers_304(client: httpx.AsyncClient, tenant: Tena
     assert cached.status_code == 304
     assert cached.headers["etag"] == etag
     assert cached.content == b""
+    weak_or_any = [f"W/{etag}", "*"]
+    for tag in weak_or_any:
+        again = await client.get(SHIPPED, headers={**tenant.headers(R.assessor), "If-None-Match": tag})
+        assert again.status_code == 304, tag
     stale = await client.get(SHIPPED, headers={**tenant.headers(R.assessor), "If-None-Match": '"other"'})
     assert stale.status_code == 200
 

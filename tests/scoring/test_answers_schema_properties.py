@@ -72,7 +72,7 @@ def test_every_shipped_rule_set_is_covered() -> None:
 def test_the_service_accepts_exactly_what_the_answers_schema_accepts(pair: Pair) -> None:
     counts: Counter[str] = Counter()
 
-    @settings(max_examples=300, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+    @settings(max_examples=200, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
     @given(answer_sets(pair))
     def agree(answers: dict[str, Any]) -> None:
         accepted, reasons = agreement(pair, answers)
