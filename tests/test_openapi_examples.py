@@ -73,6 +73,7 @@ QUESTIONNAIRE_V1 = {**QUESTIONNAIRE, "version": 1}
 RULESET = {"key": lambda c: c["ruleset_key"]}
 RULESET_V1 = {**RULESET, "version": 1}
 SHIPPED_RULESET = {"key": "online-harm-england", "version": 1}
+SHIPPED_QUESTIONNAIRE = {"key": "online-exposure", "version": 1}
 FIRST = {"assessment_id": lambda c: c["first_revision"]}
 AMENDED = {"assessment_id": lambda c: c["amended"]}
 CLIENT = {"client_id": lambda c: c["client_id"]}
@@ -103,6 +104,7 @@ PLAN: list[Step] = [
     Step("post", "/v1/questionnaires/{key}/versions", QUESTIONNAIRE, remember=_etag("questionnaire_etag")),
     Step("get", "/v1/questionnaires/{key}/versions", QUESTIONNAIRE),
     Step("get", "/v1/questionnaires/{key}/versions/{version}", QUESTIONNAIRE_V1),
+    Step("get", "/v1/questionnaires/{key}/versions/{version}/answers-schema", SHIPPED_QUESTIONNAIRE),
     Step(
         "put",
         "/v1/questionnaires/{key}/versions/{version}",

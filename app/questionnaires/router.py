@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Header, Query, Response, status
+from fastapi.responses import JSONResponse
 
 from app.auth.caller import Caller
-from app.content_versions.http import DocumentBody, document_request_body
+from app.content_versions.http import KEY_PATTERN, ContentKey, DocumentBody, VersionNumber, document_request_body
 from app.content_versions.router import COMMON, Author, Reader, VersionRoutes, add_version_routes
 from app.content_versions.schemas import ValidationReport
 from app.core.config import Settings
 from app.core.db import SessionDep
-from app.core.errors import PayloadTooLarge, UnsupportedMediaType, problem_responses
+from app.core.errors import Conflict, NotFound, PayloadTooLarge, UnsupportedMediaType, problem_responses
 from app.questionnaires import service
 from app.questionnaires.schemas import QuestionnaireVersionRead
 from app.rulesets import service as ruleset_service
@@ -103,3 +104,130 @@ add_version_routes(
         docs=DOCS,
     ),
 )
+
+
+class SchemaJSONResponse(JSONResponse):
+    media_type = service.ANSWERS_SCHEMA_MEDIA_TYPE
+
+
+ANSWERS_SCHEMA_EXAMPLE: dict[str, Any] = {  # an excerpt of the schema of the shipped content
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "Answers to Online exposure of a child",
+    "type": "object",
+    "properties": {
+        "child_age_years": {
+            "title": "Child's age in years",
+            "type": "integer",
+            "minimum": 0,
+            "maximum": 17,
+            "x-riskapi-type": "integer",
+            "x-riskapi-section": "context",
+            "x-riskapi-presence": {
+                "required": True,
+                "required_by_rules": "trigger 'T4_under_13_sexual_acts' reads it",
+            },
+        },
+        "image_created_self": {
+            "title": "Has the child made a nude or semi-nude image, video or live stream of themselves?",
+            "enum": ["yes", "no", "unknown"],
+            "x-riskapi-type": "yes_no_unknown",
+            "x-riskapi-section": "image_sharing",
+            "x-riskapi-presence": {"required": True, "required_by_rules": "trigger 'T3b_capacity_to_consent' reads it"},
+        },
+        "image_coerced": {
+            "title": "Was the child pressured, tricked, coerced, groomed or blackmailed into making or sharing the "
+            "image?",
+            "enum": ["yes", "no", "unknown"],
+            "x-riskapi-type": "yes_no_unknown",
+            "x-riskapi-section": "image_sharing",
+            "x-riskapi-presence": {
+                "enable_when": {"q": "image_created_self", "eq": "yes"},
+                "required": True,
+                "required_by_rules": "trigger 'T2_coercion_blackmail_grooming' reads it",
+            },
+        },
+    },
+    "required": ["child_age_years", "image_created_self"],
+    "additionalProperties": False,
+    "allOf": [
+        {
+            "if": {"required": ["image_created_self"], "properties": {"image_created_self": {"const": "yes"}}},
+            "then": {"required": ["image_coerced"]},
+            "else": {"properties": {"image_coerced": False}},
+        }
+    ],
+    "x-riskapi-inexact-presence": {},
+    "x-riskapi-questionnaire": {
+        "key": "online-exposure",
+        "version": 1,
+        "content_hash": "<the SHA-256 of the document>",
+    },
+    "x-riskapi-ruleset": {"key": "online-harm-england", "version": 1, "content_hash": "<the SHA-256 of the document>"},
+}
+
+
+@router.get(
+    "/{key}/versions/{version}/answers-schema",
+    response_class=SchemaJSONResponse,
+    responses={
+        **COMMON,
+        **problem_responses(NotFound, Conflict),
+        200: {
+            "description": "The JSON Schema (draft 2020-12) of the `answers` object, as `application/schema+json`",
+            "content": {
+                service.ANSWERS_SCHEMA_MEDIA_TYPE: {
+                    "schema": {"type": "object", "additionalProperties": True},
+                    "example": ANSWERS_SCHEMA_EXAMPLE,
+                }
+            },
+            "headers": {
+                "ETag": {
+                    "description": "Send as If-None-Match to revalidate: the same schema answers 304",
+                    "schema": {"type": "string"},
+                }
+            },
+        },
+        304: {"description": "Not modified (If-None-Match)"},
+    },
+)
+def get_answers_schema(
+    key: ContentKey,
+    version: VersionNumber,
+    caller: Reader,
+    session: SessionDep,
+    ruleset_key: Annotated[
+        str | None,
+        Query(
+            pattern=KEY_PATTERN,
+            description="The rule set whose triggers' items the schema requires; default: your organisation's "
+            "current rule set for this questionnaire.",
+            examples=["online-harm-england"],
+        ),
+    ] = None,
+    ruleset_version: Annotated[
+        int | None,
+        Query(
+            ge=1,
+            le=2_147_483_647,
+            description="The rule set's version (needs `ruleset_key`); default: its latest published version.",
+            examples=[1],
+        ),
+    ] = None,
+    if_none_match: Annotated[
+        str | None,
+        Header(description="The ETag of an earlier read; a 304 without a body when the schema is the same."),
+    ] = None,
+) -> Response:
+    """The answer contract of a questionnaire version: a JSON Schema (draft 2020-12) of the `answers` object that
+    accepts exactly what the service accepts under a rule set (its triggers make the items they read required),
+    with `enable_when` and `required_when` as `if`/`then`/`else` and each item's question as its title. Validate
+    with format assertion on (dates); the few listed differences are in docs/answers.md ("The answers schema").
+    A rule set that scores another questionnaire or version, or none current, is a 422 naming the parameter."""
+    service.ensure_visible(session, caller.organisation_id, key, version)
+    resolved = ruleset_service.ruleset_for_answers_schema(
+        session, caller.organisation_id, key, version, ruleset_key, ruleset_version
+    )
+    built = service.answers_schema_of(resolved.compiled.questionnaire, resolved.compiled.ruleset)
+    if if_none_match and {built.etag, "*"} & {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}:
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": built.etag})
+    return Response(built.body, media_type=service.ANSWERS_SCHEMA_MEDIA_TYPE, headers={"ETag": built.etag})

@@ -3,8 +3,13 @@ rules, the model lookups rule sets need, diff."""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import threading
+from dataclasses import dataclass
 from typing import Any
 
+from cachetools import LRUCache, cached
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
@@ -20,8 +25,9 @@ from app.questionnaires.schemas import (
     QuestionnaireVersionRead,
     QuestionnaireVersionSummary,
 )
-from app.scoring import DefinitionError, Issue, Questionnaire, content_hash, parse_questionnaire
-from app.scoring.checker import check_questionnaire
+from app.scoring import DefinitionError, Issue, Questionnaire, RuleSet, content_hash, parse_questionnaire
+from app.scoring.answers_schema import answers_schema
+from app.scoring.checker import check_questionnaire, items_read_by_triggers
 from app.scoring.parsing import issues_from_validation
 
 WHAT = "questionnaire"
@@ -70,6 +76,47 @@ def load_model(session: Session, organisation_id: str, key: str, version: int) -
 def document_of(session: Session, organisation_id: str, key: str, version: int) -> dict[str, Any] | None:
     row = repository.get_version(session, QuestionnaireVersion, organisation_id, key, version)
     return None if row is None else row.document
+
+
+def ensure_visible(session: Session, organisation_id: str, key: str, version: int) -> None:
+    """404 unless the organisation can see this questionnaire version."""
+    versions.visible(session, KIND, organisation_id, key, version)
+
+
+# --- the answers schema ------------------------------------------------------------------------------------
+
+ANSWERS_SCHEMA_MEDIA_TYPE = "application/schema+json"
+ANSWERS_SCHEMA_CACHE_MAX_ENTRIES = 64
+
+
+@dataclass(frozen=True)
+class AnswersSchema:
+    body: bytes  # the JSON document, as sent
+    etag: str
+
+
+def _answers_schema_key(questionnaire: Questionnaire, ruleset: RuleSet) -> tuple[str, str]:
+    return questionnaire.content_hash, ruleset.content_hash
+
+
+# Built once per (questionnaire hash, rule-set hash): content-addressed, so never stale. Requests run in the
+# threadpool and cachetools caches are not thread-safe, hence the lock.
+@cached(LRUCache(maxsize=ANSWERS_SCHEMA_CACHE_MAX_ENTRIES), key=_answers_schema_key, lock=threading.Lock())
+def answers_schema_of(questionnaire: Questionnaire, ruleset: RuleSet) -> AnswersSchema:
+    """The answers schema of `questionnaire` under the items `ruleset` requires, with both named (key, version
+    and content hash) and its strong ETag (a digest of the body)."""
+    schema = answers_schema(questionnaire, items_read_by_triggers(ruleset))
+    schema["description"] += (
+        f" Under rule set '{ruleset.key}' version {ruleset.version}, whose triggers make the items they read required."
+    )
+    schema["x-riskapi-questionnaire"] = {
+        "key": questionnaire.key,
+        "version": questionnaire.version,
+        "content_hash": questionnaire.content_hash,
+    }
+    schema["x-riskapi-ruleset"] = {"key": ruleset.key, "version": ruleset.version, "content_hash": ruleset.content_hash}
+    body = json.dumps(schema, ensure_ascii=False, separators=(",", ":")).encode()
+    return AnswersSchema(body=body, etag=f'"{hashlib.sha256(body).hexdigest()[:40]}"')
 
 
 # --- validation --------------------------------------------------------------------------------------------

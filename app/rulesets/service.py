@@ -278,6 +278,64 @@ def get_ruleset_for_replay(
     return _compiled_for(session, organisation_id, row)
 
 
+def _query_problem(parameter: str, detail: str) -> ValidationFailed:
+    return ValidationFailed(detail, errors=[FieldError(pointer=f"/{parameter}", detail=detail, location="query")])
+
+
+def ruleset_for_answers_schema(
+    session: Session,
+    organisation_id: str,
+    questionnaire_key: str,
+    questionnaire_version: int,
+    ruleset_key: str | None,
+    ruleset_version: int | None,
+) -> ResolvedRuleSet:
+    """The rule set whose required items the answers schema of a questionnaire version includes.
+
+    Named: `ruleset_key` alone is its latest published version, with `ruleset_version` any visible version (a
+    draft too, like a dry run: one that fails its checks is a 409); unknown is a 404. Not named: the
+    organisation's current rule set for the questionnaire key, else the newest published shipped one for the
+    version. A rule set that scores another questionnaire or version, or no rule set at all, is a 422 naming the
+    query parameter to send."""
+    if ruleset_key is None and ruleset_version is not None:
+        raise _query_problem("ruleset_version", "ruleset_version needs ruleset_key: name the rule set too")
+    asked = f"questionnaire '{questionnaire_key}' version {questionnaire_version}"
+    if ruleset_key is not None:
+        row = repository.resolve_named_row(session, organisation_id, ruleset_key, ruleset_version)
+        if row is None:
+            if ruleset_version is None:
+                raise NotFound(f"No published version of rule set '{ruleset_key}' (ruleset_key)")
+            raise NotFound(f"No rule set '{ruleset_key}' version {ruleset_version} (ruleset_key, ruleset_version)")
+        if (row.questionnaire_key, row.questionnaire_version) != (questionnaire_key, questionnaire_version):
+            same_key = row.questionnaire_key == questionnaire_key
+            parameter = "ruleset_version" if ruleset_version is not None and same_key else "ruleset_key"
+            raise _query_problem(
+                parameter,
+                f"rule set '{row.key}' version {row.version} scores questionnaire '{row.questionnaire_key}' version "
+                f"{row.questionnaire_version}, not {asked}",
+            )
+    else:
+        row = repository.resolve_current_row(session, organisation_id, questionnaire_key, questionnaire_version)
+        if row is None:
+            raise _query_problem(
+                "ruleset_key", f"no rule set is current for {asked}: name one with ruleset_key (and ruleset_version)"
+            )
+        if row.questionnaire_version != questionnaire_version:
+            raise _query_problem(
+                "ruleset_key",
+                f"your current rule set for questionnaire '{questionnaire_key}', '{row.key}' version {row.version}, "
+                f"scores version {row.questionnaire_version}: name a rule set for version {questionnaire_version} "
+                "with ruleset_key (and ruleset_version)",
+            )
+    try:
+        return _compiled_for(session, organisation_id, row)
+    except DefinitionError as exc:
+        raise Conflict(
+            f"rule set '{row.key}' version {row.version} does not pass its static checks ({len(exc.issues)} "
+            f"errors); POST /v1/rulesets/{row.key}/versions/{row.version}/validate lists them"
+        ) from None
+
+
 # --- reads ------------------------------------------------------------------------------------------------------
 
 

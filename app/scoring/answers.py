@@ -10,6 +10,7 @@ from app.scoring.conditions import UNKNOWN, holds
 from app.scoring.errors import Issue, pointer_from
 from app.scoring.models import (
     BooleanItem,
+    Condition,
     DateItem,
     IntegerItem,
     Item,
@@ -19,6 +20,7 @@ from app.scoring.models import (
     TextItem,
     YesNoUnknownItem,
 )
+from app.scoring.requirements import NOT_ASKED, item_requirements
 
 DATE_PATTERN = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 YES_NO_UNKNOWN = ("yes", "no", UNKNOWN)
@@ -117,6 +119,7 @@ class AnswerValidator:
         self.questionnaire = questionnaire
         self.items = {item.id: item for item in questionnaire.items}
         self.required_by_rules = dict(required_by_rules)
+        self.requirements = item_requirements(questionnaire, self.required_by_rules)
 
     def validate(self, answers: object, prefix: str = "") -> list[Issue]:
         if not isinstance(answers, dict):
@@ -131,25 +134,16 @@ class AnswerValidator:
                 issues.extend(problems)
                 if not problems:
                     well_formed[item.id] = answers[item.id]
-        for item in self.questionnaire.items:
-            issues.extend(self._presence_problems(item, answers, well_formed, prefix))
-        return issues
 
-    def _presence_problems(
-        self, item: Item, answers: Mapping[object, object], well_formed: Mapping[str, object], prefix: str
-    ) -> list[Issue]:
-        pointer = prefix + pointer_from([item.id])
-        enabled = item.enable_when is None or holds(item.enable_when, well_formed, {})
-        if item.id in answers:
-            if not enabled:
-                return [Issue(pointer, "this item is not asked given the other answers (enable_when), leave it out")]
-            return []
-        if not enabled:
-            return []
-        if item.required:
-            return [Issue(pointer, "required item is missing")]
-        if item.required_when is not None and holds(item.required_when, well_formed, {}):
-            return [Issue(pointer, "required item is missing (required_when holds for these answers)")]
-        if item.id in self.required_by_rules:
-            return [Issue(pointer, f"required item is missing ({self.required_by_rules[item.id]})")]
-        return []
+        def holds_here(condition: Condition) -> bool:
+            return holds(condition, well_formed, {})
+
+        for requirement in self.requirements:
+            item_id = requirement.item.id
+            enabled = requirement.enable_when is None or holds_here(requirement.enable_when)
+            if item_id in answers:
+                if not enabled:
+                    issues.append(Issue(prefix + pointer_from([item_id]), NOT_ASKED))
+            elif enabled and (message := requirement.missing_message(holds_here)) is not None:
+                issues.append(Issue(prefix + pointer_from([item_id]), message))
+        return issues
