@@ -139,6 +139,18 @@ def override_digest(values: Mapping[str, Any]) -> str:
     return _record_digest(_OVERRIDES, values)
 
 
+# The columns an override row had before migration 0005 added `review_by` (ADR 0009).
+_OVERRIDE_COLUMNS_BEFORE_0005 = tuple(c.name for c in _OVERRIDES.columns if c.name != "review_by")
+
+
+def override_digests(values: Mapping[str, Any]) -> tuple[str, str]:
+    """The record digests an override row may have been recorded with: of every column (as written since migration
+    0005), and of the columns it had before (a row written earlier, whose `review_by` the migration filled in; verify
+    checks that column by recomputing it)."""
+    before_0005 = record_digest(_OVERRIDES.name, {name: values[name] for name in _OVERRIDE_COLUMNS_BEFORE_0005})
+    return override_digest(values), before_0005
+
+
 def entered_in_error_digest(values: Mapping[str, Any]) -> str:
     return _record_digest(_ERRORS, values)
 

@@ -54,6 +54,7 @@ from app.rulesets.service import (
 )
 from app.scoring import ENGINE_VERSION, AnswerError, Issue
 from app.scoring.result import Result
+from app.scoring.reviews import review_by_after_override, review_within_days
 
 RESOURCE = "assessment"
 EXPLAIN_OPTIONS = frozenset({"trace", "counterfactuals"})
@@ -175,6 +176,13 @@ class _Loaded:
     def level(self) -> str:
         return self.overrides[-1].level if self.overrides else self.row.computed_level
 
+    @property
+    def review_by(self) -> datetime | None:
+        """The review date in force: the latest override's, else the assessment's own (as the SQL of
+        `repository.effective_review_by` has it)."""
+        latest = self.overrides[-1].review_by if self.overrides else None
+        return latest if latest is not None else self.row.review_by
+
 
 def _assessment_read(
     loaded: _Loaded, explain: Collection[str], counterfactuals: list[dict[str, Any]] | None = None
@@ -193,7 +201,7 @@ def _assessment_read(
         id=row.id,
         subject_ref=row.subject_ref,
         created_at=row.created_at,
-        review_by=row.review_by,
+        review_by=loaded.review_by,
         acting_user=row.acting_user,
         client=row.client_id,
         supersedes=row.supersedes,
@@ -206,6 +214,7 @@ def _assessment_read(
                 acting_user=o.acting_user,
                 client=o.client_id,
                 created_at=o.created_at,
+                review_by=o.review_by,
             )
             for o in loaded.overrides
         ],
@@ -728,6 +737,7 @@ def override_assessment(
     row = loaded.row
     resolved = get_ruleset_for_replay(session, caller.organisation_id, row.ruleset_key, row.ruleset_version)
     _check_direction(resolved, row.computed_level, body.level)
+    now = utcnow()
     values = {
         "organisation_id": caller.organisation_id,
         "assessment_id": row.id,
@@ -736,7 +746,11 @@ def override_assessment(
         "rationale": body.rationale,
         "client_id": caller.client_id,
         "acting_user": caller.acting_user or "",
-        "created_at": utcnow(),
+        "created_at": now,
+        # read under the state-change lock, so the review date before this override is the committed one
+        "review_by": review_by_after_override(
+            loaded.review_by, now, review_within_days(resolved.compiled.ruleset, body.level)
+        ),
     }
     values["id"] = repository.add_override(session, values)
     loaded.overrides.append(AssessmentOverride(**values))
