@@ -165,7 +165,7 @@ class AssessmentRead(Result):
 
 
 class AssessmentPage(Page[AssessmentRead]):
-    """Newest first."""
+    """Newest first; with `review_by_before`, earliest review date first."""
 
 
 class RevisionChain(BaseModel):

@@ -597,6 +597,15 @@ class ListFilters:
     ruleset_version: int | None = None
     include_superseded: bool = False
     include_entered_in_error: bool = False
+    review_by_before: datetime | None = None
+
+    def scope(self) -> dict[str, Any]:
+        """What a cursor of the list is bound to: every filter (`review_by_before` only when set, so that cursors
+        issued before it existed still page)."""
+        scope = asdict(self)
+        if self.review_by_before is None:
+            del scope["review_by_before"]
+        return scope
 
 
 def list_assessments(
@@ -610,24 +619,27 @@ def list_assessments(
 ) -> AssessmentPage:
     if filters.level is not None:
         _require_usable_level(session, caller.organisation_id, filters.level)
-    scope = asdict(filters)
-    rows = repository.page(
-        session,
-        caller.organisation_id,
-        subject_ref=filters.subject_ref,
-        level=filters.level,
-        created_from=filters.created_from,
-        created_to=filters.created_to,
-        ruleset_key=filters.ruleset_key,
-        ruleset_version=filters.ruleset_version,
-        include_superseded=filters.include_superseded,
-        include_entered_in_error=filters.include_entered_in_error,
-        after=repository.LISTED.decode(cursor, scope),
-        limit=limit,
-    )
-    listed = repository.LISTED.page(rows, limit, scope, position_of=_listed_position)
-    rows = listed.items
-    page = AssessmentPage(items=_render_many(session, caller, rows, explain), next_cursor=listed.next_cursor)
+    scope = filters.scope()
+    if filters.review_by_before is not None:
+        rows, next_cursor = _due(session, caller, filters, filters.review_by_before, cursor=cursor, limit=limit)
+    else:
+        found = repository.page(
+            session,
+            caller.organisation_id,
+            subject_ref=filters.subject_ref,
+            level=filters.level,
+            created_from=filters.created_from,
+            created_to=filters.created_to,
+            ruleset_key=filters.ruleset_key,
+            ruleset_version=filters.ruleset_version,
+            include_superseded=filters.include_superseded,
+            include_entered_in_error=filters.include_entered_in_error,
+            after=repository.LISTED.decode(cursor, scope),
+            limit=limit,
+        )
+        listed = repository.LISTED.page(found, limit, scope, position_of=_listed_position)
+        rows, next_cursor = listed.items, listed.next_cursor
+    page = AssessmentPage(items=_render_many(session, caller, rows, explain), next_cursor=next_cursor)
     audit.record(
         session,
         caller=caller,
@@ -649,6 +661,42 @@ def _require_usable_level(session: Session, organisation_id: str, level: str) ->
             f"The level filter is refused: {detail}",
             errors=[FieldError(pointer="/level", detail=detail, location="query")],
         )
+
+
+def _due(
+    session: Session, caller: Caller, filters: ListFilters, before: datetime, *, cursor: str | None, limit: int
+) -> tuple[list[tuple[Assessment, str | None]], str | None]:
+    """The reviews due: latest, standing revisions whose review date in force is before `before`, earliest first."""
+    if filters.include_superseded or filters.include_entered_in_error:
+        names = [n for n in ("include_superseded", "include_entered_in_error") if getattr(filters, n)]
+        detail = (
+            "review_by_before lists the reviews due: latest revisions that were not entered in error only; "
+            f"leave out {' and '.join(names)}"
+        )
+        pointers = ["/review_by_before", *(f"/{n}" for n in names)]
+        raise ValidationFailed(
+            detail, errors=[FieldError(pointer=p, detail=detail, location="query") for p in pointers]
+        )
+    scope = filters.scope()
+    found = repository.due_page(
+        session,
+        caller.organisation_id,
+        repository.ListFilter(
+            subject_ref=filters.subject_ref,
+            level=filters.level,
+            created_from=filters.created_from,
+            created_to=filters.created_to,
+            ruleset_key=filters.ruleset_key,
+            ruleset_version=filters.ruleset_version,
+            include_superseded=False,
+            include_entered_in_error=False,
+        ),
+        review_by_before=before,
+        after=repository.DUE.decode(cursor, scope),
+        limit=limit,
+    )
+    due = repository.DUE.page(found, limit, scope, position_of=lambda row: (row[2], row[0].id))
+    return [(assessment, superseded_by) for assessment, superseded_by, _ in due.items], due.next_cursor
 
 
 def _listed_position(row: tuple[Assessment, str | None]) -> Position:
