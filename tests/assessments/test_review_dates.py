@@ -110,6 +110,25 @@ async def test_an_override_brings_the_review_forward_and_a_lower_one_never_postp
     assert [at(i["review_by"]) for i in listed] == [T0 + 3 * DAY]
 
 
+async def test_the_report_gets_the_review_date_in_force(
+    client: httpx.AsyncClient, tenant: Tenant, clock: Callable[[datetime], None], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    created = await create(client, tenant, which=MEDIUM)
+    clock(T0 + DAY)
+    await override(client, tenant, created["id"], "immediate")
+    given: list[Any] = []
+
+    def render(*args: Any, **_: Any) -> str:
+        given.extend(args)
+        return "<html></html>"
+
+    monkeypatch.setattr(service, "render_report", render)
+    response = await client.get(f"/v1/assessments/{created['id']}/report", headers=tenant.headers(Role.assessor))
+    assert response.status_code == 200, response.text
+    shown = [g["review_by"] if isinstance(g, dict) else getattr(g, "review_by", None) for g in given]
+    assert [at(v) if isinstance(v, str) else v for v in shown if v is not None] == [T0 + 2 * DAY]
+
+
 async def _publish_any_direction_rules(client: httpx.AsyncClient, tenant: Tenant) -> None:
     """An organisation's own rule set whose overrides may go either way; reviews: high 7 days, medium 42, low none."""
     author = {**tenant.headers(Role.rule_author), **YAML}
