@@ -2,14 +2,15 @@
 
 Each row must have the event that created it and each such event its row; a row whose event carries a record
 digest must still match it; the derived columns must agree with the stored result; overrides must chain their
-`previous_level`s. Rows whose event predates record digests are checked for existence and links only.
+`previous_level`s and their `review_by`s. Rows whose event predates record digests are checked for existence and
+links only.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -17,6 +18,9 @@ from sqlalchemy.orm import Session
 from app.assessments import repository
 from app.audit.chain import timestamp
 from app.audit.service import RecordedEvent, RecordProblem, RecordReport
+from app.core.errors import NotFound
+from app.rulesets.service import get_ruleset_for_replay
+from app.scoring.reviews import review_by_after_override, review_within_days
 
 CREATE, AMEND = "assessment.create", "assessment.amend"
 OVERRIDE, ENTERED_IN_ERROR = "assessment.override", "assessment.entered_in_error"
@@ -34,9 +38,14 @@ def derived_column_problems(row: Mapping[str, Any]) -> list[tuple[str, str]]:
     days = result.get("review_within_days") if isinstance(result, dict) else None
     expected = row["created_at"] + timedelta(days=days) if isinstance(days, int) else None
     if row["review_by"] != expected:
-        shown = timestamp(row["review_by"]) if row["review_by"] is not None else "none"
-        problems.append(("review_by", f"review_by {shown} is not created_at + the stored result's {days} days"))
+        problems.append(
+            ("review_by", f"review_by {_shown(row['review_by'])} is not created_at + the stored result's {days} days")
+        )
     return problems
+
+
+def _shown(value: datetime | None) -> str:
+    return timestamp(value) if value is not None else "none"
 
 
 class _Events:
@@ -71,6 +80,8 @@ class _Check:
         self.events = events
         self.report = RecordReport()
         self.levels: dict[str, str] = {}  # computed level by assessment id
+        self.reviews: dict[str, tuple[datetime | None, str, int]] = {}  # review_by, rule set key, version by id
+        self.intervals: dict[tuple[str, int, str], int | None] = {}
 
     def problem(self, record: str, problem: str, sequence: int | None = None) -> None:
         self.report.problems.append(RecordProblem(record, problem, sequence))
@@ -90,6 +101,7 @@ class _Check:
         for row in repository.stored_assessments(self.session, self.organisation_id):
             name = f"assessment {row['id']}"
             self.levels[row["id"]] = row["computed_level"]
+            self.reviews[row["id"]] = (row["review_by"], row["ruleset_key"], row["ruleset_version"])
             if row["supersedes"] is not None:
                 supersedes[row["id"]] = row["supersedes"]
             mine = created.take(row["id"])
@@ -126,26 +138,53 @@ class _Check:
 
     def overrides(self) -> None:
         rows = _by_assessment(repository.stored_overrides(self.session, self.organisation_id))
-        self.match(rows, OVERRIDE, repository.override_digest, "override")
+        self.match(rows, OVERRIDE, repository.override_digests, "override")
         for assessment_id, mine in rows.items():
             level_before = self.levels.get(assessment_id)
-            for row in mine if level_before is not None else ():
+            if level_before is None:
+                continue
+            review_before, ruleset_key, ruleset_version = self.reviews[assessment_id]
+            for row in mine:
+                name = f"override {row['id']} of assessment {assessment_id}"
                 if row["previous_level"] != level_before:
                     self.problem(
-                        f"override {row['id']} of assessment {assessment_id}",
-                        f"previous_level '{row['previous_level']}' but the level before it was '{level_before}'",
+                        name, f"previous_level '{row['previous_level']}' but the level before it was '{level_before}'"
                     )
                 level_before = row["level"]
+                try:
+                    days = self.review_interval(ruleset_key, ruleset_version, row["level"])
+                except NotFound:
+                    self.problem(name, f"its rule set '{ruleset_key}' version {ruleset_version} is missing")
+                    break
+                expected = review_by_after_override(review_before, row["created_at"], days)
+                if row["review_by"] != expected:
+                    self.problem(
+                        f"{name} (review_by)",
+                        f"review_by {_shown(row['review_by'])} is not the earlier of the review date before it "
+                        f"({_shown(review_before)}) and created_at + the {days} days of level '{row['level']}' "
+                        f"({_shown(expected)})",
+                    )
+                review_before = expected
+
+    def review_interval(self, ruleset_key: str, ruleset_version: int, level: str) -> int | None:
+        """The level's review interval in the assessment's rule-set version, as the override's writer read it."""
+        key = (ruleset_key, ruleset_version, level)
+        if key not in self.intervals:
+            resolved = get_ruleset_for_replay(self.session, self.organisation_id, ruleset_key, ruleset_version)
+            self.intervals[key] = review_within_days(resolved.compiled.ruleset, level)
+        return self.intervals[key]
 
     def entered_in_error(self) -> None:
         rows = _by_assessment(repository.stored_entered_in_error(self.session, self.organisation_id))
-        self.match(rows, ENTERED_IN_ERROR, repository.entered_in_error_digest, "entered-in-error mark")
+        self.match(
+            rows, ENTERED_IN_ERROR, lambda row: (repository.entered_in_error_digest(row),), "entered-in-error mark"
+        )
 
     def match(
         self,
         rows: dict[str, list[Mapping[str, Any]]],
         action: str,
-        digest: Callable[[Mapping[str, Any]], str],
+        digest: Callable[[Mapping[str, Any]], Sequence[str]],
         kind: str,
     ) -> None:
         """Each assessment's rows of a kind against the events of `action` that name it; rows of a missing
@@ -169,12 +208,13 @@ def _match(
     rows: list[Mapping[str, Any]],
     events: list[RecordedEvent],
     of: str,
-    digest: Callable[[Mapping[str, Any]], str],
+    digest: Callable[[Mapping[str, Any]], Sequence[str]],
     kind: str,
     report: RecordReport,
 ) -> None:
-    """Pairs one assessment's rows of a kind with the events that created them, by record digest (events without
-    one, written before digests, pair with whatever rows are left: existence only)."""
+    """Pairs one assessment's rows of a kind with the events that created them, by record digest: any of the forms
+    `digest` gives for the row (events without one, written before digests, pair with whatever rows are left:
+    existence only)."""
     wanted: dict[str, list[RecordedEvent]] = defaultdict(list)
     legacy = [event for event in events if event.record_digest is None]
     for event in events:
@@ -182,7 +222,7 @@ def _match(
             wanted[event.record_digest].append(event)
     unmatched_rows = []
     for row in rows:
-        waiting = wanted.get(digest(row))
+        waiting = next((wanted[d] for d in digest(row) if wanted.get(d)), None)
         if waiting:
             waiting.pop(0)
             report.checked += 1

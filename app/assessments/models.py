@@ -18,6 +18,7 @@ class Assessment(Base):
     __table_args__ = (
         Index("ix_assessments_org_created", "organisation_id", "created_at", "id"),
         Index("ix_assessments_org_subject_created", "organisation_id", "subject_ref", "created_at"),
+        Index("ix_assessments_org_review_by", "organisation_id", "review_by", "id"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
@@ -46,16 +47,26 @@ class AssessmentOverride(Base):
     """A supervisor's judgement after the fact: the final level, with a rationale. The latest one wins."""
 
     __tablename__ = "assessment_overrides"
+    __table_args__ = (
+        # the latest override of an assessment is one backward step of this index
+        Index("ix_assessment_overrides_assessment_id_id", "assessment_id", "id"),
+        Index("ix_assessment_overrides_org_review_by", "organisation_id", "review_by", "assessment_id"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     organisation_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"))
-    assessment_id: Mapped[str] = mapped_column(ForeignKey("assessments.id"), index=True)
+    assessment_id: Mapped[str] = mapped_column(ForeignKey("assessments.id"))
     level: Mapped[str] = mapped_column(String(32))
     previous_level: Mapped[str] = mapped_column(String(32))
     rationale: Mapped[str] = mapped_column(Text)
     client_id: Mapped[str] = mapped_column(String(36))
     acting_user: Mapped[str] = mapped_column(String(256))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    review_by: Mapped[datetime | None] = mapped_column(
+        default=None,
+        comment="the review date in force from this override on: the earlier of the one before it and created_at "
+        "plus the review interval of its level (app/scoring/reviews.py)",
+    )
 
 
 class AssessmentEnteredInError(Base):

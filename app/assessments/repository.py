@@ -25,12 +25,13 @@ from sqlalchemy import (
     literal_column,
     select,
     true,
+    union,
 )
 from sqlalchemy.orm import Session, aliased
 
 from app.assessments.models import Assessment, AssessmentEnteredInError, AssessmentOverride, IdempotencyRecord
 from app.audit.chain import record_digest
-from app.core.pagination import Keyset, Position
+from app.core.pagination import Computed, Keyset, Position, StatementT
 
 _ASSESSMENTS = cast(Table, Assessment.__table__)
 _OVERRIDES = cast(Table, AssessmentOverride.__table__)
@@ -139,6 +140,18 @@ def override_digest(values: Mapping[str, Any]) -> str:
     return _record_digest(_OVERRIDES, values)
 
 
+# The columns an override row had before migration 0005 added `review_by` (ADR 0010).
+_OVERRIDE_COLUMNS_BEFORE_0005 = tuple(c.name for c in _OVERRIDES.columns if c.name != "review_by")
+
+
+def override_digests(values: Mapping[str, Any]) -> tuple[str, str]:
+    """The record digests an override row may have been recorded with: of every column (as written since migration
+    0005), and of the columns it had before (a row written earlier, whose `review_by` the migration filled in; verify
+    checks that column by recomputing it)."""
+    before_0005 = record_digest(_OVERRIDES.name, {name: values[name] for name in _OVERRIDE_COLUMNS_BEFORE_0005})
+    return override_digest(values), before_0005
+
+
 def entered_in_error_digest(values: Mapping[str, Any]) -> str:
     return _record_digest(_ERRORS, values)
 
@@ -191,6 +204,61 @@ def _not_in_error(organisation_id: str) -> Any:
 LISTED = Keyset("assessments", (Assessment.created_at, Assessment.id), descending=True)
 
 
+def effective_review_by() -> Any:
+    """The review date in force, for a select of `Assessment`: the latest override's, else the assessment's own
+    (app/scoring/reviews.py). Overrides of an assessment belong to its organisation, so correlating on that keeps the
+    subquery scoped."""
+    latest_override = (
+        select(AssessmentOverride.review_by)
+        .where(
+            AssessmentOverride.organisation_id == Assessment.organisation_id,
+            AssessmentOverride.assessment_id == Assessment.id,
+        )
+        .order_by(AssessmentOverride.id.desc())
+        .limit(1)
+        .correlate(Assessment)
+        .scalar_subquery()
+    )
+    return func.coalesce(latest_override, Assessment.review_by)
+
+
+DUE = Keyset("assessments-due", (Computed("review_by", effective_review_by()), Assessment.id))
+
+
+@dataclass(frozen=True)
+class ListFilter:
+    """The filters every assessment list takes (the service's `ListFilters`, as the repository reads them)."""
+
+    subject_ref: str | None
+    level: str | None
+    created_from: datetime | None
+    created_to: datetime | None
+    ruleset_key: str | None
+    ruleset_version: int | None
+    include_superseded: bool
+    include_entered_in_error: bool
+
+
+def _filtered(stmt: StatementT, organisation_id: str, f: ListFilter) -> StatementT:
+    if f.subject_ref is not None:
+        stmt = stmt.where(Assessment.subject_ref == f.subject_ref)
+    if f.level is not None:
+        stmt = stmt.where(_final_level(organisation_id) == f.level)
+    if f.created_from is not None:
+        stmt = stmt.where(Assessment.created_at >= f.created_from)
+    if f.created_to is not None:
+        stmt = stmt.where(Assessment.created_at < f.created_to)
+    if f.ruleset_key is not None:
+        stmt = stmt.where(Assessment.ruleset_key == f.ruleset_key)
+    if f.ruleset_version is not None:
+        stmt = stmt.where(Assessment.ruleset_version == f.ruleset_version)
+    if not f.include_superseded:
+        stmt = stmt.where(_not_superseded(organisation_id))
+    if not f.include_entered_in_error:
+        stmt = stmt.where(_not_in_error(organisation_id))
+    return stmt
+
+
 def page(
     session: Session,
     organisation_id: str,
@@ -207,25 +275,51 @@ def page(
     limit: int,
 ) -> list[tuple[Assessment, str | None]]:
     """Newest first, in `LISTED` order after `after` (stable while rows are inserted); `limit` + 1 rows at most."""
-    stmt = _scoped(organisation_id)
-    if subject_ref is not None:
-        stmt = stmt.where(Assessment.subject_ref == subject_ref)
-    if level is not None:
-        stmt = stmt.where(_final_level(organisation_id) == level)
-    if created_from is not None:
-        stmt = stmt.where(Assessment.created_at >= created_from)
-    if created_to is not None:
-        stmt = stmt.where(Assessment.created_at < created_to)
-    if ruleset_key is not None:
-        stmt = stmt.where(Assessment.ruleset_key == ruleset_key)
-    if ruleset_version is not None:
-        stmt = stmt.where(Assessment.ruleset_version == ruleset_version)
-    if not include_superseded:
-        stmt = stmt.where(_not_superseded(organisation_id))
-    if not include_entered_in_error:
-        stmt = stmt.where(_not_in_error(organisation_id))
-    rows = session.execute(LISTED.apply(stmt, after, limit))
+    filters = ListFilter(
+        subject_ref,
+        level,
+        created_from,
+        created_to,
+        ruleset_key,
+        ruleset_version,
+        include_superseded,
+        include_entered_in_error,
+    )
+    rows = session.execute(LISTED.apply(_filtered(_scoped(organisation_id), organisation_id, filters), after, limit))
     return [(row.Assessment, row.superseded_by) for row in rows]
+
+
+def due_page(
+    session: Session,
+    organisation_id: str,
+    filters: ListFilter,
+    *,
+    review_by_before: datetime,
+    after: Position | None,
+    limit: int,
+) -> list[tuple[Assessment, str | None, datetime]]:
+    """The assessments whose review date in force (`effective_review_by`) is before `review_by_before`, with it, in
+    `DUE` order (earliest first, then id) after `after`; `limit` + 1 rows at most.
+
+    The review date in force is never later than the assessment's own or any of its overrides' (each override keeps
+    the earlier date), so an assessment is due only if one of those stored dates is before the instant: the two
+    indexes on (organisation, review_by) find those candidates, and the exact test runs on them alone."""
+    candidates = union(
+        select(Assessment.id).where(
+            Assessment.organisation_id == organisation_id, Assessment.review_by < review_by_before
+        ),
+        select(AssessmentOverride.assessment_id).where(
+            AssessmentOverride.organisation_id == organisation_id, AssessmentOverride.review_by < review_by_before
+        ),
+    )
+    review_by = effective_review_by()
+    stmt = (
+        _scoped(organisation_id)
+        .add_columns(review_by.label("effective_review_by"))
+        .where(Assessment.id.in_(candidates), review_by < review_by_before)
+    )
+    rows = session.execute(DUE.apply(_filtered(stmt, organisation_id, filters), after, limit))
+    return [(row.Assessment, row.superseded_by, row.effective_review_by) for row in rows]
 
 
 def chain_ids(session: Session, organisation_id: str, assessment_id: str) -> list[str]:

@@ -123,10 +123,24 @@ def list_assessments(
     include_entered_in_error: Annotated[
         bool, Query(description="Also list assessments entered in error (default false).")
     ] = False,
+    review_by_before: Annotated[
+        AwareDatetime | None,
+        Query(
+            description="The reviews due: only assessments whose review date in force (`review_by`: the latest "
+            "override's, else the assessment's own) is before this time (ISO 8601 with zone), ordered by that date, "
+            "earliest first, then by id. Lists latest revisions not entered in error only: sending "
+            "`include_superseded` or `include_entered_in_error` as true with it is a 422."
+        ),
+    ] = None,
     cursor: CursorQuery = None,
     limit: LimitQuery = DEFAULT_PAGE_SIZE,
 ) -> AssessmentPage:
-    """List the organisation's assessments, newest first, with filters and cursor pagination."""
+    """List the organisation's assessments, newest first, with filters and cursor pagination.
+
+    With `review_by_before`, list the reviews due instead: the assessments whose review date in force falls before
+    that time, earliest first (ties by id). An assessment without a review date is never due. The other filters
+    still apply; a cursor pages only the list it came from.
+    """
     filters = service.ListFilters(
         subject_ref=subject_ref,
         level=level,
@@ -136,6 +150,7 @@ def list_assessments(
         ruleset_version=ruleset_version,
         include_superseded=include_superseded,
         include_entered_in_error=include_entered_in_error,
+        review_by_before=review_by_before,
     )
     return service.list_assessments(session, caller, filters, cursor=cursor, limit=limit, explain=explain)
 

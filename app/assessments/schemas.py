@@ -130,6 +130,11 @@ class OverrideRead(BaseModel):
     acting_user: str = Field(description="The `X-Acting-User` of the request that made the override.")
     client: str = Field(description="Id of the API client that made the override.")
     created_at: datetime = Field(description="When the override was made (ISO 8601, UTC).")
+    review_by: datetime | None = Field(
+        description="The review date in force from this override on: the earlier of the one before it and "
+        "`created_at` plus the review interval of `level` in the assessment's rule set (an override never removes "
+        "or postpones a review); null only when neither sets one."
+    )
 
 
 class EnteredInErrorRead(BaseModel):
@@ -144,7 +149,8 @@ class AssessmentRead(Result):
     subject_ref: str = Field(description="The caller's pseudonymous case id for the child, as submitted.")
     created_at: datetime = Field(description="When this revision was recorded (ISO 8601, UTC).")
     review_by: datetime | None = Field(
-        description="When to review: `created_at` plus `review_within_days` days; null when the level sets no review."
+        description="When to review: the review date in force, which is the latest override's `review_by`, else "
+        "`created_at` plus `review_within_days` days; null when no review is set. Overrides only bring it forward."
     )
     acting_user: str = Field(description="The `X-Acting-User` of the request that recorded it.")
     client: str = Field(description="Id of the API client that submitted it.")
@@ -159,7 +165,7 @@ class AssessmentRead(Result):
 
 
 class AssessmentPage(Page[AssessmentRead]):
-    """Newest first."""
+    """Newest first; with `review_by_before`, earliest review date first."""
 
 
 class RevisionChain(BaseModel):

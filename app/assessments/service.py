@@ -55,6 +55,7 @@ from app.rulesets.service import (
 from app.scoring import ENGINE_VERSION, AnswerError, Issue
 from app.scoring.checker import GAP_RULE_ID
 from app.scoring.result import Result
+from app.scoring.reviews import review_by_after_override, review_within_days
 
 RESOURCE = "assessment"
 EXPLAIN_OPTIONS = frozenset({"trace", "counterfactuals"})
@@ -176,6 +177,13 @@ class _Loaded:
     def level(self) -> str:
         return self.overrides[-1].level if self.overrides else self.row.computed_level
 
+    @property
+    def review_by(self) -> datetime | None:
+        """The review date in force: the latest override's, else the assessment's own (as the SQL of
+        `repository.effective_review_by` has it)."""
+        latest = self.overrides[-1].review_by if self.overrides else None
+        return latest if latest is not None else self.row.review_by
+
 
 def _assessment_read(
     loaded: _Loaded, explain: Collection[str], counterfactuals: list[dict[str, Any]] | None = None
@@ -194,7 +202,7 @@ def _assessment_read(
         id=row.id,
         subject_ref=row.subject_ref,
         created_at=row.created_at,
-        review_by=row.review_by,
+        review_by=loaded.review_by,
         acting_user=row.acting_user,
         client=row.client_id,
         supersedes=row.supersedes,
@@ -207,6 +215,7 @@ def _assessment_read(
                 acting_user=o.acting_user,
                 client=o.client_id,
                 created_at=o.created_at,
+                review_by=o.review_by,
             )
             for o in loaded.overrides
         ],
@@ -589,6 +598,15 @@ class ListFilters:
     ruleset_version: int | None = None
     include_superseded: bool = False
     include_entered_in_error: bool = False
+    review_by_before: datetime | None = None
+
+    def scope(self) -> dict[str, Any]:
+        """What a cursor of the list is bound to: every filter (`review_by_before` only when set, so that cursors
+        issued before it existed still page)."""
+        scope = asdict(self)
+        if self.review_by_before is None:
+            del scope["review_by_before"]
+        return scope
 
 
 def list_assessments(
@@ -602,24 +620,27 @@ def list_assessments(
 ) -> AssessmentPage:
     if filters.level is not None:
         _require_usable_level(session, caller.organisation_id, filters.level)
-    scope = asdict(filters)
-    rows = repository.page(
-        session,
-        caller.organisation_id,
-        subject_ref=filters.subject_ref,
-        level=filters.level,
-        created_from=filters.created_from,
-        created_to=filters.created_to,
-        ruleset_key=filters.ruleset_key,
-        ruleset_version=filters.ruleset_version,
-        include_superseded=filters.include_superseded,
-        include_entered_in_error=filters.include_entered_in_error,
-        after=repository.LISTED.decode(cursor, scope),
-        limit=limit,
-    )
-    listed = repository.LISTED.page(rows, limit, scope, position_of=_listed_position)
-    rows = listed.items
-    page = AssessmentPage(items=_render_many(session, caller, rows, explain), next_cursor=listed.next_cursor)
+    scope = filters.scope()
+    if filters.review_by_before is not None:
+        rows, next_cursor = _due(session, caller, filters, filters.review_by_before, cursor=cursor, limit=limit)
+    else:
+        found = repository.page(
+            session,
+            caller.organisation_id,
+            subject_ref=filters.subject_ref,
+            level=filters.level,
+            created_from=filters.created_from,
+            created_to=filters.created_to,
+            ruleset_key=filters.ruleset_key,
+            ruleset_version=filters.ruleset_version,
+            include_superseded=filters.include_superseded,
+            include_entered_in_error=filters.include_entered_in_error,
+            after=repository.LISTED.decode(cursor, scope),
+            limit=limit,
+        )
+        listed = repository.LISTED.page(found, limit, scope, position_of=_listed_position)
+        rows, next_cursor = listed.items, listed.next_cursor
+    page = AssessmentPage(items=_render_many(session, caller, rows, explain), next_cursor=next_cursor)
     audit.record(
         session,
         caller=caller,
@@ -641,6 +662,42 @@ def _require_usable_level(session: Session, organisation_id: str, level: str) ->
             f"The level filter is refused: {detail}",
             errors=[FieldError(pointer="/level", detail=detail, location="query")],
         )
+
+
+def _due(
+    session: Session, caller: Caller, filters: ListFilters, before: datetime, *, cursor: str | None, limit: int
+) -> tuple[list[tuple[Assessment, str | None]], str | None]:
+    """The reviews due: latest, standing revisions whose review date in force is before `before`, earliest first."""
+    if filters.include_superseded or filters.include_entered_in_error:
+        names = [n for n in ("include_superseded", "include_entered_in_error") if getattr(filters, n)]
+        detail = (
+            "review_by_before lists the reviews due: latest revisions that were not entered in error only; "
+            f"leave out {' and '.join(names)}"
+        )
+        pointers = ["/review_by_before", *(f"/{n}" for n in names)]
+        raise ValidationFailed(
+            detail, errors=[FieldError(pointer=p, detail=detail, location="query") for p in pointers]
+        )
+    scope = filters.scope()
+    found = repository.due_page(
+        session,
+        caller.organisation_id,
+        repository.ListFilter(
+            subject_ref=filters.subject_ref,
+            level=filters.level,
+            created_from=filters.created_from,
+            created_to=filters.created_to,
+            ruleset_key=filters.ruleset_key,
+            ruleset_version=filters.ruleset_version,
+            include_superseded=False,
+            include_entered_in_error=False,
+        ),
+        review_by_before=before,
+        after=repository.DUE.decode(cursor, scope),
+        limit=limit,
+    )
+    due = repository.DUE.page(found, limit, scope, position_of=lambda row: (row[2], row[0].id))
+    return [(assessment, superseded_by) for assessment, superseded_by, _ in due.items], due.next_cursor
 
 
 def _listed_position(row: tuple[Assessment, str | None]) -> Position:
@@ -729,6 +786,7 @@ def override_assessment(
     row = loaded.row
     resolved = get_ruleset_for_replay(session, caller.organisation_id, row.ruleset_key, row.ruleset_version)
     _check_direction(resolved, row.computed_level, body.level)
+    now = utcnow()
     values = {
         "organisation_id": caller.organisation_id,
         "assessment_id": row.id,
@@ -737,7 +795,11 @@ def override_assessment(
         "rationale": body.rationale,
         "client_id": caller.client_id,
         "acting_user": caller.acting_user or "",
-        "created_at": utcnow(),
+        "created_at": now,
+        # read under the state-change lock, so the review date before this override is the committed one
+        "review_by": review_by_after_override(
+            loaded.review_by, now, review_within_days(resolved.compiled.ruleset, body.level)
+        ),
     }
     values["id"] = repository.add_override(session, values)
     loaded.overrides.append(AssessmentOverride(**values))

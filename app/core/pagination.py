@@ -1,6 +1,8 @@
 """Keyset pagination for every list endpoint: one cursor format, one page shape, one way to page a select.
 
-A list declares its `Keyset`: a name and the columns it is sorted on, which together identify a row. A cursor
+A list declares its `Keyset`: a name and the columns it is sorted on, which together identify a row (a sort key may
+also be a `Computed` expression, such as a value taken from another table, as long as real columns break its
+ties). A cursor
 is base64url of compact JSON `[version, list name, position, check]`: the position is the sort key of the last
 row returned, and the check is a truncated SHA-256 over the rest and the list's filters. A cursor is not a
 secret and grants nothing: the select it is applied to is scoped to the caller like any other, so the check
@@ -21,8 +23,9 @@ from typing import Annotated, Any, Generic, TypeVar, cast
 
 from fastapi import Query
 from pydantic import BaseModel, Field
-from sqlalchemy import Select, Table, TypeDecorator, UniqueConstraint, literal, tuple_
+from sqlalchemy import ColumnElement, Select, Table, TypeDecorator, UniqueConstraint, literal, tuple_
 from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.types import TypeEngine
 
 from app.core.errors import FieldError, ValidationFailed
 
@@ -83,7 +86,34 @@ def _json_value(value: Any) -> Any:
     return value
 
 
-def _python_type(column: InstrumentedAttribute[Any]) -> type:
+@dataclass(frozen=True)
+class Computed:
+    """A sort key that is an SQL expression rather than a column of the listed table (for example a correlated
+    subquery). `key` names it in `Keyset.position` (the row attribute that holds it); its values must never be
+    NULL in the rows the list selects, since row-value comparisons with NULL match nothing."""
+
+    key: str
+    expression: ColumnElement[Any]
+
+    @property
+    def type(self) -> TypeEngine[Any]:
+        return self.expression.type
+
+    def desc(self) -> ColumnElement[Any]:
+        return self.expression.desc()
+
+    def asc(self) -> ColumnElement[Any]:
+        return self.expression.asc()
+
+
+SortKey = InstrumentedAttribute[Any] | Computed
+
+
+def _sql(column: SortKey) -> ColumnElement[Any]:
+    return column.expression if isinstance(column, Computed) else cast(ColumnElement[Any], column)
+
+
+def _python_type(column: SortKey) -> type:
     sql_type = column.type
     if isinstance(sql_type, TypeDecorator):
         sql_type = sql_type.impl_instance
@@ -102,17 +132,21 @@ class Keyset:
 
     `columns` are the sort key, most significant first; with the `within` columns (those every select of the list
     fixes by equality, such as the organisation) they must cover the table's primary key or a unique constraint,
-    so that no two rows share a position and paging returns each row exactly once.
+    so that no two rows share a position and paging returns each row exactly once. A `Computed` key counts for
+    nothing there: the columns of the table (the first column's) must be unique without it.
     """
 
     name: str
-    columns: tuple[InstrumentedAttribute[Any], ...]
+    columns: tuple[SortKey, ...]
     descending: bool = False
     within: tuple[InstrumentedAttribute[Any], ...] = field(default=())
 
     def __post_init__(self) -> None:
-        table = cast(Table, self.columns[0].class_.__table__)
-        keys = {c.key for c in (*self.columns, *self.within)}
+        mapped = [c for c in (*self.columns, *self.within) if not isinstance(c, Computed)]
+        if not mapped:
+            raise ValueError(f"keyset {self.name!r} has no column of a table")
+        table = cast(Table, mapped[0].class_.__table__)
+        keys = {c.key for c in mapped}
         unique = [{c.name for c in table.primary_key.columns}] + [
             {c.name for c in constraint.columns}
             for constraint in table.constraints
@@ -131,7 +165,7 @@ class Keyset:
         """`statement` in this order, starting after `after`, with one row more than `limit` (to see if more
         follow; `page` drops it)."""
         if after is not None:
-            key = tuple_(*self.columns)
+            key = tuple_(*(_sql(column) for column in self.columns))
             bound = tuple_(*(literal(value, column.type) for value, column in zip(after, self.columns, strict=True)))
             statement = statement.where(key < bound if self.descending else key > bound)
         order = [column.desc() if self.descending else column.asc() for column in self.columns]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import shutil
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from app.auth.models import Organisation
 from app.auth.permissions import Role
 from app.content import default_documents
 from app.main import CASE_RECORDS, create_app
+from app.models_registry import Base
 from tests.conftest import make_settings, migrate
 
 FIXTURE = Path(__file__).parent / "fixtures" / "pre_write_path.db"
@@ -87,3 +89,11 @@ async def test_rows_written_before_the_one_write_path_verify_and_the_chain_goes_
     assert after.ok, after
     assert after.events == before.events + 2  # the new client's key and the new assessment, chained on
     assert after.records_checked == before.records_checked + 1
+
+
+def test_its_override_gets_its_review_date_from_migration_0005(old_app: FastAPI) -> None:
+    """Its one override raised a low assessment (no review) to immediate (reviewed within 1 day)."""
+    overrides = Base.metadata.tables["assessment_overrides"]
+    with old_app.state.engine.connect() as conn:
+        (row,) = conn.execute(select(overrides.c.level, overrides.c.created_at, overrides.c.review_by)).all()
+    assert (row.level, row.review_by) == ("immediate", row.created_at + timedelta(days=1))

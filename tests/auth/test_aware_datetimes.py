@@ -93,6 +93,7 @@ async def test_future_expiry_with_an_offset_is_stored_in_utc(client: httpx.Async
     [
         ("/v1/assessments", "created_from", Role.assessor),
         ("/v1/assessments", "created_to", Role.assessor),
+        ("/v1/assessments", "review_by_before", Role.assessor),
         ("/v1/audit/events", "since", Role.auditor),
         ("/v1/audit/events", "until", Role.auditor),
     ],

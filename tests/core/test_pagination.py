@@ -15,10 +15,11 @@ import pytest
 from fastapi import FastAPI
 
 from app.assessments.models import Assessment
+from app.assessments.repository import effective_review_by
 from app.audit.models import AuditEvent
 from app.auth.models import ApiClient
 from app.auth.permissions import Role
-from app.core.pagination import MAX_CURSOR_CHARS, Keyset
+from app.core.pagination import MAX_CURSOR_CHARS, Computed, Keyset
 from tests.assessments.conftest import create
 from tests.conftest import Tenant
 from tests.rulesets.factories import QUESTIONNAIRE_YAML, YAML, ruleset_yaml, seed
@@ -180,6 +181,7 @@ async def test_a_cursor_is_bound_to_the_filters_it_was_issued_with(client: httpx
     [
         (ASSESSMENTS, "created_from"),
         (ASSESSMENTS, "created_to"),
+        (ASSESSMENTS, "review_by_before"),
         (AUDIT_EVENTS, "since"),
         (AUDIT_EVENTS, "until"),
     ],
@@ -196,6 +198,11 @@ async def test_a_naive_time_filter_is_a_422_naming_the_parameter(
 def test_a_keyset_must_identify_a_row() -> None:
     with pytest.raises(ValueError, match="does not identify a row"):
         Keyset("assessments by time", (Assessment.created_at,), descending=True)
+    review_by = Computed("review_by", effective_review_by())
+    with pytest.raises(ValueError, match="does not identify a row"):
+        Keyset("assessments by review date", (review_by, Assessment.created_at))
+    with pytest.raises(ValueError, match="no column of a table"):
+        Keyset("assessments by review date alone", (review_by,))
     with pytest.raises(ValueError, match="does not identify a row"):
         Keyset("audit events of every organisation", (AuditEvent.sequence,))
     Keyset("audit events", (AuditEvent.sequence,), within=(AuditEvent.organisation_id,))
