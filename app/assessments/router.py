@@ -11,6 +11,7 @@ from pydantic import AwareDatetime
 from app.assessments import service
 from app.assessments.dependencies import (
     ExplainDep,
+    IncludeAnswersDep,
     Reader,
     StateReadSeamDep,
     Supervisor,
@@ -150,13 +151,18 @@ def get_assessment(
     caller: Reader,
     session: SessionDep,
     explain: ExplainDep,
+    include_answers: IncludeAnswersDep,
     response: Response,
     if_none_match: Annotated[
         str | None, Header(description="The ETag of an earlier read; a 304 without a body when it still matches.")
     ] = None,
 ) -> AssessmentRead | Response:
-    """Read one assessment (any revision) with its overrides and entered-in-error mark; ETag for caching."""
-    shown = service.get_assessment(session, caller, assessment_id, explain=explain)
+    """Read one assessment (any revision) with its overrides and entered-in-error mark; ETag for caching.
+
+    With `include=answers`, the answers stored with the revision too (property `answers`, absent otherwise); that
+    representation has its own ETag.
+    """
+    shown = service.get_assessment(session, caller, assessment_id, explain=explain, with_answers=include_answers)
     if if_none_match and shown.etag in {tag.strip() for tag in if_none_match.split(",")}:
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": shown.etag})
     response.headers["ETag"] = shown.etag
@@ -165,10 +171,17 @@ def get_assessment(
 
 @router.get("/{assessment_id}/revisions", response_model=RevisionChain, responses=ONE)
 def list_revisions(
-    assessment_id: AssessmentId, caller: Reader, session: SessionDep, explain: ExplainDep
+    assessment_id: AssessmentId,
+    caller: Reader,
+    session: SessionDep,
+    explain: ExplainDep,
+    include_answers: IncludeAnswersDep,
 ) -> RevisionChain:
-    """The whole chain of revisions that holds this assessment, oldest first."""
-    return service.revision_chain(session, caller, assessment_id, explain=explain)
+    """The whole chain of revisions that holds this assessment, oldest first.
+
+    With `include=answers`, each revision with the answers stored with it (property `answers`, absent otherwise).
+    """
+    return service.revision_chain(session, caller, assessment_id, explain=explain, with_answers=include_answers)
 
 
 @router.post(

@@ -156,6 +156,14 @@ class AssessmentRead(Result):
     entered_in_error: EnteredInErrorRead | None = Field(
         description="The entered-in-error mark, or null when the assessment stands."
     )
+    # Absent, not null, unless asked for.
+    answers: dict[str, Any] | None = Field(
+        default=None,
+        description="Only with `?include=answers` (operation `read_answers`: roles assessor, supervisor): the answers "
+        "stored with this revision, keyed by item id, as they were scored. A revision made with `answers_patch` "
+        "holds the complete merged set.",
+        exclude_if=lambda value: value is None,
+    )
 
 
 class AssessmentPage(Page[AssessmentRead]):

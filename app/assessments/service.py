@@ -59,6 +59,7 @@ RESOURCE = "assessment"
 EXPLAIN_OPTIONS = frozenset({"trace", "counterfactuals"})
 STORED_EXPLAIN = frozenset({"trace"})  # the explanation kept with every assessment
 PURGE_PROBABILITY = 0.001
+READ_ANSWERS = "assessment.read_answers"  # the audit action of every read that shows stored answers
 # Stored result keys an assessment's response sets from elsewhere: its final level, and the extras asked for.
 _SHOWN_APART = frozenset({"level"}) | EXPLAIN_OPTIONS
 
@@ -569,12 +570,27 @@ def amend_assessment(
 # --- reads ------------------------------------------------------------------------------------------------
 
 
+def _with_answers(model: AssessmentRead, row: Assessment) -> AssessmentRead:
+    """The assessment shown with the answers stored with it (`?include=answers`)."""
+    return model.model_copy(update={"answers": dict(row.answers)})
+
+
 def get_assessment(
-    session: Session, caller: Caller, assessment_id: str, *, explain: Collection[str] = frozenset()
+    session: Session,
+    caller: Caller,
+    assessment_id: str,
+    *,
+    explain: Collection[str] = frozenset(),
+    with_answers: bool = False,
 ) -> ShownAssessment:
+    """One revision; `with_answers`, its stored answers too, audited as `assessment.read_answers` (in place of
+    `assessment.read`: one event per request, with the digest of what it returned)."""
     loaded = _load(session, caller, assessment_id)
-    shown = _shown_assessment(_render_loaded(session, caller, loaded, explain))
-    _record_about(session, caller, "assessment.read", loaded, shown.digest)
+    model = _render_loaded(session, caller, loaded, explain)
+    if with_answers:
+        model = _with_answers(model, loaded.row)
+    shown = _shown_assessment(model)
+    _record_about(session, caller, READ_ANSWERS if with_answers else "assessment.read", loaded, shown.digest)
     return shown
 
 
@@ -664,18 +680,28 @@ def _render_many(
 
 
 def revision_chain(
-    session: Session, caller: Caller, assessment_id: str, *, explain: Collection[str] = frozenset()
+    session: Session,
+    caller: Caller,
+    assessment_id: str,
+    *,
+    explain: Collection[str] = frozenset(),
+    with_answers: bool = False,
 ) -> RevisionChain:
+    """Every revision of the chain; `with_answers`, each with its stored answers, audited as
+    `assessment.read_answers` (in place of `assessment.revisions`)."""
     ids = repository.chain_ids(session, caller.organisation_id, assessment_id)
     if not ids:
         raise NotFound(f"No assessment {assessment_id}")
     rows = repository.by_ids(session, caller.organisation_id, ids)
     oldest, _ = rows[0]
-    chain = RevisionChain(items=_render_many(session, caller, rows, explain))
+    items = _render_many(session, caller, rows, explain)
+    if with_answers:
+        items = [_with_answers(item, row) for item, (row, _) in zip(items, rows, strict=True)]
+    chain = RevisionChain(items=items)
     audit.record(
         session,
         caller=caller,
-        action="assessment.revisions",
+        action=READ_ANSWERS if with_answers else "assessment.revisions",
         resource_type=RESOURCE,
         resource_id=assessment_id,
         subject_ref=oldest.subject_ref,
