@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any, TypedDict
 
 from pydantic import BaseModel
@@ -19,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.assessments import repository
+from app.assessments.answers_patch import check_one_source, patch_problem, revision_answers
 from app.assessments.models import Assessment, AssessmentEnteredInError, AssessmentOverride
 from app.assessments.report import render_report
 from app.assessments.schemas import (
@@ -158,11 +160,16 @@ def _answer_problem(issues: Sequence[Issue], detail: str | None = None) -> Valid
     )
 
 
-def _evaluate(resolved: ResolvedRuleSet, answers: dict[str, Any], explain: Collection[str]) -> dict[str, Any]:
+def _evaluate(
+    resolved: ResolvedRuleSet,
+    answers: dict[str, Any],
+    explain: Collection[str],
+    problem: Callable[[Sequence[Issue]], ValidationFailed] = _answer_problem,
+) -> dict[str, Any]:
     try:
         return resolved.compiled.evaluate(answers, explain=explain)
     except AnswerError as exc:
-        raise _answer_problem(exc.issues) from exc
+        raise problem(exc.issues) from exc
 
 
 @dataclass
@@ -390,9 +397,10 @@ def _new_assessment(
     answers: dict[str, Any],
     explain: Collection[str],
     supersedes: str | None,
+    problem: Callable[[Sequence[Issue]], ValidationFailed] = _answer_problem,
 ) -> _New:
-    """Score and show a new assessment: CPU only, no statement."""
-    result = _evaluate(resolved, answers, STORED_EXPLAIN | set(explain))
+    """Score and show a new assessment: CPU only, no statement. `problem` makes the 422 of invalid answers."""
+    result = _evaluate(resolved, answers, STORED_EXPLAIN | set(explain), problem)
     now = utcnow()
     days = result["review_within_days"]
     values = {
@@ -520,6 +528,7 @@ def amend_assessment(
     replay = _claim_key(session, caller, idempotency, "assessment.amend")
     if replay is not None:
         return replay
+    check_one_source(body)
     loaded = _load_for_change(session, caller, assessment_id, "assessment.amend", state_read_seam)
     original = loaded.row
     if loaded.superseded_by is not None:
@@ -549,18 +558,26 @@ def amend_assessment(
         ruleset_key=ruleset_key,
         ruleset_version=ruleset_version,
     )
+    answers = revision_answers(body, original.answers)
+    patch = body.answers_patch
     new = _new_assessment(
         caller,
         resolved,
         subject_ref=original.subject_ref,
-        answers=body.answers,
+        answers=answers,
         explain=explain,
         supersedes=original.id,
+        problem=(
+            _answer_problem
+            if patch is None
+            else partial(patch_problem, patch=patch, stored=original.answers, merged=answers)
+        ),
     )
+    details: dict[str, Any] = {"supersedes": original.id, "level": new.values["computed_level"]}
+    if patch is not None:
+        details["answers_patch"] = True
     try:
-        _store_new(
-            session, caller, new, "assessment.amend", {"supersedes": original.id, "level": new.values["computed_level"]}
-        )
+        _store_new(session, caller, new, "assessment.amend", details)
     except IntegrityError as exc:  # the unique `supersedes`: a concurrent amendment won
         raise StateConflict("This assessment has already been amended: amend its latest revision") from exc
     _keep_created(session, idempotency, new.shown.model, new.shown.location)

@@ -22,6 +22,7 @@ from app.scoring.models import (
 
 DATE_PATTERN = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 YES_NO_UNKNOWN = ("yes", "no", UNKNOWN)
+NOT_ASKED = "this item is not asked given the other answers (enable_when), leave it out"
 
 
 def can_be_unknown(item: Item) -> bool:
@@ -142,7 +143,7 @@ class AnswerValidator:
         enabled = item.enable_when is None or holds(item.enable_when, well_formed, {})
         if item.id in answers:
             if not enabled:
-                return [Issue(pointer, "this item is not asked given the other answers (enable_when), leave it out")]
+                return [Issue(pointer, NOT_ASKED)]
             return []
         if not enabled:
             return []

@@ -128,7 +128,12 @@ async def test_answers_appear_nowhere_else(client: httpx.AsyncClient, tenant: Te
     amend_headers = {**tenant.headers(Role.supervisor), "Idempotency-Key": "amend-1"}
     amended = await client.post(f"{base}/revisions", json={"answers": answers(MEDIUM)}, headers=amend_headers)
     amended_again = await client.post(f"{base}/revisions", json={"answers": answers(MEDIUM)}, headers=amend_headers)
-    latest = amended.json()["id"]
+    patched = await client.post(
+        f"/v1/assessments/{amended.json()['id']}/revisions",
+        json={"answers_patch": {"conduct_late_night_use": "yes"}},
+        headers={**tenant.headers(Role.supervisor), "Idempotency-Key": "patch-1"},
+    )
+    latest = patched.json()["id"]
     overridden = await client.post(
         f"/v1/assessments/{latest}/override",
         json={"level": "high", "rationale": "judgement"},
@@ -146,16 +151,16 @@ async def test_answers_appear_nowhere_else(client: httpx.AsyncClient, tenant: Te
         headers=tenant.headers(Role.supervisor),
     )
     chain = await client.get(f"{base}/revisions", headers=tenant.headers(Role.supervisor))
-    responses = [created, replayed, amended, amended_again, overridden, marked, read]
-    assert [r.status_code for r in responses] == [201, 201, 201, 201, 201, 201, 200], [r.text for r in responses]
+    responses = [created, replayed, amended, amended_again, patched, overridden, marked, read]
+    assert [r.status_code for r in responses] == [201, 201, 201, 201, 201, 201, 201, 200], [r.text for r in responses]
     for response in responses:
         assert "answers" not in response.json(), response.request.url
-    assert len(listed.json()["items"]) == 2
+    assert len(listed.json()["items"]) == 3
     for item in [*listed.json()["items"], *chain.json()["items"]]:
         assert "answers" not in item
     with app.state.sessionmaker() as session:
         stored = [json.loads(r.body) for r in session.scalars(select(IdempotencyRecord))]
-    assert len(stored) == 4
+    assert len(stored) == 5
     assert all("answers" not in body for body in stored)
 
 
