@@ -12,7 +12,7 @@ import pytest
 
 from app import roles_dump
 from app.auth import roles_doc
-from app.auth.permissions import GRANTS, Operation, Role
+from app.auth.permissions import CASE_DATA_OPERATIONS, GRANTS, Operation, Role
 from app.content import default_questionnaire, default_ruleset
 from app.main import create_app
 from app.scoring import CompiledRuleSet, compile_ruleset, parse_questionnaire, parse_ruleset
@@ -71,6 +71,22 @@ def test_roles_doc_lists_every_endpoint_with_its_roles(roles_text: str) -> None:
     public = [route for route in table if route.operation is None]
     assert public
     assert all(f"`{route}`" in roles_text.split("Open without a key:")[1] for route in public)
+
+
+def test_roles_doc_lists_every_request_that_needs_a_further_operation(roles_text: str) -> None:
+    app = create_app(make_settings("sqlite:///:memory:"))
+    listed = roles_doc.endpoints(app.routes)
+    app.state.engine.dispose()
+    expected = {(str(e), c.when, c.operation) for e in listed for c in e.conditions}
+    assert expected, "no endpoint declares a further operation"
+    rows = section_rows(roles_text, "## Requests that need a further operation")
+    assert len(rows) == len(expected)
+    for cells in rows:
+        operation = Operation(cells[2].strip("`"))
+        assert (cells[0].strip("`"), cells[1], operation) in expected
+        assert (cells[3] == "yes") == (operation in CASE_DATA_OPERATIONS)
+        granted = {role for role, cell in zip(Role, cells[4:], strict=True) if cell == "yes"}
+        assert granted == GRANTS[operation]
 
 
 def test_roles_doc_refuses_an_operation_it_cannot_describe(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -42,6 +42,7 @@ class Step:
     path: str
     bind: Mapping[str, Any] = field(default_factory=dict)  # a value, or a function of the context that gives it
     remember: Callable[[httpx.Response, Context], None] | None = None
+    example: str | None = None  # the named body example to send; default: the first
 
 
 def _etag(name: str) -> Callable[[httpx.Response, Context], None]:
@@ -75,6 +76,7 @@ RULESET_V1 = {**RULESET, "version": 1}
 SHIPPED_RULESET = {"key": "online-harm-england", "version": 1}
 SHIPPED_QUESTIONNAIRE = {"key": "online-exposure", "version": 1}
 FIRST = {"assessment_id": lambda c: c["first_revision"]}
+PATCHED = {"assessment_id": lambda c: c["patched"]}
 AMENDED = {"assessment_id": lambda c: c["amended"]}
 CLIENT = {"client_id": lambda c: c["client_id"]}
 
@@ -87,12 +89,20 @@ PLAN: list[Step] = [
     Step("get", "/v1/clients"),
     Step("post", "/v1/clients", remember=_remember_client),
     Step("post", "/v1/clients/{client_id}/rotate", CLIENT),
-    # assessments: create (vignette V1), amend (what was learned later), override the amended revision (a raise)
+    # assessments: create (vignette V1), read it with its answers, amend it by a patch (what was learned later),
+    # then with the complete answers, override the amended revision (a raise)
     Step("post", "/v1/assessments", {"Idempotency-Key": _fresh_key}, remember=_remember("first_revision")),
     Step("get", "/v1/assessments"),
     Step("get", "/v1/assessments/{assessment_id}", FIRST),
     Step("get", "/v1/assessments/{assessment_id}/revisions", FIRST),
-    Step("post", "/v1/assessments/{assessment_id}/revisions", FIRST, remember=_remember("amended")),
+    Step(
+        "post",
+        "/v1/assessments/{assessment_id}/revisions",
+        FIRST,
+        remember=_remember("patched"),
+        example="answers_patch",
+    ),
+    Step("post", "/v1/assessments/{assessment_id}/revisions", PATCHED, remember=_remember("amended")),
     Step("post", "/v1/assessments/{assessment_id}/override", AMENDED),
     Step("post", "/v1/assessments/{assessment_id}/rescore", AMENDED),
     Step("get", "/v1/assessments/{assessment_id}/replay", AMENDED),
@@ -203,9 +213,16 @@ def documented_example(document: Mapping[str, Any], holder: Mapping[str, Any]) -
     return schema_example(document, holder.get("schema", {}))
 
 
-def body_example(document: Mapping[str, Any], operation: Mapping[str, Any]) -> Any:
-    content = operation["requestBody"]["content"]
-    return documented_example(document, content["application/json"])
+def body_example(document: Mapping[str, Any], operation: Mapping[str, Any], name: str | None = None) -> Any:
+    content = operation["requestBody"]["content"]["application/json"]
+    if name is not None:
+        return content["examples"][name]["value"]
+    return documented_example(document, content)
+
+
+def _first_example(operation: Mapping[str, Any]) -> str | None:
+    examples = operation.get("requestBody", {}).get("content", {}).get("application/json", {}).get("examples", {})
+    return next(iter(examples), None)
 
 
 def success_status(operation: Mapping[str, Any]) -> int:
@@ -273,6 +290,20 @@ def test_every_operation_runs_with_its_documented_examples(served: Served) -> No
             f"steps for operations not in the document: {planned - documented.keys()}"
         )
 
+        named = {
+            (method, path, name)
+            for (method, path), operation in documented.items()
+            for name in operation.get("requestBody", {})
+            .get("content", {})
+            .get("application/json", {})
+            .get("examples", {})
+        }
+        sent = {
+            (step.method, step.path, step.example or _first_example(documented[step.method, step.path]))
+            for step in PLAN
+        }
+        assert not named - sent, f"named body examples the example test does not send: {named - sent}"
+
         context: Context = {
             "questionnaire_key": body_example(document, documented["post", "/v1/questionnaires/{key}/versions"])["key"],
             "ruleset_key": body_example(document, documented["post", "/v1/rulesets/{key}/versions"])["key"],
@@ -318,7 +349,7 @@ def build_request(
             headers[name] = str(value)
     request: dict[str, Any] = {"url": url, "params": query, "headers": headers}
     if "requestBody" in operation:
-        body = body_example(document, operation)
+        body = body_example(document, operation, step.example)
         assert body is not NO_EXAMPLE, f"{step.method} {step.path} documents no request body example"
         request["json"] = body
     return request

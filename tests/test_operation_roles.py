@@ -11,7 +11,9 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from fastapi.routing import APIRoute, iter_route_contexts
 
+from app.auth.dependencies import conditional_policies
 from app.auth.permissions import CASE_DATA_OPERATIONS, GRANTS, Role
 from app.main import create_app
 from tests.conftest import Tenant, make_settings
@@ -19,6 +21,10 @@ from tests.hardening.support import RouteInfo, route_table
 
 ROLES_LINE = re.compile(r"\*\*Roles:\*\* (?P<roles>[`a-z_, ]+) \(operation `(?P<operation>[a-z_]+)`\)\.")
 PUBLIC_LINE = "**Public:** no API key needed."
+CONDITION_LINE = re.compile(
+    r"\*\*With (?P<when>`[^`]+`):\*\* also operation `(?P<operation>[a-z_]+)`, granted to (?P<roles>[`a-z_, ]+); "
+    r"a key without it gets a 403\."
+)
 
 
 @pytest.fixture(scope="module")
@@ -59,6 +65,32 @@ def test_every_operation_names_exactly_the_roles_grants_gives(served: tuple[dict
         named = {Role(name.strip().strip("`")) for name in match["roles"].split(",")}
         assert named == GRANTS[route.operation], route
         assert match["operation"] == route.operation.value, route
+
+
+def test_a_further_operation_some_requests_need_is_named_before_the_roles() -> None:
+    app = create_app(make_settings("sqlite:///:memory:"))
+    document = app.openapi()
+    app.state.engine.dispose()
+    seen = 0
+    for route in iter_route_contexts(app.routes):
+        if not isinstance(route.original_route, APIRoute) or route.path_format is None:
+            continue
+        for method in route.methods or ():
+            operation = document["paths"].get(route.path_format, {}).get(method.lower())
+            if operation is None:
+                continue
+            paragraphs = str(operation.get("description", "")).rstrip().split("\n\n")
+            further = conditional_policies(route.dependant)
+            shown = [CONDITION_LINE.fullmatch(p) for p in paragraphs[-1 - len(further) : -1]] if further else []
+            assert all(shown), f"{method} {route.path_format}: {paragraphs[-1 - len(further) :]}"
+            for policy, match in zip(further, shown, strict=True):
+                assert match is not None
+                assert (match["when"], match["operation"]) == (policy.when, policy.operation.value)
+                named = {Role(name.strip().strip("`")) for name in match["roles"].split(",")}
+                assert named == GRANTS[policy.operation]
+                seen += 1
+            assert not any(CONDITION_LINE.fullmatch(p) for p in paragraphs[: -1 - len(further)])
+    assert seen >= 2  # include=answers on an assessment and on its revisions
 
 
 def test_acting_user_is_required_exactly_on_case_data(served: tuple[dict[str, Any], list[RouteInfo]]) -> None:

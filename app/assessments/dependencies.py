@@ -7,7 +7,7 @@ import json
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import Depends, Header, Query, Request
 from starlette.concurrency import run_in_threadpool
@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from app.assessments import service
 from app.audit.chain import canonical_bytes
 from app.auth.caller import Caller
-from app.auth.dependencies import Authorize
+from app.auth.dependencies import Authorize, AuthorizeWhen
 from app.auth.permissions import Operation
 from app.core.config import Settings, SettingsDep
 from app.core.errors import BadRequest, render
@@ -42,6 +42,31 @@ async def _explain(
 
 
 ExplainDep = Annotated[frozenset[str], Depends(_explain)]
+
+READ_ANSWERS = AuthorizeWhen(Operation.read_answers, "`include=answers`")
+
+
+async def _include_answers(
+    caller: Reader,
+    policy: Annotated[AuthorizeWhen, Depends(READ_ANSWERS)],
+    include: Annotated[
+        Literal["answers"] | None,
+        Query(
+            description="`answers`: also show the answers stored with each revision shown (property `answers`). "
+            "Needs operation `read_answers` (roles assessor, supervisor) besides this operation's own; audited as "
+            "`assessment.read_answers`.",
+            examples=["answers"],
+        ),
+    ] = None,
+) -> bool:
+    if include is None:
+        return False
+    policy.require(caller)
+    return True
+
+
+IncludeAnswersDep = Annotated[bool, Depends(_include_answers)]
+"""Whether the request asked for the stored answers (`?include=answers`), its caller allowed to read them."""
 
 IDEMPOTENCY_KEY_DESCRIPTION = (
     "Optional, per API client: makes a retry safe. A retry of the same request (method, path, query parameters, "

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Path, Query, Response, status
+from fastapi import APIRouter, Body, Header, Path, Query, Response, status
 from fastapi.responses import HTMLResponse
 from pydantic import AwareDatetime
 
 from app.assessments import service
 from app.assessments.dependencies import (
     ExplainDep,
+    IncludeAnswersDep,
     Reader,
     StateReadSeamDep,
     Supervisor,
@@ -31,6 +32,7 @@ from app.assessments.schemas import (
     RevisionCreate,
 )
 from app.audit.routing import AuditRefusals
+from app.content import examples
 from app.core.db import SessionDep
 from app.core.errors import (
     BadRequest,
@@ -59,6 +61,21 @@ IDEMPOTENT = {**ONE, **problem_responses(Conflict, ValidationFailed, Idempotency
 IDEMPOTENT[409] = {
     **IDEMPOTENT[409],
     "description": f"{Conflict.title} (or a request with this Idempotency-Key is still running: Retry-After)",
+}
+
+
+REVISION_EXAMPLES = {
+    "answers": {
+        "summary": "The complete answers",
+        "description": "Vignette V1 again, corrected with what was learned later (result: medium).",
+        "value": examples.revision_request(),
+    },
+    "answers_patch": {
+        "summary": "Only the changes (JSON Merge Patch)",
+        "description": "What was learned later about vignette V1, merged into the amended revision's answers; "
+        '`"<item>": null` would remove an answer.',
+        "value": examples.revision_patch_request(),
+    },
 }
 
 
@@ -165,13 +182,18 @@ def get_assessment(
     caller: Reader,
     session: SessionDep,
     explain: ExplainDep,
+    include_answers: IncludeAnswersDep,
     response: Response,
     if_none_match: Annotated[
         str | None, Header(description="The ETag of an earlier read; a 304 without a body when it still matches.")
     ] = None,
 ) -> AssessmentRead | Response:
-    """Read one assessment (any revision) with its overrides and entered-in-error mark; ETag for caching."""
-    shown = service.get_assessment(session, caller, assessment_id, explain=explain)
+    """Read one assessment (any revision) with its overrides and entered-in-error mark; ETag for caching.
+
+    With `include=answers`, the answers stored with the revision too (property `answers`, absent otherwise); that
+    representation has its own ETag.
+    """
+    shown = service.get_assessment(session, caller, assessment_id, explain=explain, with_answers=include_answers)
     if if_none_match and shown.etag in {tag.strip() for tag in if_none_match.split(",")}:
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": shown.etag})
     response.headers["ETag"] = shown.etag
@@ -180,10 +202,17 @@ def get_assessment(
 
 @router.get("/{assessment_id}/revisions", response_model=RevisionChain, responses=ONE)
 def list_revisions(
-    assessment_id: AssessmentId, caller: Reader, session: SessionDep, explain: ExplainDep
+    assessment_id: AssessmentId,
+    caller: Reader,
+    session: SessionDep,
+    explain: ExplainDep,
+    include_answers: IncludeAnswersDep,
 ) -> RevisionChain:
-    """The whole chain of revisions that holds this assessment, oldest first."""
-    return service.revision_chain(session, caller, assessment_id, explain=explain)
+    """The whole chain of revisions that holds this assessment, oldest first.
+
+    With `include=answers`, each revision with the answers stored with it (property `answers`, absent otherwise).
+    """
+    return service.revision_chain(session, caller, assessment_id, explain=explain, with_answers=include_answers)
 
 
 @router.post(
@@ -194,7 +223,7 @@ def list_revisions(
 )
 def amend_assessment(
     assessment_id: AssessmentId,
-    body: RevisionCreate,
+    body: Annotated[RevisionCreate, Body(openapi_examples=REVISION_EXAMPLES)],
     caller: Writer,
     idempotency: WriterIdempotency,
     session: SessionDep,
@@ -204,9 +233,13 @@ def amend_assessment(
 ) -> AssessmentRead | Response:
     """Amend an assessment: a new assessment that supersedes it (only the latest revision: 409 otherwise).
 
-    Keeps the original's subject, questionnaire and rule-set versions unless the body names others; overrides
-    do not carry over. The original stays readable. With an `Idempotency-Key`, a retry gets the first response
-    again: the 201 (same Location), or the 409 if the assessment had already been amended or entered in error.
+    Send the revision's complete `answers`, or `answers_patch`: a JSON Merge Patch (RFC 7396) of the amended
+    revision's stored answers (`null` removes an answer). The merged set is validated as a whole and stored in
+    full; a 422 points at `/answers_patch/<item>` and says when the answer at fault was carried over, and lists
+    the answers the patch leaves that are no longer asked (send each as `null`). Keeps the original's subject,
+    questionnaire and rule-set versions unless the body names others; overrides do not carry over. The original
+    stays readable. With an `Idempotency-Key`, a retry gets the first response again: the 201 (same Location), or
+    the 409 if the assessment had already been amended or entered in error.
     """
     amended = service.amend_assessment(
         session, caller, assessment_id, body, explain=explain, state_read_seam=seam, idempotency=idempotency

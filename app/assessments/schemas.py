@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from app.content import examples
 from app.core.pagination import Page
@@ -73,14 +74,30 @@ class AssessmentCreate(_Input):
     )
 
 
+def _no_default(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)  # optional, but never null: left out when not sent
+
+
 class RevisionCreate(_Input):
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={"examples": [examples.revision_request()]},
+        json_schema_extra={"examples": [examples.revision_request(), examples.revision_patch_request()]},
     )
 
-    answers: dict[str, Any] = Field(
-        description="The revision's complete answers (they replace the amended assessment's), keyed by item id."
+    # Exactly one of the two (app/assessments/answers_patch.py, `check_one_source`): a 422 names both otherwise.
+    answers: dict[str, Any] | SkipJsonSchema[None] = Field(
+        default=None,
+        description="The revision's complete answers (they replace the amended revision's), keyed by item id. Send "
+        "this or `answers_patch`, not both.",
+        json_schema_extra=_no_default,
+    )
+    answers_patch: dict[str, Any] | SkipJsonSchema[None] = Field(
+        default=None,
+        description="Changes to the amended revision's stored answers, as a JSON Merge Patch (RFC 7396): a member "
+        "with a value sets that answer (a multi-choice list is replaced whole), a member that is null removes it, "
+        "items not named keep their answers. The merged set is validated as a whole; errors point at "
+        "`/answers_patch/<item>`. Send this or `answers`, not both.",
+        json_schema_extra=_no_default,
     )
     questionnaire: QuestionnaireRef | None = Field(
         default=None,
@@ -92,6 +109,16 @@ class RevisionCreate(_Input):
         description="The rule set to score with; default: the amended assessment's rule set, at its version when "
         "`questionnaire` is omitted too, else at the latest published version.",
     )
+
+    @field_validator("answers", "answers_patch", mode="before")
+    @classmethod
+    def _an_object(cls, value: Any) -> Any:
+        # Before the union is tried: one error at the field, not one per member of `dict | None`.
+        if value is None:
+            raise ValueError("must be an object keyed by item id; leave the field out rather than send null")
+        if not isinstance(value, dict):
+            raise ValueError("must be an object keyed by item id")
+        return value
 
 
 class OverrideCreate(_Input):
@@ -161,6 +188,14 @@ class AssessmentRead(Result):
     )
     entered_in_error: EnteredInErrorRead | None = Field(
         description="The entered-in-error mark, or null when the assessment stands."
+    )
+    # Absent, not null, unless asked for.
+    answers: dict[str, Any] | None = Field(
+        default=None,
+        description="Only with `?include=answers` (operation `read_answers`: roles assessor, supervisor): the answers "
+        "stored with this revision, keyed by item id, as they were scored. A revision made with `answers_patch` "
+        "holds the complete merged set.",
+        exclude_if=lambda value: value is None,
     )
 
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any, TypedDict
 
 from pydantic import BaseModel
@@ -19,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.assessments import repository
+from app.assessments.answers_patch import check_one_source, patch_problem, revision_answers
 from app.assessments.models import Assessment, AssessmentEnteredInError, AssessmentOverride
 from app.assessments.report import Labels, Superseding, render_report
 from app.assessments.schemas import (
@@ -61,6 +63,7 @@ RESOURCE = "assessment"
 EXPLAIN_OPTIONS = frozenset({"trace", "counterfactuals"})
 STORED_EXPLAIN = frozenset({"trace"})  # the explanation kept with every assessment
 PURGE_PROBABILITY = 0.001
+READ_ANSWERS = "assessment.read_answers"  # the audit action of every read that shows stored answers
 # Stored result keys an assessment's response sets from elsewhere: its final level, and the extras asked for.
 _SHOWN_APART = frozenset({"level"}) | EXPLAIN_OPTIONS
 
@@ -159,11 +162,16 @@ def _answer_problem(issues: Sequence[Issue], detail: str | None = None) -> Valid
     )
 
 
-def _evaluate(resolved: ResolvedRuleSet, answers: dict[str, Any], explain: Collection[str]) -> dict[str, Any]:
+def _evaluate(
+    resolved: ResolvedRuleSet,
+    answers: dict[str, Any],
+    explain: Collection[str],
+    problem: Callable[[Sequence[Issue]], ValidationFailed] = _answer_problem,
+) -> dict[str, Any]:
     try:
         return resolved.compiled.evaluate(answers, explain=explain)
     except AnswerError as exc:
-        raise _answer_problem(exc.issues) from exc
+        raise problem(exc.issues) from exc
 
 
 @dataclass
@@ -399,9 +407,10 @@ def _new_assessment(
     answers: dict[str, Any],
     explain: Collection[str],
     supersedes: str | None,
+    problem: Callable[[Sequence[Issue]], ValidationFailed] = _answer_problem,
 ) -> _New:
-    """Score and show a new assessment: CPU only, no statement."""
-    result = _evaluate(resolved, answers, STORED_EXPLAIN | set(explain))
+    """Score and show a new assessment: CPU only, no statement. `problem` makes the 422 of invalid answers."""
+    result = _evaluate(resolved, answers, STORED_EXPLAIN | set(explain), problem)
     now = utcnow()
     days = result["review_within_days"]
     values = {
@@ -529,6 +538,7 @@ def amend_assessment(
     replay = _claim_key(session, caller, idempotency, "assessment.amend")
     if replay is not None:
         return replay
+    check_one_source(body)
     loaded = _load_for_change(session, caller, assessment_id, "assessment.amend", state_read_seam)
     original = loaded.row
     if loaded.superseded_by is not None:
@@ -558,18 +568,26 @@ def amend_assessment(
         ruleset_key=ruleset_key,
         ruleset_version=ruleset_version,
     )
+    answers = revision_answers(body, original.answers)
+    patch = body.answers_patch
     new = _new_assessment(
         caller,
         resolved,
         subject_ref=original.subject_ref,
-        answers=body.answers,
+        answers=answers,
         explain=explain,
         supersedes=original.id,
+        problem=(
+            _answer_problem
+            if patch is None
+            else partial(patch_problem, patch=patch, stored=original.answers, merged=answers)
+        ),
     )
+    details: dict[str, Any] = {"supersedes": original.id, "level": new.values["computed_level"]}
+    if patch is not None:
+        details["answers_patch"] = True
     try:
-        _store_new(
-            session, caller, new, "assessment.amend", {"supersedes": original.id, "level": new.values["computed_level"]}
-        )
+        _store_new(session, caller, new, "assessment.amend", details)
     except IntegrityError as exc:  # the unique `supersedes`: a concurrent amendment won
         raise StateConflict("This assessment has already been amended: amend its latest revision") from exc
     _keep_created(session, idempotency, new.shown.model, new.shown.location)
@@ -579,12 +597,27 @@ def amend_assessment(
 # --- reads ------------------------------------------------------------------------------------------------
 
 
+def _with_answers(model: AssessmentRead, row: Assessment) -> AssessmentRead:
+    """The assessment shown with the answers stored with it (`?include=answers`)."""
+    return model.model_copy(update={"answers": dict(row.answers)})
+
+
 def get_assessment(
-    session: Session, caller: Caller, assessment_id: str, *, explain: Collection[str] = frozenset()
+    session: Session,
+    caller: Caller,
+    assessment_id: str,
+    *,
+    explain: Collection[str] = frozenset(),
+    with_answers: bool = False,
 ) -> ShownAssessment:
+    """One revision; `with_answers`, its stored answers too, audited as `assessment.read_answers` (in place of
+    `assessment.read`: one event per request, with the digest of what it returned)."""
     loaded = _load(session, caller, assessment_id)
-    shown = _shown_assessment(_render_loaded(session, caller, loaded, explain))
-    _record_about(session, caller, "assessment.read", loaded, shown.digest)
+    model = _render_loaded(session, caller, loaded, explain)
+    if with_answers:
+        model = _with_answers(model, loaded.row)
+    shown = _shown_assessment(model)
+    _record_about(session, caller, READ_ANSWERS if with_answers else "assessment.read", loaded, shown.digest)
     return shown
 
 
@@ -722,18 +755,28 @@ def _render_many(
 
 
 def revision_chain(
-    session: Session, caller: Caller, assessment_id: str, *, explain: Collection[str] = frozenset()
+    session: Session,
+    caller: Caller,
+    assessment_id: str,
+    *,
+    explain: Collection[str] = frozenset(),
+    with_answers: bool = False,
 ) -> RevisionChain:
+    """Every revision of the chain; `with_answers`, each with its stored answers, audited as
+    `assessment.read_answers` (in place of `assessment.revisions`)."""
     ids = repository.chain_ids(session, caller.organisation_id, assessment_id)
     if not ids:
         raise NotFound(f"No assessment {assessment_id}")
     rows = repository.by_ids(session, caller.organisation_id, ids)
     oldest, _ = rows[0]
-    chain = RevisionChain(items=_render_many(session, caller, rows, explain))
+    items = _render_many(session, caller, rows, explain)
+    if with_answers:
+        items = [_with_answers(item, row) for item, (row, _) in zip(items, rows, strict=True)]
+    chain = RevisionChain(items=items)
     audit.record(
         session,
         caller=caller,
-        action="assessment.revisions",
+        action=READ_ANSWERS if with_answers else "assessment.revisions",
         resource_type=RESOURCE,
         resource_id=assessment_id,
         subject_ref=oldest.subject_ref,

@@ -55,11 +55,33 @@ class Authorize:
         request.state.caller = caller
         await _limit(request.app.state.rate_limiter.check, request.app.state.rate_limiter, caller.client_id)
         if not allowed(caller.roles, self.operation):
-            roles = ", ".join(granting_roles(self.operation))
-            raise Forbidden(f"This operation needs one of the roles: {roles} (operation '{self.operation.value}')")
+            raise _forbidden(self.operation)
         if self.case_data and x_acting_user is None:
             raise BadRequest("X-Acting-User header is required for case data")
         return caller
+
+
+def _forbidden(operation: Operation) -> Forbidden:
+    roles = ", ".join(granting_roles(operation))
+    return Forbidden(f"This operation needs one of the roles: {roles} (operation '{operation.value}')")
+
+
+class AuthorizeWhen:
+    """A further operation a route needs only for some requests (`when`, e.g. `` `include=answers` ``), on top of
+    the operation its Authorize policy names. The dependency that reads the condition depends on this marker (so
+    the route declares it, and app/auth/openapi.py and docs/roles.md name it) and calls `require` with the
+    route's caller when the condition holds: the same 403 as Authorize, naming this operation."""
+
+    def __init__(self, operation: Operation, when: str) -> None:
+        self.operation = operation
+        self.when = when
+
+    def __call__(self) -> AuthorizeWhen:
+        return self
+
+    def require(self, caller: Caller) -> None:
+        if not allowed(caller.roles, self.operation):
+            raise _forbidden(self.operation)
 
 
 async def _authenticate(request: Request, header: str | None) -> Caller:
@@ -114,6 +136,16 @@ def route_policy(dependant: Dependant) -> Authorize | Public | None:
         if found is not None:
             return found
     return None
+
+
+def conditional_policies(dependant: Dependant) -> list[AuthorizeWhen]:
+    """The further operations a route declares for some of its requests, anywhere in its dependency tree."""
+    found: list[AuthorizeWhen] = []
+    for sub in dependant.dependencies:
+        if isinstance(sub.call, AuthorizeWhen) and sub.call not in found:
+            found.append(sub.call)
+        found += [policy for policy in conditional_policies(sub) if policy not in found]
+    return found
 
 
 AdminCaller = Annotated[Caller, Depends(Authorize(Operation.manage_keys))]

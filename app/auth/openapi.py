@@ -1,5 +1,6 @@
 """What the OpenAPI document says about access, derived from each route's policy and GRANTS (never written per
-route): the roles that may call an operation, and whether it requires X-Acting-User."""
+route): the roles that may call an operation (and those some of its requests need), and whether it requires
+X-Acting-User."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 
 from fastapi.dependencies.models import Dependant
 
-from app.auth.dependencies import Authorize, Public, route_policy
+from app.auth.dependencies import Authorize, AuthorizeWhen, Public, conditional_policies, route_policy
 from app.auth.permissions import granting_roles
 
 PUBLIC_PARAGRAPH = "**Public:** no API key needed."
@@ -28,10 +29,21 @@ def roles_paragraph(policy: Authorize) -> str:
     return f"**Roles:** {roles} (operation `{policy.operation.value}`)."
 
 
+def conditional_paragraph(policy: AuthorizeWhen) -> str:
+    roles = ", ".join(f"`{role.value}`" for role in granting_roles(policy.operation))
+    return (
+        f"**With {policy.when}:** also operation `{policy.operation.value}`, granted to {roles}; a key without it"
+        " gets a 403."
+    )
+
+
 def describe_access(dependant: Dependant, operation: dict[str, Any]) -> None:
-    """Ends the operation's description with who may call it and sets whether X-Acting-User is required."""
+    """Ends the operation's description with who may call it (any further operation some requests need, then the
+    route's own) and sets whether X-Acting-User is required."""
     policy = route_policy(dependant)
     if isinstance(policy, Authorize):
+        for further in conditional_policies(dependant):
+            _append_paragraph(operation, conditional_paragraph(further))
         _append_paragraph(operation, roles_paragraph(policy))
         _document_acting_user(operation, required=policy.case_data)
     elif isinstance(policy, Public):

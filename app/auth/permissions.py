@@ -19,6 +19,7 @@ class Operation(enum.StrEnum):
     evaluate = "evaluate"
     write_assessments = "write_assessments"
     read_assessments = "read_assessments"
+    read_answers = "read_answers"
     supervise_assessments = "supervise_assessments"
     author_content = "author_content"
     impact_analysis = "impact_analysis"
@@ -33,6 +34,7 @@ GRANTS: dict[Operation, frozenset[Role]] = {
     Operation.evaluate: frozenset(Role),
     Operation.write_assessments: frozenset({R.assessor, R.supervisor}),
     Operation.read_assessments: frozenset({R.assessor, R.supervisor, R.auditor}),
+    Operation.read_answers: frozenset({R.assessor, R.supervisor}),
     Operation.supervise_assessments: frozenset({R.supervisor}),
     Operation.author_content: frozenset({R.rule_author, R.rule_publisher}),
     Operation.impact_analysis: frozenset({R.rule_author, R.rule_publisher}),
@@ -46,6 +48,7 @@ CASE_DATA_OPERATIONS = frozenset(
     {
         Operation.write_assessments,
         Operation.read_assessments,
+        Operation.read_answers,
         Operation.supervise_assessments,
         Operation.impact_analysis,
         Operation.read_audit,

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from fastapi.routing import APIRoute, iter_route_contexts
 from starlette.routing import BaseRoute
 
-from app.auth.dependencies import Authorize, route_policy
+from app.auth.dependencies import Authorize, AuthorizeWhen, conditional_policies, route_policy
 from app.auth.openapi import PUBLIC_PARAGRAPH, roles_paragraph
 from app.auth.permissions import CASE_DATA_OPERATIONS, GRANTS, Operation, Role
 
@@ -37,6 +37,9 @@ OPERATION_SCOPES: dict[Operation, str] = {
     Operation.evaluate: "dry-run a rule-set version on answers sent in the request (nothing is stored)",
     Operation.write_assessments: "create assessments, amend them (a new revision) and rescore them",
     Operation.read_assessments: "list and read assessments, their revisions, replays and printable reports",
+    Operation.read_answers: (
+        "read the answers stored with an assessment (`include=answers` on an assessment or its revisions)"
+    ),
     Operation.supervise_assessments: "override an assessment's level and mark an assessment as entered in error",
     Operation.author_content: "create and replace drafts of questionnaires and rule sets, validate them, diff versions",
     Operation.impact_analysis: (
@@ -73,6 +76,7 @@ class Endpoint:
     method: str
     path: str
     operation: Operation | None  # None: public, no key needed
+    conditions: tuple[AuthorizeWhen, ...] = ()  # further operations some of its requests need
 
     def __str__(self) -> str:
         return f"{self.method} {self.path}"
@@ -90,7 +94,8 @@ def endpoints(routes: Sequence[BaseRoute]) -> list[Endpoint]:
             continue
         policy = route_policy(route.dependant)
         operation = policy.operation if isinstance(policy, Authorize) else None
-        found += [Endpoint(method, path, operation) for method in route.methods or () if method != "HEAD"]
+        conditions = tuple(conditional_policies(route.dependant))
+        found += [Endpoint(method, path, operation, conditions) for method in route.methods or () if method != "HEAD"]
     return sorted(found, key=lambda e: (e.path, METHOD_ORDER.index(e.method)))
 
 
@@ -115,6 +120,31 @@ def _endpoint_lines(listed: Sequence[Endpoint]) -> list[str]:
     public = [f"`{endpoint}`" for endpoint in listed if endpoint.operation is None]
     lines += ["", _paragraph(f"Open without a key: {', '.join(public)}."), ""]
     return lines
+
+
+def _condition_lines(listed: Sequence[Endpoint]) -> list[str]:
+    rows = [(endpoint, condition) for endpoint in listed for condition in endpoint.conditions]
+    if not rows:
+        return []
+    lines = [
+        "## Requests that need a further operation",
+        "",
+        _paragraph(
+            "Some requests to an endpoint ask for more than its operation covers: they need the further operation"
+            " too, and a key without it gets a 403 naming it. The OpenAPI description of the operation says so in"
+            " a paragraph before its roles."
+        ),
+        "",
+        "| endpoint | request | further operation | case data | "
+        + " | ".join(f"`{role.value}`" for role in Role)
+        + " |",
+        "|---|---|---|---|" + "---|" * len(Role),
+    ]
+    for endpoint, condition in rows:
+        marks = " | ".join("yes" if role in GRANTS[condition.operation] else "" for role in Role)
+        case_data = "yes" if condition.operation in CASE_DATA_OPERATIONS else ""
+        lines.append(f"| `{endpoint}` | {condition.when} | `{condition.operation.value}` | {case_data} | {marks} |")
+    return [*lines, ""]
 
 
 def render(listed: Sequence[Endpoint]) -> str:
@@ -172,4 +202,5 @@ def render(listed: Sequence[Endpoint]) -> str:
         lines.append(f"| `{operation.value}` | {OPERATION_SCOPES[operation]} | {case_data} | {marks} |")
     lines.append("")
     lines += _endpoint_lines(listed)
+    lines += _condition_lines(listed)
     return "\n".join(lines).rstrip("\n") + "\n"

@@ -57,6 +57,11 @@ def revision_request() -> dict[str, Any]:
     return {"answers": {**vignette(LOW_VIGNETTE), **LATER_INFORMATION}}
 
 
+def revision_patch_request() -> dict[str, Any]:
+    """POST /v1/assessments/{id}/revisions of the V1 assessment: what was learned later, as a merge patch."""
+    return {"answers_patch": dict(LATER_INFORMATION)}
+
+
 def evaluate_request() -> dict[str, Any]:
     """POST /v1/rulesets/{key}/versions/{version}/evaluate: vignette V3."""
     return {"answers": vignette(IMMEDIATE_VIGNETTE)}
