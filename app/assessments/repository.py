@@ -260,31 +260,9 @@ def _filtered(stmt: StatementT, organisation_id: str, f: ListFilter) -> Statemen
 
 
 def page(
-    session: Session,
-    organisation_id: str,
-    *,
-    subject_ref: str | None,
-    level: str | None,
-    created_from: datetime | None,
-    created_to: datetime | None,
-    ruleset_key: str | None,
-    ruleset_version: int | None,
-    include_superseded: bool,
-    include_entered_in_error: bool,
-    after: Position | None,
-    limit: int,
+    session: Session, organisation_id: str, filters: ListFilter, *, after: Position | None, limit: int
 ) -> list[tuple[Assessment, str | None]]:
     """Newest first, in `LISTED` order after `after` (stable while rows are inserted); `limit` + 1 rows at most."""
-    filters = ListFilter(
-        subject_ref,
-        level,
-        created_from,
-        created_to,
-        ruleset_key,
-        ruleset_version,
-        include_superseded,
-        include_entered_in_error,
-    )
     rows = session.execute(LISTED.apply(_filtered(_scoped(organisation_id), organisation_id, filters), after, limit))
     return [(row.Assessment, row.superseded_by) for row in rows]
 

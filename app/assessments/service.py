@@ -641,6 +641,19 @@ class ListFilters:
             del scope["review_by_before"]
         return scope
 
+    def selection(self) -> repository.ListFilter:
+        """The filters as the repository applies them (`review_by_before` picks the list, it is not one of them)."""
+        return repository.ListFilter(
+            subject_ref=self.subject_ref,
+            level=self.level,
+            created_from=self.created_from,
+            created_to=self.created_to,
+            ruleset_key=self.ruleset_key,
+            ruleset_version=self.ruleset_version,
+            include_superseded=self.include_superseded,
+            include_entered_in_error=self.include_entered_in_error,
+        )
+
 
 def list_assessments(
     session: Session,
@@ -660,14 +673,7 @@ def list_assessments(
         found = repository.page(
             session,
             caller.organisation_id,
-            subject_ref=filters.subject_ref,
-            level=filters.level,
-            created_from=filters.created_from,
-            created_to=filters.created_to,
-            ruleset_key=filters.ruleset_key,
-            ruleset_version=filters.ruleset_version,
-            include_superseded=filters.include_superseded,
-            include_entered_in_error=filters.include_entered_in_error,
+            filters.selection(),
             after=repository.LISTED.decode(cursor, scope),
             limit=limit,
         )
@@ -715,16 +721,7 @@ def _due(
     found = repository.due_page(
         session,
         caller.organisation_id,
-        repository.ListFilter(
-            subject_ref=filters.subject_ref,
-            level=filters.level,
-            created_from=filters.created_from,
-            created_to=filters.created_to,
-            ruleset_key=filters.ruleset_key,
-            ruleset_version=filters.ruleset_version,
-            include_superseded=False,
-            include_entered_in_error=False,
-        ),
+        filters.selection(),
         review_by_before=before,
         after=repository.DUE.decode(cursor, scope),
         limit=limit,

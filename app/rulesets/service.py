@@ -189,6 +189,19 @@ def resolve_ruleset(
     return resolved
 
 
+def _named_row(
+    session: Session, organisation_id: str, key: str, version: int | None, *, in_query: bool = False
+) -> repository.ResolvedRow:
+    """A named rule set the organisation can see (its latest published version when no version is named); 404
+    otherwise, naming the query parameters when they are where the name came from."""
+    row = repository.resolve_named_row(session, organisation_id, key, version)
+    if row is not None:
+        return row
+    if version is None:
+        raise NotFound(f"No published version of rule set '{key}'" + (" (ruleset_key)" if in_query else ""))
+    raise NotFound(f"No rule set '{key}' version {version}" + (" (ruleset_key, ruleset_version)" if in_query else ""))
+
+
 def _resolve(
     session: Session,
     organisation_id: str,
@@ -204,12 +217,9 @@ def _resolve(
     current choice for the questionnaire key applies, else the newest published system rule set targeting it.
     The rule set must target the questionnaire (and its version, when one is named): 422 otherwise.
     """
+    row: repository.ResolvedRow | None
     if ruleset_key is not None:
-        row = repository.resolve_named_row(session, organisation_id, ruleset_key, ruleset_version)
-        if row is None:
-            if ruleset_version is None:
-                raise NotFound(f"No published version of rule set '{ruleset_key}'")
-            raise NotFound(f"No rule set '{ruleset_key}' version {ruleset_version}")
+        row = _named_row(session, organisation_id, ruleset_key, ruleset_version)
         if row.status != "published":
             raise _invalid(
                 "/ruleset/version",
@@ -300,12 +310,9 @@ def ruleset_for_answers_schema(
     if ruleset_key is None and ruleset_version is not None:
         raise _query_problem("ruleset_version", "ruleset_version needs ruleset_key: name the rule set too")
     asked = f"questionnaire '{questionnaire_key}' version {questionnaire_version}"
+    row: repository.ResolvedRow | None
     if ruleset_key is not None:
-        row = repository.resolve_named_row(session, organisation_id, ruleset_key, ruleset_version)
-        if row is None:
-            if ruleset_version is None:
-                raise NotFound(f"No published version of rule set '{ruleset_key}' (ruleset_key)")
-            raise NotFound(f"No rule set '{ruleset_key}' version {ruleset_version} (ruleset_key, ruleset_version)")
+        row = _named_row(session, organisation_id, ruleset_key, ruleset_version, in_query=True)
         if (row.questionnaire_key, row.questionnaire_version) != (questionnaire_key, questionnaire_version):
             same_key = row.questionnaire_key == questionnaire_key
             parameter = "ruleset_version" if ruleset_version is not None and same_key else "ruleset_key"
