@@ -193,8 +193,10 @@ def get_assessment(
     With `include=answers`, the answers stored with the revision too (property `answers`, absent otherwise); that
     representation has its own ETag.
     """
-    shown = service.get_assessment(session, caller, assessment_id, explain=explain, with_answers=include_answers)
-    if if_none_match and shown.etag in {tag.strip() for tag in if_none_match.split(",")}:
+    shown, not_modified = service.get_assessment(
+        session, caller, assessment_id, explain=explain, with_answers=include_answers, if_none_match=if_none_match
+    )
+    if not_modified:
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": shown.etag})
     response.headers["ETag"] = shown.etag
     return shown.model

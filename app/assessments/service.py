@@ -609,16 +609,20 @@ def get_assessment(
     *,
     explain: Collection[str] = frozenset(),
     with_answers: bool = False,
-) -> ShownAssessment:
-    """One revision; `with_answers`, its stored answers too, audited as `assessment.read_answers` (in place of
-    `assessment.read`: one event per request, with the digest of what it returned)."""
+    if_none_match: str | None = None,
+) -> tuple[ShownAssessment, bool]:
+    """One revision, and whether the caller's `If-None-Match` already holds it (the route then answers 304);
+    `with_answers`, its stored answers too, audited as `assessment.read_answers` (in place of `assessment.read`:
+    one event per request, with the digest of the representation and the status the route answers)."""
     loaded = _load(session, caller, assessment_id)
     model = _render_loaded(session, caller, loaded, explain)
     if with_answers:
         model = _with_answers(model, loaded.row)
     shown = _shown_assessment(model)
-    _record_about(session, caller, READ_ANSWERS if with_answers else "assessment.read", loaded, shown.digest)
-    return shown
+    not_modified = bool(if_none_match) and shown.etag in {tag.strip() for tag in (if_none_match or "").split(",")}
+    action = READ_ANSWERS if with_answers else "assessment.read"
+    _record_about(session, caller, action, loaded, shown.digest, status=304 if not_modified else 200)
+    return shown, not_modified
 
 
 @dataclass(frozen=True)

@@ -246,3 +246,25 @@ def test_the_document_shows_answers_and_who_may_ask_for_them() -> None:
         assert paragraphs[-1].startswith(
             "**Roles:** `assessor`, `supervisor`, `auditor` (operation `read_assessments`)"
         )
+
+
+async def test_a_read_answered_304_is_audited_as_a_304(client: httpx.AsyncClient, tenant: Tenant) -> None:
+    created = await create(client, tenant)
+    aid = created["id"]
+    headers = tenant.headers(Role.assessor, acting_user="sw")
+    first = await client.get(f"/v1/assessments/{aid}", headers=headers)
+    again = await client.get(f"/v1/assessments/{aid}", headers={**headers, "If-None-Match": first.headers["ETag"]})
+    with_answers = await client.get(
+        f"/v1/assessments/{aid}",
+        params={"include": "answers"},
+        headers={**headers, "If-None-Match": first.headers["ETag"]},
+    )
+    assert (first.status_code, again.status_code, with_answers.status_code) == (200, 304, 200)
+
+    seen = await events(client, tenant, resource_id=aid)
+    assert [(e["action"], e["status"]) for e in seen][1:] == [
+        ("assessment.read", 200),
+        ("assessment.read", 304),
+        ("assessment.read_answers", 200),
+    ]
+    assert seen[2]["digest"] == digest_of(first)
