@@ -14,7 +14,7 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -80,6 +80,29 @@ PATCHED = {"assessment_id": lambda c: c["patched"]}
 AMENDED = {"assessment_id": lambda c: c["amended"]}
 CLIENT = {"client_id": lambda c: c["client_id"]}
 
+
+def _draft_lifecycle(kind: str, named: dict[str, Any], etag: str, reads: Sequence[Step] = ()) -> list[Step]:
+    """The operations of one kind of content document, in order: the example document becomes draft 1, is read
+    (then `reads`), replaced, validated and published; then draft 2 is created and diffed."""
+    base = f"/v1/{kind}"
+    version = {**named, "version": 1}
+    matching = {**version, "If-Match": lambda c: c[etag]}
+    return [
+        Step("get", f"{base}/schema"),
+        Step("get", base),
+        Step("post", f"{base}/validate"),
+        Step("post", f"{base}/{{key}}/versions", named, remember=_etag(etag)),
+        Step("get", f"{base}/{{key}}/versions", named),
+        Step("get", f"{base}/{{key}}/versions/{{version}}", version),
+        *reads,
+        Step("put", f"{base}/{{key}}/versions/{{version}}", matching, remember=_etag(etag)),
+        Step("post", f"{base}/{{key}}/versions/{{version}}/validate", version),
+        Step("post", f"{base}/{{key}}/versions/{{version}}/publish", matching),
+        Step("post", f"{base}/{{key}}/versions", named),
+        Step("get", f"{base}/{{key}}/diff", named),
+    ]
+
+
 PLAN: list[Step] = [
     Step("get", "/healthz"),
     Step("get", "/readyz"),
@@ -108,48 +131,14 @@ PLAN: list[Step] = [
     Step("get", "/v1/assessments/{assessment_id}/replay", AMENDED),
     Step("get", "/v1/assessments/{assessment_id}/report", AMENDED),
     # questionnaires: the example document becomes draft 1, is replaced, validated and published; then draft 2
-    Step("get", "/v1/questionnaires/schema"),
-    Step("get", "/v1/questionnaires"),
-    Step("post", "/v1/questionnaires/validate"),
-    Step("post", "/v1/questionnaires/{key}/versions", QUESTIONNAIRE, remember=_etag("questionnaire_etag")),
-    Step("get", "/v1/questionnaires/{key}/versions", QUESTIONNAIRE),
-    Step("get", "/v1/questionnaires/{key}/versions/{version}", QUESTIONNAIRE_V1),
-    Step("get", "/v1/questionnaires/{key}/versions/{version}/answers-schema", SHIPPED_QUESTIONNAIRE),
-    Step(
-        "put",
-        "/v1/questionnaires/{key}/versions/{version}",
-        {**QUESTIONNAIRE_V1, "If-Match": lambda c: c["questionnaire_etag"]},
-        remember=_etag("questionnaire_etag"),
+    *_draft_lifecycle(
+        "questionnaires",
+        QUESTIONNAIRE,
+        "questionnaire_etag",
+        reads=[Step("get", "/v1/questionnaires/{key}/versions/{version}/answers-schema", SHIPPED_QUESTIONNAIRE)],
     ),
-    Step("post", "/v1/questionnaires/{key}/versions/{version}/validate", QUESTIONNAIRE_V1),
-    Step(
-        "post",
-        "/v1/questionnaires/{key}/versions/{version}/publish",
-        {**QUESTIONNAIRE_V1, "If-Match": lambda c: c["questionnaire_etag"]},
-    ),
-    Step("post", "/v1/questionnaires/{key}/versions", QUESTIONNAIRE),
-    Step("get", "/v1/questionnaires/{key}/diff", QUESTIONNAIRE),
     # rule sets: the same for the example rule set (published and made current), dry runs on the shipped one
-    Step("get", "/v1/rulesets/schema"),
-    Step("get", "/v1/rulesets"),
-    Step("post", "/v1/rulesets/validate"),
-    Step("post", "/v1/rulesets/{key}/versions", RULESET, remember=_etag("ruleset_etag")),
-    Step("get", "/v1/rulesets/{key}/versions", RULESET),
-    Step("get", "/v1/rulesets/{key}/versions/{version}", RULESET_V1),
-    Step(
-        "put",
-        "/v1/rulesets/{key}/versions/{version}",
-        {**RULESET_V1, "If-Match": lambda c: c["ruleset_etag"]},
-        remember=_etag("ruleset_etag"),
-    ),
-    Step("post", "/v1/rulesets/{key}/versions/{version}/validate", RULESET_V1),
-    Step(
-        "post",
-        "/v1/rulesets/{key}/versions/{version}/publish",
-        {**RULESET_V1, "If-Match": lambda c: c["ruleset_etag"]},
-    ),
-    Step("post", "/v1/rulesets/{key}/versions", RULESET),
-    Step("get", "/v1/rulesets/{key}/diff", RULESET),
+    *_draft_lifecycle("rulesets", RULESET, "ruleset_etag"),
     Step("post", "/v1/rulesets/{key}/versions/{version}/evaluate", SHIPPED_RULESET),
     Step("get", "/v1/rulesets/{key}/versions/{version}/fixtures", SHIPPED_RULESET),
     Step("post", "/v1/rulesets/{key}/versions/{version}/impact", RULESET_V1),
