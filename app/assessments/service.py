@@ -42,6 +42,7 @@ from app.assessments.schemas import (
 from app.audit import service as audit
 from app.audit.chain import digest
 from app.auth.caller import Caller
+from app.core.conditional import none_match_holds
 from app.core.db import new_id, utcnow
 from app.core.errors import Conflict, FieldError, IdempotencyKeyReused, NotFound, ProblemError, ValidationFailed
 from app.core.metrics import ASSESSMENTS_CREATED
@@ -619,7 +620,7 @@ def get_assessment(
     if with_answers:
         model = _with_answers(model, loaded.row)
     shown = _shown_assessment(model)
-    not_modified = bool(if_none_match) and shown.etag in {tag.strip() for tag in (if_none_match or "").split(",")}
+    not_modified = none_match_holds(shown.etag, if_none_match)
     action = READ_ANSWERS if with_answers else "assessment.read"
     _record_about(session, caller, action, loaded, shown.digest, status=304 if not_modified else 200)
     return shown, not_modified

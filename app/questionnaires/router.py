@@ -11,6 +11,7 @@ from app.auth.caller import Caller
 from app.content_versions.http import KEY_PATTERN, ContentKey, DocumentBody, VersionNumber, document_request_body
 from app.content_versions.router import COMMON, Author, Reader, VersionRoutes, add_version_routes
 from app.content_versions.schemas import ValidationReport
+from app.core.conditional import none_match_holds
 from app.core.config import Settings
 from app.core.db import SessionDep
 from app.core.errors import Conflict, NotFound, PayloadTooLarge, UnsupportedMediaType, problem_responses
@@ -228,6 +229,6 @@ def get_answers_schema(
         session, caller.organisation_id, key, version, ruleset_key, ruleset_version
     )
     built = service.answers_schema_of(resolved.compiled.questionnaire, resolved.compiled.ruleset)
-    if if_none_match and {built.etag, "*"} & {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}:
+    if none_match_holds(built.etag, if_none_match):
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": built.etag})
     return Response(built.body, media_type=service.ANSWERS_SCHEMA_MEDIA_TYPE, headers={"ETag": built.etag})

@@ -268,3 +268,7 @@ async def test_a_read_answered_304_is_audited_as_a_304(client: httpx.AsyncClient
         ("assessment.read_answers", 200),
     ]
     assert seen[2]["digest"] == digest_of(first)
+    weak = await client.get(
+        f"/v1/assessments/{aid}", headers={**headers, "If-None-Match": f"W/{first.headers['ETag']}"}
+    )
+    assert weak.status_code == 304  # If-None-Match compares weakly (RFC 9110)
