@@ -9,6 +9,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from app.auth.permissions import Role
 from app.content import default_documents
 from app.rulesets.seed import seed_default_content
 from tests.conftest import Tenant
@@ -66,3 +67,13 @@ async def create(
     assert response.status_code == 201, response.text
     created: dict[str, Any] = response.json()
     return created
+
+
+async def events(client: httpx.AsyncClient, tenant: Tenant, **params: Any) -> list[dict[str, Any]]:
+    """The organisation's audit events about assessments (and refusals), oldest first, as an auditor reads them."""
+    response = await client.get(
+        "/v1/audit/events", params={"limit": 200, **params}, headers=tenant.headers(Role.auditor, acting_user="dpo")
+    )
+    assert response.status_code == 200, response.text
+    items: list[dict[str, Any]] = response.json()["items"]
+    return [e for e in items if e["action"].startswith(("assessment.", "refused."))]

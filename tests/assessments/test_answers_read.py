@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
 
 import httpx
 import rfc8785
@@ -15,19 +14,10 @@ from sqlalchemy import select
 from app.assessments.models import IdempotencyRecord
 from app.auth.permissions import GRANTS, Operation, Role
 from app.main import create_app
-from tests.assessments.conftest import IMMEDIATE, LOW, MEDIUM, answers, create, new_body
+from tests.assessments.conftest import IMMEDIATE, LOW, MEDIUM, answers, create, events, new_body
 from tests.conftest import Tenant, make_settings
 
 FORBIDDEN = "This operation needs one of the roles: assessor, supervisor (operation 'read_answers')"
-
-
-async def events(client: httpx.AsyncClient, tenant: Tenant, **params: Any) -> list[dict[str, Any]]:
-    response = await client.get(
-        "/v1/audit/events", params={"limit": 200, **params}, headers=tenant.headers(Role.auditor, acting_user="dpo")
-    )
-    assert response.status_code == 200, response.text
-    items: list[dict[str, Any]] = response.json()["items"]
-    return [e for e in items if e["action"].startswith(("assessment.", "refused."))]
 
 
 def digest_of(response: httpx.Response) -> str:

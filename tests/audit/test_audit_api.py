@@ -10,17 +10,8 @@ from fastapi import FastAPI
 
 from app.auth.models import ApiKey
 from app.auth.permissions import Role
-from tests.assessments.conftest import IMMEDIATE, create, new_body
+from tests.assessments.conftest import IMMEDIATE, create, events, new_body
 from tests.conftest import Tenant
-
-
-async def events(client: httpx.AsyncClient, tenant: Tenant, **params: Any) -> list[dict[str, Any]]:
-    response = await client.get(
-        "/v1/audit/events", params={"limit": 200, **params}, headers=tenant.headers(Role.auditor, acting_user="dpo")
-    )
-    assert response.status_code == 200, response.text
-    items: list[dict[str, Any]] = response.json()["items"]
-    return [e for e in items if e["action"].startswith(("assessment.", "refused."))]
 
 
 async def test_every_case_data_operation_is_chained(client: httpx.AsyncClient, tenant: Tenant) -> None:
