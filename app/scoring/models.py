@@ -406,13 +406,33 @@ Term = Annotated[
 ]
 
 
+class ScoreBand(Strict):
+    """A named band of a score's values: half-open [gte, lt); a score's bands are contiguous from 0, the last open."""
+
+    code: Identifier
+    label: str
+    gte: StrictInt
+    lt: StrictInt | None = None
+    reason: str | None = None
+    source: str | None = None
+
+
+ScoreKind = Literal["sum", "mean", "prorated"]
+Rounding = Literal["half_up", "half_even", "floor", "ceiling"]
+
+
 class Score(Strict):
     id: Identifier
     title: str | None = None
     purpose: Literal["level", "reporting"] = "level"
+    kind: ScoreKind = "sum"
+    min_answered: StrictInt | None = Field(None, ge=1)
+    rounding: Rounding | None = None
+    decimals: StrictInt = Field(0, ge=0, le=6)
     terms: list[Term] | None = None
     subtotal_of: Identifier | None = None
     items: list[ItemId] | None = None
+    bands: list[ScoreBand] | None = None
 
     @model_validator(mode="after")
     def _check_shape(self) -> Self:
@@ -471,7 +491,13 @@ class Expectation(Strict):
     triggers: list[Identifier] | None = None
     floors: list[Identifier] | None = None
     actions_include: list[Identifier] | None = None
+    actions_exclude: list[Identifier] | None = None
     scores: dict[Identifier, StrictInt] | None = None
+    score_bands: dict[Identifier, Identifier] | None = None
+    information_gaps: list[ItemId] | None = None
+    information_gaps_include: list[ItemId] | None = None
+    reasons_include: list[Identifier] | None = None
+    notices: list[Identifier] | None = None
 
 
 class EmbeddedTest(Strict):
@@ -484,6 +510,19 @@ class EmbeddedTest(Strict):
 RiskOrder = Literal["rising", "falling"] | list[OptionCode]
 
 
+class LevelLabel(Strict):
+    label: str = Field(min_length=1)
+    description: str | None = None
+
+
+class Jurisdictions(Strict):
+    """The nations whose procedures the rule set's actions follow: codes of a single-choice item."""
+
+    item: ItemId
+    codes: list[OptionCode] = Field(min_length=1)
+    notice: str | None = None
+
+
 class RuleSet(Strict):
     key: Key
     version: StrictInt = Field(ge=1)
@@ -493,9 +532,12 @@ class RuleSet(Strict):
     source: str | None = Field(None, description="citation of the instrument or guidance the rules express")
     questionnaire: QuestionnaireRef
     levels: list[Identifier] = Field(min_length=1)
+    level_labels: dict[Identifier, LevelLabel] = Field(default_factory=dict)
     disclaimer: str
     monotone: StrictBool = False
     risk_order: dict[ItemId, RiskOrder] = Field(default_factory=dict)
+    unknown_reads_as: dict[ItemId, Literal["most_concerning"]] = Field(default_factory=dict)
+    jurisdictions: Jurisdictions | None = None
     override_policy: Literal["raise_only", "lower_only", "any", "none"] = "raise_only"
     actions: list[Action] = Field(default_factory=list)
     scores: list[Score] = Field(default_factory=list)

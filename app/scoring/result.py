@@ -47,6 +47,16 @@ class Action(BaseModel):
     )
 
 
+class ScoreBandReached(BaseModel):
+    code: str = Field(description="The band's code in the rule set, e.g. `moderate`.")
+    label: str = Field(description="The band's label, e.g. `Moderate depression`.")
+
+
+class Notice(BaseModel):
+    code: str = Field(description="What the notice is about, e.g. `jurisdiction_outside_ruleset`.")
+    text: str = Field(description="The notice in plain words for a professional; show it before the result.")
+
+
 class Result(BaseModel):
     """The result object: the same in evaluate, assessment, rescore and replay."""
 
@@ -55,7 +65,24 @@ class Result(BaseModel):
         "`computed_level` (always `computed_level` in a dry run)."
     )
     computed_level: str = Field(description="The level the rule set computed from the answers, e.g. `medium`.")
-    scores: dict[str, int] = Field(description='Every score\'s integer value, by score id, e.g. `{"total": 6}`.')
+    scores: dict[str, int] = Field(
+        description='Every score\'s integer value, by score id, e.g. `{"total": 6}`; a score listed in '
+        "`score_decimals` is stored scaled by 10 to that power."
+    )
+    score_bands: dict[str, ScoreBandReached] = Field(
+        default_factory=dict,
+        description="The named band each banded score falls in, by score id (empty when no score declares bands).",
+    )
+    score_decimals: dict[str, int] = Field(
+        default_factory=dict,
+        description='Decimal places of each score stored scaled, by score id: `{"mean": 2}` with `scores` '
+        '`{"mean": 235}` means 2.35 (empty when every score is a whole number).',
+    )
+    notices: list[Notice] = Field(
+        default_factory=list,
+        description="Things to know before reading the result, e.g. that the actions follow another nation's "
+        "procedures; shown first.",
+    )
     triggers: list[Trigger] = Field(description="The triggers that fired, each setting a level directly.")
     floors_applied: list[FloorApplied] = Field(
         description="The floors (minimum levels) that fired, including the unknown-answers rule."
