@@ -273,12 +273,21 @@ class ChangelogEntry:
 
 
 _HEADING = re.compile(r"^## (riskapi-scoring/\S+)\s*$")
+_ID = re.compile(r"`([^`]+)`|([^,`]+)")  # one id of a list item: in backticks, or up to the next comma
 _LIST_ITEM = re.compile(r"^- `(?P<file>[^`]+)`: (?P<count>\d+) cases?: (?P<ids>.+?)\.?\s*$")
+
+
+def changelog_line(name: str, ids: Iterable[str]) -> str:
+    """The list item of a changelog entry naming `ids` (each in backticks unless it is a plain word)."""
+    ordered = sorted(ids)
+    shown = ", ".join(i if re.fullmatch(r"[\w.-]+", i) else f"`{i}`" for i in ordered)
+    return f"- `{name}`: {len(ordered)} case{'s' if len(ordered) != 1 else ''}: {shown}"
 
 
 def parse_changelog(text: str) -> dict[str, ChangelogEntry]:
     """Each engine version's entry: the heading `## <version>`, then a line `Changed cases: none.` or `Changed
-    cases:` followed by one list item per file: ``- `<file>`: <count> cases: <id>, <id>, ...``."""
+    cases:` followed by one list item per file: ``- `<file>`: <count> cases: <id>, <id>, ...`` (ids in backticks
+    when one holds a comma)."""
     entries: dict[str, ChangelogEntry] = {}
     current: ChangelogEntry | None = None
     in_list = False
@@ -314,7 +323,7 @@ def parse_changelog(text: str) -> dict[str, ChangelogEntry]:
             else:
                 in_list = False
             continue
-        ids = {case.strip() for case in item.group("ids").split(",") if case.strip()}
+        ids = {quoted or plain.strip() for quoted, plain in _ID.findall(item.group("ids"))} - {""}
         if int(item.group("count")) != len(ids):
             current.problems.append(
                 f"line {number}: {item.group('file')} counts {item.group('count')} cases but names {len(ids)}"
@@ -350,7 +359,10 @@ def gate_problems(
     unlisted = actual - claimed
     if unlisted:
         changed = FileReplay(outcome.name, outcome.engine_version, {c: outcome.changed[c] for c in unlisted})
-        problems.append(f"not in the changelog entry for {engine}: {changed.summary()}")
+        problems.append(
+            f"not in the changelog entry for {engine}: {changed.summary()}\n"
+            f"  (the entry's line for this file, if the changes are meant: {changelog_line(outcome.name, actual)})"
+        )
     unchanged = claimed - actual
     if unchanged:
         listed = ", ".join(sorted(unchanged)[:20])

@@ -179,9 +179,9 @@ def existing_targets(source: Source, root: Path) -> dict[str, str]:
     return found
 
 
-def run(root: Path = corpus.ROOT, dry_run: bool = False) -> int:
+def run(root: Path = corpus.ROOT, dry_run: bool = False, sources: list[Source] | None = None) -> int:
     refused = 0
-    for source in discover():
+    for source in discover() if sources is None else sources:
         label = f"{source.ruleset.key} v{source.ruleset.version} ({source.origin})"
         kept = existing_targets(source, root)
         for name in kept.values():
