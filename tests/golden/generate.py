@@ -47,44 +47,57 @@ class Source:
     questionnaire: Questionnaire
 
 
-def _documents(paths: list[Path]) -> tuple[list[tuple[Path, RuleSet]], list[tuple[Path, Questionnaire]]]:
+def _documents(paths: list[Path], shipped: bool) -> tuple[list[tuple[Path, RuleSet]], list[tuple[Path, Questionnaire]]]:
+    """The rule sets and questionnaires among `paths`. Shipped content must parse; a fixture that does not (the
+    suite keeps broken documents too) is skipped with a note."""
     rulesets, questionnaires = [], []
     for path in paths:
         try:
             data = load_document(path)
-        except ScoringError:
-            continue
-        if not isinstance(data, dict):
-            continue
-        if "levels" in data and "questionnaire" in data:
-            rulesets.append((path, parse_ruleset(data)))
-        elif "items" in data and "sections" in data:
-            questionnaires.append((path, parse_questionnaire(data)))
+            if isinstance(data, dict) and "levels" in data and "questionnaire" in data:
+                rulesets.append((path, parse_ruleset(data)))
+            elif isinstance(data, dict) and "items" in data and "sections" in data:
+                questionnaires.append((path, parse_questionnaire(data)))
+        except ScoringError as exc:
+            if shipped:
+                raise SystemExit(f"{path}: {exc}") from exc
+            print(f"skipped  {path.relative_to(corpus.REPO)}: {exc}", file=sys.stderr)
     return rulesets, questionnaires
 
 
 def _pair(
     rulesets: list[tuple[Path, RuleSet]], questionnaires: list[tuple[Path, Questionnaire]], shipped: bool
 ) -> list[Source]:
+    """Each rule set with its questionnaire (one from the same directory first), if it compiles: shipped content
+    must; a fixture that does not is skipped with a note."""
     sources = []
     for path, ruleset in rulesets:
+        origin = path.resolve().relative_to(corpus.REPO).as_posix()
         wanted = (ruleset.questionnaire.key, ruleset.questionnaire.version)
         matching = [(p, q) for p, q in questionnaires if (q.key, q.version) == wanted]
-        matching.sort(key=lambda pair: pair[0].parent != path.parent)  # the same directory first
-        if not matching:
-            raise SystemExit(f"{path}: no questionnaire {wanted[0]} v{wanted[1]} beside it")
-        origin = path.resolve().relative_to(corpus.REPO).as_posix()
-        sources.append(Source(origin, shipped, ruleset, matching[0][1]))
+        matching.sort(key=lambda pair: pair[0].parent != path.parent)
+        problem = None if matching else f"no questionnaire {wanted[0]} v{wanted[1]} among the documents read"
+        if matching:
+            try:
+                compile_ruleset(ruleset, matching[0][1])
+            except ScoringError as exc:
+                problem = f"does not compile: {exc}"
+        if problem is None:
+            sources.append(Source(origin, shipped, ruleset, matching[0][1]))
+        elif shipped:
+            raise SystemExit(f"{origin}: {problem}")
+        else:
+            print(f"skipped  {origin}: {problem}", file=sys.stderr)
     return sources
 
 
 def discover() -> list[Source]:
     repo = corpus.REPO
-    shipped = _pair(*_documents(sorted((repo / "app" / "content").glob("*.yaml"))), shipped=True)
+    shipped = _pair(*_documents(sorted((repo / "app" / "content").glob("*.yaml")), True), shipped=True)
     fixture_paths = sorted(repo.glob("tests/**/fixtures/*.yaml")) + sorted(
         path for path in (repo / "docs" / "examples").glob("*") if path.suffix in (".yaml", ".yml", ".json")
     )
-    fixtures = _pair(*_documents(fixture_paths), shipped=False)
+    fixtures = _pair(*_documents(fixture_paths, False), shipped=False)
     from tests.scoring.conftest import QUESTIONNAIRE, RULESET
 
     mini = Source(

@@ -65,7 +65,7 @@ def test_every_shipped_rule_set_version_is_in_the_corpus_with_a_thousand_answer_
             assert len(cases) >= generate.SHIPPED_COUNT
             levels = Counter(case["expected"]["level"] for case in cases)
             assert set(levels) == set(ruleset.levels), levels
-            assert levels.most_common(1)[0][1] < len(cases) * 0.6, levels
+            assert levels.most_common(1)[0][1] < len(cases) * 0.8, levels  # not "all no", not all grave
 
 
 def test_every_file_is_named_after_its_rule_set_and_records_its_engine_and_projection() -> None:
