@@ -45,12 +45,33 @@ def _run(compiled: CompiledRuleSet, test: EmbeddedTest) -> TestOutcome:
         got = sorted(entry["id"] for entry in result[key])
         if sorted(wanted) != got:
             failures.append(f"{name}: expected {sorted(wanted)}, got {got}")
+    got_actions = {action["id"] for action in result["actions"]}
     if expect.actions_include is not None:
-        got_actions = {action["id"] for action in result["actions"]}
         missing = [action for action in expect.actions_include if action not in got_actions]
         if missing:
             failures.append(f"actions: missing {missing} (got {sorted(got_actions)})")
+    for action in expect.actions_exclude or []:
+        if action in got_actions:
+            failures.append(f"actions: must not recommend {action} (it was recommended)")
     for score, value in (expect.scores or {}).items():
         if result["scores"].get(score) != value:
             failures.append(f"score {score}: expected {value}, got {result['scores'].get(score)}")
+    for score, code in (expect.score_bands or {}).items():
+        band = result["score_bands"].get(score)
+        reached = band["code"] if band is not None else None
+        if reached != code:
+            failures.append(f"score band {score}: expected {code}, got {reached}")
+    gaps = result["information_gaps"]
+    if expect.information_gaps is not None and sorted(expect.information_gaps) != sorted(gaps):
+        failures.append(f"information_gaps: expected {sorted(expect.information_gaps)}, got {sorted(gaps)}")
+    missing_gaps = [item for item in expect.information_gaps_include or [] if item not in gaps]
+    if missing_gaps:
+        failures.append(f"information_gaps: missing {missing_gaps} (got {sorted(gaps)})")
+    reasons = {reason["rule_id"] for reason in result["reasons"]}
+    missing_reasons = [rule for rule in expect.reasons_include or [] if rule not in reasons]
+    if missing_reasons:
+        failures.append(f"reasons: missing {missing_reasons} (got {sorted(reasons)})")
+    notices = sorted(notice["code"] for notice in result["notices"])
+    if expect.notices is not None and sorted(expect.notices) != notices:
+        failures.append(f"notices: expected {sorted(expect.notices)}, got {notices}")
     return TestOutcome(test.name, not failures, failures)
