@@ -689,13 +689,13 @@ class _RuleSetChecker:
                 ("floors", floor_ids, "floor"),
                 ("actions_include", self.actions, "action"),
                 ("actions_exclude", self.actions, "action"),
-                ("reasons_include", reason_ids, "rule (a term of a level score, a band with a reason, a trigger, "
-                 "a floor or unknown_answers)"),
-                ("notices", notices, "notice (a rule set with jurisdictions may give jurisdiction_outside_ruleset)"),
-            ):  # fmt: skip
+                ("reasons_include", reason_ids, "rule"),
+                ("notices", notices, "notice"),
+            ):
                 for j, ident in enumerate(getattr(expect, name) or []):
                     if ident not in known:
-                        self.issues.append(Issue(f"{at}/expect/{name}/{j}", f"unknown {what} '{ident}'"))
+                        hint = _EXPECTATION_HINTS.get(name, "")
+                        self.issues.append(Issue(f"{at}/expect/{name}/{j}", f"unknown {what} '{ident}'{hint}"))
             for j, action in enumerate(expect.actions_exclude or []):
                 if action in (expect.actions_include or []):
                     self.issues.append(
@@ -725,6 +725,13 @@ class _RuleSetChecker:
             elif code not in bands[score_id]:
                 known = ", ".join(bands[score_id])
                 self.issues.append(Issue(f"{at}/{score_id}", f"'{code}' is not a band of '{score_id}' ({known})"))
+
+
+_EXPECTATION_HINTS = {
+    "reasons_include": " (reasons come from terms of level scores, bands with a reason, triggers, floors and "
+    "unknown_answers)",
+    "notices": f" (a rule set with jurisdictions may give {JURISDICTION_NOTICE})",
+}
 
 
 def authoring_issues(ruleset: RuleSet) -> list[Issue]:

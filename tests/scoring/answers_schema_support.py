@@ -197,7 +197,11 @@ def answer_sets(draw: st.DrawFn, pair: Pair) -> dict[str, Any]:
     questionnaire = pair.compiled.questionnaire
     requirements = item_requirements(questionnaire, items_read_by_triggers(pair.compiled.ruleset))
     values = {item.id: draw(valid_values(item)) for item in questionnaire.items}
-    optional_answered = {r.item.id: draw(st.booleans()) for r in requirements}
+    # the items of a mean or prorated score: a careful assessor answers nearly all of them (min_answered)
+    counted = {item_id for rule in answered_at_least_of(pair.compiled.ruleset) for item_id in rule.items}
+    optional_answered = {
+        r.item.id: draw(st.integers(0, 9)) > 0 if r.item.id in counted else draw(st.booleans()) for r in requirements
+    }
     answers: dict[str, Any] = {}
     for _ in range(len(requirements) + 1):  # until what is asked no longer changes
         following: dict[str, Any] = {}
