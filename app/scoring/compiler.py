@@ -359,7 +359,9 @@ class _Generator:
                     counted.append(f"({var} not in {_set_literal((None, UNKNOWN))})")
             if every_item_answered and all(term == "1" for term in counted):
                 continue  # every item answered and none can be "unknown": min_answered (<= items) holds
-            lines += [f"{indent}if {' + '.join(counted)} < {rule.count!r}:", f"{indent}    {fail}"]
+            test = f"{indent}if {' + '.join(counted)} < {rule.count!r}:"
+            if test not in lines:  # two scores over the same items (a mean and a prorated one) share one test
+                lines += [test, f"{indent}    {fail}"]
         return lines
 
     def _gap_lines(self, item: Item, indent: str) -> list[str]:
@@ -510,7 +512,7 @@ class _Generator:
     def _result_templates(self) -> tuple[dict[str, Any], ...]:
         """Per level, the result's required keys in the published schema's order (result.py; `trace` and
         `counterfactuals` are added only when asked), with what depends only on the level filled in. Each call
-        copies one (a C-level copy of the key table) and stores the rest, instead of building a 14-key dict.
+        copies one (a C-level copy of the key table) and stores the rest, instead of building a 17-key dict.
         The templates never leave the generated functions' globals: a result gets a copy."""
         keys = dict.fromkeys(name for name, field in Result.model_fields.items() if field.is_required())
         decimals = {score.id: score.decimals for score in self.ruleset.scores if score.decimals}
