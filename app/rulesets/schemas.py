@@ -232,11 +232,13 @@ class CurrentRuleSetRead(BaseModel):
     questionnaire_key: str = Field(description="The questionnaire key whose new assessments use this rule set.")
     ruleset: ContentRef = Field(description="The rule-set version new assessments of the questionnaire use.")
     source: Literal["organisation", "default"] = Field(
-        description="`organisation`: chosen by you; `default`: the newest published shipped rule set."
+        description="`organisation`: chosen by you, or kept for you when a new shipped version was installed "
+        "(`updated_by` `system`); `default`: the newest published shipped rule set."
     )
     updated_at: datetime | None = Field(description="When you chose it (ISO 8601, UTC); null for the default.")
     updated_by: str | None = Field(
-        description="Who chose it: the `X-Acting-User`, else `client:<client id>`; null for the default."
+        description="Who chose it: the `X-Acting-User`, else `client:<client id>`; `system` when installing a new "
+        "shipped version kept the rule set you were using; null for the default."
     )
 
 
