@@ -1124,13 +1124,20 @@ def stored_answers_for_impact(
     session: Session,
     organisation_id: str,
     questionnaire_key: str,
-    questionnaire_version: int,
+    up_to_questionnaire_version: int,
     *,
     since: datetime | None,
     until: datetime | None,
     limit: int,
 ) -> list[tuple[str, str, dict[str, Any]]]:
-    """(assessment id, computed level, answers) of the latest, not entered-in-error revisions, newest first."""
+    """(assessment id, computed level, answers) of the latest, not entered-in-error revisions that answered the
+    questionnaire at `up_to_questionnaire_version` or an earlier version, newest first."""
     return repository.latest_answers(
-        session, organisation_id, questionnaire_key, questionnaire_version, since=since, until=until, limit=limit
+        session,
+        organisation_id,
+        questionnaire_key,
+        up_to_questionnaire_version,
+        since=since,
+        until=until,
+        limit=limit,
     )

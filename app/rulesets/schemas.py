@@ -179,7 +179,10 @@ class RisingAssessment(BaseModel):
 
 class UnscorableAssessment(BaseModel):
     assessment_id: str = Field(description="The id of an assessment this version cannot score.")
-    errors: list[str] = Field(description="Why the stored answers do not fit this version (item ids, no values).")
+    errors: list[str] = Field(
+        description="The items whose stored answers do not fit this version's questionnaire (item ids, no values), "
+        "e.g. an item it requires that the earlier version answered did not ask."
+    )
 
 
 class RuleRef(BaseModel):
@@ -209,7 +212,10 @@ class ImpactReport(BaseModel):
     )
 
     ruleset: ContentRef = Field(description="The rule-set version analysed.")
-    questionnaire: ContentRef = Field(description="The questionnaire version it scores.")
+    questionnaire: ContentRef = Field(
+        description="The questionnaire version it scores: stored assessments of this version and of earlier "
+        "versions of the same questionnaire are re-scored."
+    )
     assessed: int = Field(description="How many stored assessments were re-scored (unscorable ones aside).")
     changed: int = Field(description="How many would get another computed level.")
     matrix: list[LevelChange] = Field(

@@ -724,7 +724,7 @@ class StoredAnswers(Protocol):
         session: Session,
         organisation_id: str,
         questionnaire_key: str,
-        questionnaire_version: int,
+        up_to_questionnaire_version: int,
         *,
         since: datetime | None,
         until: datetime | None,
@@ -740,7 +740,9 @@ def impact(
     request: ImpactRequest,
     stored_answers_for_impact: StoredAnswers,
 ) -> ImpactReport:
-    """Re-score the organisation's stored assessments of the same questionnaire version with this version.
+    """Re-score the organisation's stored assessments of the questionnaire this version scores, at its version or
+    an earlier one (answers of an earlier version that do not validate against this one are listed as unscorable,
+    with the items at fault), with this version.
 
     Reads answers, writes nothing but the audit event, and returns ids and levels only.
     """
