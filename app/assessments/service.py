@@ -11,9 +11,10 @@ import json
 import random
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from functools import partial
 from typing import Any, TypedDict
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
@@ -55,8 +56,10 @@ from app.rulesets.service import (
     resolve_ruleset,
     usable_levels,
 )
-from app.scoring import ENGINE_VERSION, AnswerError, Issue
+from app.scoring import ENGINE_VERSION, AnswerError, Issue, Questionnaire
+from app.scoring.answers import is_iso_date
 from app.scoring.checker import GAP_RULE_ID
+from app.scoring.models import DateItem
 from app.scoring.result import Result
 from app.scoring.reviews import review_by_after_override, review_within_days
 
@@ -173,6 +176,56 @@ def _evaluate(
         return resolved.compiled.evaluate(answers, explain=explain)
     except AnswerError as exc:
         raise problem(exc.issues) from exc
+
+
+# Date answers after today are refused when an assessment is recorded (create, amend), never when answers are only
+# evaluated (dry runs, embedded tests, replay), which must give the same result whatever the day. "Today" is the
+# UK's date, with a day's tolerance for a clock or a time zone a little ahead (docs/answers.md).
+UK = ZoneInfo("Europe/London")
+DATE_TOLERANCE = timedelta(days=1)
+
+
+def uk_date(moment: datetime) -> date:
+    """The date in the UK (Europe/London) at `moment`."""
+    return moment.astimezone(UK).date()
+
+
+def dates_after_today(questionnaire: Questionnaire, answers: dict[str, Any], today: date) -> list[Issue]:
+    """An issue at each date answer later than the day after `today` (well-formed dates only: the scoring reports
+    the rest). Pure: tests/scoring/answers_schema_support.py applies it as recording an assessment does."""
+    latest = today + DATE_TOLERANCE
+    issues = []
+    for item in questionnaire.items:
+        value = answers.get(item.id) if isinstance(item, DateItem) else None
+        if isinstance(value, str) and is_iso_date(value) and date.fromisoformat(value) > latest:
+            issues.append(
+                Issue(
+                    f"/{item.id}",
+                    f"{value} is after today ({today.isoformat()} in the UK): a date answer may be at most "
+                    f"{latest.isoformat()}",
+                )
+            )
+    return issues
+
+
+def _evaluate_new(
+    resolved: ResolvedRuleSet,
+    answers: dict[str, Any],
+    explain: Collection[str],
+    today: date,
+    problem: Callable[[Sequence[Issue]], ValidationFailed],
+) -> dict[str, Any]:
+    """The result of answers being recorded: `_evaluate`, and no date answer after today; one 422 names every
+    answer at fault."""
+    late = dates_after_today(resolved.compiled.questionnaire, answers, today)
+    try:
+        result = resolved.compiled.evaluate(answers, explain=explain)
+    except AnswerError as exc:
+        named = {issue.pointer for issue in exc.issues}
+        raise problem([*exc.issues, *(issue for issue in late if issue.pointer not in named)]) from exc
+    if late:
+        raise problem(late)
+    return result
 
 
 @dataclass
@@ -408,10 +461,12 @@ def _new_assessment(
     answers: dict[str, Any],
     explain: Collection[str],
     supersedes: str | None,
+    today: date,
     problem: Callable[[Sequence[Issue]], ValidationFailed] = _answer_problem,
 ) -> _New:
-    """Score and show a new assessment: CPU only, no statement. `problem` makes the 422 of invalid answers."""
-    result = _evaluate(resolved, answers, STORED_EXPLAIN | set(explain), problem)
+    """Score and show a new assessment: CPU only, no statement. `problem` makes the 422 of invalid answers (a date
+    answer after `today`, the UK's date, among them)."""
+    result = _evaluate_new(resolved, answers, STORED_EXPLAIN | set(explain), today, problem)
     now = utcnow()
     days = result["review_within_days"]
     values = {
@@ -484,10 +539,13 @@ def create_assessment(
     caller: Caller,
     body: AssessmentCreate,
     *,
+    today: date,
     explain: Collection[str] = frozenset(),
     idempotency: Idempotency | None = None,
 ) -> ShownAssessment | Replay:
-    """Statements in order: the Idempotency-Key's claim, the rule-set resolution unless cached, the assessment (and
+    """`today` is the UK's date (date answers after the day after it are refused).
+
+    Statements in order: the Idempotency-Key's claim, the rule-set resolution unless cached, the assessment (and
     the key's response), the audit event; the caller's COMMIT follows. With the resolution cached, the scoring and
     rendering run before the first statement, so the transaction (SQLite's write lock, PostgreSQL's advisory and
     head-row locks) spans only I/O. A refusal found by the scoring is raised only after the Idempotency-Key check,
@@ -498,7 +556,7 @@ def create_assessment(
     refusal: ValidationFailed | None = None
     if resolved is not None:
         try:
-            new = _new_from_body(caller, resolved, body, explain)
+            new = _new_from_body(caller, resolved, body, explain, today)
         except ValidationFailed as exc:
             refusal = exc
     replay = _claim_key(session, caller, idempotency, "assessment.create")
@@ -508,7 +566,7 @@ def create_assessment(
         raise refusal
     if resolved is None or new is None:
         resolved = resolve_ruleset(session, caller.organisation_id, **choice)
-        new = _new_from_body(caller, resolved, body, explain)
+        new = _new_from_body(caller, resolved, body, explain, today)
     response = None
     if idempotency is not None:
         response = _created_response(session, idempotency, new.shown.model, new.shown.location)
@@ -520,9 +578,17 @@ def create_assessment(
     return new.shown
 
 
-def _new_from_body(caller: Caller, resolved: ResolvedRuleSet, body: AssessmentCreate, explain: Collection[str]) -> _New:
+def _new_from_body(
+    caller: Caller, resolved: ResolvedRuleSet, body: AssessmentCreate, explain: Collection[str], today: date
+) -> _New:
     return _new_assessment(
-        caller, resolved, subject_ref=body.subject_ref, answers=body.answers, explain=explain, supersedes=None
+        caller,
+        resolved,
+        subject_ref=body.subject_ref,
+        answers=body.answers,
+        explain=explain,
+        supersedes=None,
+        today=today,
     )
 
 
@@ -532,10 +598,12 @@ def amend_assessment(
     assessment_id: str,
     body: RevisionCreate,
     *,
+    today: date,
     explain: Collection[str] = frozenset(),
     state_read_seam: StateReadSeam | None,
     idempotency: Idempotency | None = None,
 ) -> ShownAssessment | Replay:
+    """`today`: the UK's date (date answers after the day after it are refused, wherever they came from)."""
     replay = _claim_key(session, caller, idempotency, "assessment.amend")
     if replay is not None:
         return replay
@@ -578,6 +646,7 @@ def amend_assessment(
         answers=answers,
         explain=explain,
         supersedes=original.id,
+        today=today,
         problem=(
             _answer_problem
             if patch is None
