@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
 from functools import partial
@@ -53,6 +53,8 @@ from app.rulesets.service import (
     ResolvedRuleSet,
     cached_resolution,
     get_ruleset_for_replay,
+    labels_of,
+    level_labels,
     resolve_ruleset,
     usable_levels,
 )
@@ -68,8 +70,9 @@ EXPLAIN_OPTIONS = frozenset({"trace", "counterfactuals"})
 STORED_EXPLAIN = frozenset({"trace"})  # the explanation kept with every assessment
 PURGE_PROBABILITY = 0.001
 READ_ANSWERS = "assessment.read_answers"  # the audit action of every read that shows stored answers
-# Stored result keys an assessment's response sets from elsewhere: its final level, and the extras asked for.
-_SHOWN_APART = frozenset({"level"}) | EXPLAIN_OPTIONS
+# Result keys an assessment's response sets from elsewhere: its final level, the levels' labels (rendered from its
+# rule-set version, never stored), and the extras asked for.
+_SHOWN_APART = frozenset({"level", "level_label", "computed_level_label"}) | EXPLAIN_OPTIONS
 
 
 class IdempotencyInFlight(Conflict):
@@ -248,13 +251,18 @@ class _Loaded:
 
 
 def _assessment_read(
-    loaded: _Loaded, explain: Collection[str], counterfactuals: list[dict[str, Any]] | None = None
+    loaded: _Loaded,
+    explain: Collection[str],
+    labels: Mapping[str, str],
+    counterfactuals: list[dict[str, Any]] | None = None,
 ) -> AssessmentRead:
-    """The assessment as the API shows it: the stored result, its final level and the assessment's own fields."""
+    """The assessment as the API shows it: the stored result, its final level, the levels' labels (`labels`: those
+    of its rule-set version) and the assessment's own fields."""
     row, result, error = loaded.row, loaded.row.result, loaded.entered_in_error
     return AssessmentRead(
         **{name: value for name, value in result.items() if name not in _SHOWN_APART},
         level=loaded.level,
+        **labels_of(labels, loaded.level, row.computed_level),
         trace=result.get("trace", []) if "trace" in explain else None,
         counterfactuals=(
             (counterfactuals if counterfactuals is not None else result.get("counterfactuals", []))
@@ -323,9 +331,21 @@ def _counterfactuals(session: Session, caller: Caller, row: Assessment) -> list[
     return list(result["counterfactuals"])
 
 
-def _render_loaded(session: Session, caller: Caller, loaded: _Loaded, explain: Collection[str]) -> AssessmentRead:
+def _labels(session: Session, caller: Caller, row: Assessment) -> Mapping[str, str]:
+    """The labels of the levels of the rule-set version the assessment was scored with."""
+    return level_labels(session, caller.organisation_id, row.ruleset_key, row.ruleset_version, row.ruleset_hash)
+
+
+def _render_loaded(
+    session: Session,
+    caller: Caller,
+    loaded: _Loaded,
+    explain: Collection[str],
+    labels: Mapping[str, str] | None = None,
+) -> AssessmentRead:
+    """The assessment as shown; `labels`, its rule-set version's level labels when the caller has them."""
     cf = _counterfactuals(session, caller, loaded.row) if "counterfactuals" in explain else None
-    return _assessment_read(loaded, explain, cf)
+    return _assessment_read(loaded, explain, _labels(session, caller, loaded.row) if labels is None else labels, cf)
 
 
 def _record_about(
@@ -490,7 +510,7 @@ def _new_assessment(
         "supersedes": supersedes,
     }
     loaded = _Loaded(Assessment(**values), superseded_by=None, overrides=[], entered_in_error=None)
-    return _New(values, _shown_assessment(_assessment_read(loaded, explain)))
+    return _New(values, _shown_assessment(_assessment_read(loaded, explain, resolved.level_labels)))
 
 
 def _store_new(
@@ -817,9 +837,17 @@ def _render_many(
     for o in repository.overrides(session, caller.organisation_id, ids):
         overrides.setdefault(o.assessment_id, []).append(o)
     errors = {e.assessment_id: e for e in repository.entered_in_error(session, caller.organisation_id, ids)}
+    labels: dict[str, Mapping[str, str]] = {}  # by rule-set hash: looked up once per version on the page
+    for row, _ in rows:
+        if row.ruleset_hash not in labels:
+            labels[row.ruleset_hash] = _labels(session, caller, row)
     return [
         _render_loaded(
-            session, caller, _Loaded(row, superseded_by, overrides.get(row.id, []), errors.get(row.id)), explain
+            session,
+            caller,
+            _Loaded(row, superseded_by, overrides.get(row.id, []), errors.get(row.id)),
+            explain,
+            labels[row.ruleset_hash],
         )
         for row, superseded_by in rows
     ]
@@ -917,7 +945,7 @@ def override_assessment(
     }
     values["id"] = repository.add_override(session, values)
     loaded.overrides.append(AssessmentOverride(**values))
-    shown = _render_loaded(session, caller, loaded, explain)
+    shown = _render_loaded(session, caller, loaded, explain, resolved.level_labels)
     _record_about(
         session,
         caller,
@@ -1055,10 +1083,11 @@ def rescore_assessment(
     if "counterfactuals" in explain and "counterfactuals" not in stored:
         stored["counterfactuals"] = _counterfactuals(session, caller, row)
     changes = _changes(stored, rescored)
+    own_labels = _labels(session, caller, row)
     rescore = RescoreRead(
         assessment_id=row.id,
-        stored=Result(**stored),
-        rescored=Result(**rescored),
+        stored=Result(**stored, **labels_of(own_labels, stored["level"], stored["computed_level"])),
+        rescored=Result(**rescored, **labels_of(target.level_labels, rescored["level"], rescored["computed_level"])),
         changed=_changed(changes),
         changes=changes,
     )
@@ -1132,12 +1161,13 @@ def replay_assessment(
     replayed = {k: v for k, v in replayed_full.items() if k not in EXPLAIN_OPTIONS or k in explain}
     if "counterfactuals" in explain:
         replayed["counterfactuals"] = stored.setdefault("counterfactuals", _counterfactuals(session, caller, row))
+    labels = resolved.level_labels
     replay = ReplayRead(
         assessment_id=row.id,
         identical=not differences,
         differences=differences,
-        stored=Result(**stored),
-        replayed=Result(**replayed),
+        stored=Result(**stored, **labels_of(labels, stored["level"], stored["computed_level"])),
+        replayed=Result(**replayed, **labels_of(labels, replayed["level"], replayed["computed_level"])),
     )
     _record_about(session, caller, "assessment.replay", loaded, replay, details={"identical": not differences})
     return replay
@@ -1170,7 +1200,7 @@ def _superseding(session: Session, caller: Caller, loaded: _Loaded) -> Supersedi
 def report(session: Session, caller: Caller, assessment_id: str) -> bytes:
     loaded = _load(session, caller, assessment_id)
     html = render_report(
-        _assessment_read(loaded, frozenset()).model_dump(mode="json"),
+        _assessment_read(loaded, frozenset(), _labels(session, caller, loaded.row)).model_dump(mode="json"),
         _report_labels(session, caller, loaded.row),
         _superseding(session, caller, loaded),
     ).encode()

@@ -12,8 +12,13 @@ from tests.conftest import Tenant
 PROBLEM = "application/problem+json"
 RESULT_FIELDS = {
     "level",
+    "level_label",
     "computed_level",
+    "computed_level_label",
     "scores",
+    "score_bands",
+    "score_decimals",
+    "notices",
     "triggers",
     "floors_applied",
     "reasons",
