@@ -1174,8 +1174,9 @@ def replay_assessment(
 
 
 def _report_labels(session: Session, caller: Caller, row: Assessment) -> Labels:
-    """Questions, score titles and action details from the assessment's own rule-set version and the questionnaire
-    version it targets (the one the answers were checked against); ids stand in for anything not found."""
+    """The heading (the rule set's title), level labels and descriptions, questions, score titles and action
+    details from the assessment's own rule-set version and the questionnaire version it targets (the one the
+    answers were checked against); ids stand in for anything not found."""
     try:
         resolved = get_ruleset_for_replay(session, caller.organisation_id, row.ruleset_key, row.ruleset_version)
     except NotFound:
@@ -1183,6 +1184,11 @@ def _report_labels(session: Session, caller: Caller, row: Assessment) -> Labels:
     questionnaire, ruleset = resolved.compiled.questionnaire, resolved.compiled.ruleset
     answered = (questionnaire.key, questionnaire.version) == (row.questionnaire_key, row.questionnaire_version)
     return Labels(
+        title=ruleset.title,
+        levels=resolved.level_labels,
+        level_descriptions={
+            level: entry.description for level, entry in ruleset.level_labels.items() if entry.description
+        },
         items={item.id: item.question for item in questionnaire.items} if answered else {},
         scores={score.id: score.title for score in ruleset.scores if score.title},
         actions={action.id: action.detail for action in ruleset.actions if action.detail},
@@ -1199,9 +1205,10 @@ def _superseding(session: Session, caller: Caller, loaded: _Loaded) -> Supersedi
 
 def report(session: Session, caller: Caller, assessment_id: str) -> bytes:
     loaded = _load(session, caller, assessment_id)
+    labels = _report_labels(session, caller, loaded.row)
     html = render_report(
-        _assessment_read(loaded, frozenset(), _labels(session, caller, loaded.row)).model_dump(mode="json"),
-        _report_labels(session, caller, loaded.row),
+        _assessment_read(loaded, frozenset(), labels.levels).model_dump(mode="json"),
+        labels,
         _superseding(session, caller, loaded),
     ).encode()
     audit.record(

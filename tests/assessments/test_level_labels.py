@@ -54,7 +54,7 @@ def test_a_label_is_declared_or_made_from_the_id() -> None:
     ]
 
 
-async def _own_rule_sets(client: httpx.AsyncClient, tenant: Tenant) -> None:
+async def publish_labelled_rule_sets(client: httpx.AsyncClient, tenant: Tenant) -> None:
     """Questionnaire `label-check` v1 and rule set `label-rules` v1 (current) and v2 (published), labelled."""
     author = {**tenant.headers(R.rule_author), **YAML}
     publisher = tenant.headers(R.rule_publisher)
@@ -70,7 +70,7 @@ async def _own_rule_sets(client: httpx.AsyncClient, tenant: Tenant) -> None:
         assert published.status_code == 200, published.text
 
 
-async def _assess(client: httpx.AsyncClient, tenant: Tenant, answers: dict[str, Any], version: int = 1) -> dict:
+async def assess_labelled(client: httpx.AsyncClient, tenant: Tenant, answers: dict[str, Any], version: int = 1) -> dict:
     body = {
         "questionnaire": {"key": "label-check"},
         "ruleset": {"key": "label-rules", "version": version},
@@ -89,10 +89,10 @@ def _labels(result: dict[str, Any]) -> tuple[str, str, str, str]:
 async def test_every_read_of_an_assessment_carries_its_versions_labels(
     app: FastAPI, client: httpx.AsyncClient, tenant: Tenant
 ) -> None:
-    await _own_rule_sets(client, tenant)
-    quiet = await _assess(client, tenant, QUIET)
+    await publish_labelled_rule_sets(client, tenant)
+    quiet = await assess_labelled(client, tenant, QUIET)
     assert _labels(quiet) == ("low", "No concern", "low", "No concern")
-    stranger = await _assess(client, tenant, STRANGER)
+    stranger = await assess_labelled(client, tenant, STRANGER)
     assert _labels(stranger) == ("medium", "Medium", "medium", "Medium")  # no label declared: made from the id
 
     read = (await client.get(f"/v1/assessments/{stranger['id']}", headers=tenant.headers(R.assessor))).json()
@@ -141,12 +141,12 @@ async def test_every_read_of_an_assessment_carries_its_versions_labels(
 async def test_dry_runs_rescores_and_replays_carry_the_labels_of_the_version_that_scored_each_result(
     client: httpx.AsyncClient, tenant: Tenant
 ) -> None:
-    await _own_rule_sets(client, tenant)
+    await publish_labelled_rule_sets(client, tenant)
     evaluated = await client.post(f"{RULES}/2/evaluate", json={"answers": QUIET}, headers=tenant.headers(R.auditor))
     assert evaluated.status_code == 200, evaluated.text
     assert _labels(evaluated.json()) == ("low", "Universal", "low", "Universal")
 
-    quiet = await _assess(client, tenant, QUIET)
+    quiet = await assess_labelled(client, tenant, QUIET)
     rescore = await client.post(
         f"/v1/assessments/{quiet['id']}/rescore", params={"ruleset_version": 2}, headers=tenant.headers(R.assessor)
     )
@@ -169,9 +169,9 @@ async def test_shipped_content_without_labels_reads_its_ids_made_readable(
 async def test_a_page_looks_the_labels_up_once_per_rule_set_version(
     client: httpx.AsyncClient, tenant: Tenant, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    await _own_rule_sets(client, tenant)
+    await publish_labelled_rule_sets(client, tenant)
     for version in (1, 1, 1, 2, 2):
-        await _assess(client, tenant, QUIET, version)
+        await assess_labelled(client, tenant, QUIET, version)
     calls: list[tuple[str, int]] = []
     real = assessments_service.level_labels
 
