@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from app.scoring.answers import AnswerValidator, can_be_unknown, is_iso_date
 from app.scoring.budget import StepBudget, unlimited
 from app.scoring.conditions import UNKNOWN, depth, items_read, leaves, size, walk
-from app.scoring.errors import Issue, WorkLimitExceeded
+from app.scoring.errors import Issue, WorkLimitExceeded, code_list, json_text
 from app.scoring.models import (
     AnswerCondition,
     AtLeastCondition,
@@ -90,6 +90,21 @@ def type_name(item: Item) -> str:
     return f"'{item.id}' ({item.type})"
 
 
+def rule_codes(item: SingleChoiceItem | MultiChoiceItem | YesNoUnknownItem) -> list[str]:
+    """The answers a rule may name: every option but unknown (a rule asks about unknown with is_unknown)."""
+    if isinstance(item, YesNoUnknownItem):
+        return ["yes", "no"]
+    return [option.code for option in item.options if option.code != UNKNOWN]
+
+
+def not_offered(value: object, item: SingleChoiceItem | MultiChoiceItem | YesNoUnknownItem) -> str:
+    """Says that `value` is no answer of `item` and lists the ones it has."""
+    kind = "answer" if isinstance(item, YesNoUnknownItem) else "option"
+    codes = rule_codes(item)
+    offered = f"its {kind}s are {code_list(codes)}" if codes else "it offers no option but unknown"
+    return f"{json_text(value)} is not an {kind} of {type_name(item)}; {offered}"
+
+
 def _check_answer_leaf(leaf: AnswerCondition, at: str, items: dict[str, Item]) -> list[Issue]:
     item = items.get(leaf.q)
     if item is None:
@@ -117,11 +132,12 @@ def _check_answer_leaf(leaf: AnswerCondition, at: str, items: dict[str, Item]) -
     if isinstance(item, YesNoUnknownItem | BooleanItem | SingleChoiceItem) and ordered:
         return [Issue(at_op, f"'{op}' needs a number or date item; {type_name(item)} has no numeric order")]
     if op == "between" and values[0] > values[1]:
-        return [Issue(at_op, f"between [{values[0]}, {values[1]}] is empty (low > high)")]
+        return [Issue(at_op, f"between {json_text(values)} is empty (low > high)")]
     if isinstance(item, YesNoUnknownItem):
         wrong = [v for v in values if v not in ("yes", "no")]
         if wrong:
-            return [Issue(at_op, f'{type_name(item)} is compared with {wrong[0]!r}; write "yes" or "no" in quotes')]
+            shown = json_text(wrong[0])
+            return [Issue(at_op, f'{type_name(item)} is compared with {shown}; write "yes" or "no" in quotes')]
         return []
     if isinstance(item, BooleanItem):
         if any(not isinstance(v, bool) for v in values):
@@ -140,11 +156,11 @@ def _check_answer_leaf(leaf: AnswerCondition, at: str, items: dict[str, Item]) -
 
 
 def _offered(item: SingleChoiceItem | MultiChoiceItem, values: list[object], at: str) -> list[Issue]:
-    codes = {option.code for option in item.options}
+    codes = set(rule_codes(item))
     for index, value in enumerate(values):
         if not isinstance(value, str) or value not in codes:
             where = at if len(values) == 1 else f"{at}/{index}"
-            return [Issue(where, f"{value!r} is not an option of {type_name(item)}")]
+            return [Issue(where, not_offered(value, item))]
     return []
 
 
@@ -344,19 +360,32 @@ class _RuleSetChecker:
                 if not isinstance(item, IntegerItem | DateItem):
                     self.issues.append(Issue(at, f"rising/falling applies to integer and date items, not {item.type}"))
             elif isinstance(item, SingleChoiceItem | YesNoUnknownItem):
-                codes = (
-                    [o.code for o in item.options if o.code != UNKNOWN]
-                    if isinstance(item, SingleChoiceItem)
-                    else ["yes", "no"]
-                )
-                if sorted(order) != sorted(codes):
-                    self.issues.append(
-                        Issue(at, f"list every answer except unknown exactly once, least to most concerning: {codes}")
-                    )
+                self._check_order_list(item, order, at)
             else:
                 self.issues.append(
                     Issue(at, f"an ordered list of codes applies to single_choice and yes_no_unknown, not {item.type}")
                 )
+
+    def _check_order_list(self, item: SingleChoiceItem | YesNoUnknownItem, order: list[str], at: str) -> None:
+        codes = rule_codes(item)
+        seen: set[str] = set()
+        for index, code in enumerate(order):
+            if code == UNKNOWN:
+                self.issues.append(Issue(f"{at}/{index}", '"unknown" is never in a risk order'))
+            elif code not in codes:
+                self.issues.append(Issue(f"{at}/{index}", not_offered(code, item)))
+            elif code in seen:
+                self.issues.append(Issue(f"{at}/{index}", f"{json_text(code)} is listed twice"))
+            seen.add(code)
+        left_out = [code for code in codes if code not in seen]
+        if left_out:
+            self.issues.append(
+                Issue(
+                    at,
+                    f"the order leaves out {code_list(left_out)}: list every answer except unknown exactly once, "
+                    "least to most concerning",
+                )
+            )
 
     def _check_scores(self) -> None:
         earlier: set[str] = set()
@@ -421,19 +450,14 @@ class _RuleSetChecker:
         if item is None:
             self.issues.append(Issue(at + "/q", f"unknown item '{term.q}'"))
             return
-        if isinstance(item, SingleChoiceItem):
-            codes = {o.code for o in item.options if o.code != UNKNOWN}
-        elif isinstance(item, YesNoUnknownItem):
-            codes = {"yes", "no"}
-        else:
+        if not isinstance(item, SingleChoiceItem | YesNoUnknownItem):
             self.issues.append(Issue(at + "/q", f"points apply to single_choice or yes_no_unknown; {type_name(item)}"))
             return
+        codes = set(rule_codes(item))
         for code, points in term.points.items():
             if code not in codes:
                 unknown_hint = " (unknown answers score nothing)" if code == UNKNOWN else ""
-                self.issues.append(
-                    Issue(f"{at}/points/{code}", f"'{code}' is not an answer of {type_name(item)}{unknown_hint}")
-                )
+                self.issues.append(Issue(f"{at}/points/{code}", not_offered(code, item) + unknown_hint))
             if points < 0:
                 self.issues.append(Issue(f"{at}/points/{code}", "weights cannot be negative"))
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from app.scoring.budget import StepBudget
 from app.scoring.conditions import leaves, scores_read, size, walk
-from app.scoring.errors import Issue
+from app.scoring.errors import Issue, code_list, json_text
 from app.scoring.models import (
     AnswerCondition,
     BooleanItem,
@@ -166,8 +166,8 @@ class _Prover:
                 self.fail(
                     op_at,
                     rule,
-                    f"{sorted(map(str, selected))} is not the top of the risk order of '{leaf.q}' "
-                    f"({' < '.join(map(str, order))}); name an answer and every answer above it",
+                    f"{json_text(sorted(selected, key=str))} is not the top of the risk order of '{leaf.q}' "
+                    f"({code_list(order, ' < ')}); name an answer and every answer above it",
                 )
             return
         self._numeric_leaf(item, order, op, operand, op_at, rule)
@@ -233,8 +233,8 @@ class _Prover:
                 self.fail(
                     f"{at}/points",
                     rule,
-                    f"'{code}' scores {points} but the less concerning '{previous[0]}' scores {previous[1]} "
-                    f"(order of '{item.id}': {' < '.join(map(str, order))})",
+                    f"{json_text(code)} scores {points} but the less concerning {json_text(previous[0])} scores "
+                    f"{previous[1]} (order of '{item.id}': {code_list(order, ' < ')})",
                 )
                 return
             previous = (code, points)
