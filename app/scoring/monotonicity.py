@@ -150,7 +150,7 @@ class _Prover:
         op_at = f"{at}/{op}"
         if op == "answered":
             return
-        if op in ("ne", "not_in", "unanswered", "is_unknown"):
+        if op in ("not_in", "unanswered", "is_unknown"):
             self.fail(op_at, rule, f"`{op}` on '{leaf.q}' can hold for a lower-risk answer and not a higher one")
             return
         item = self.items[leaf.q]
@@ -158,6 +158,9 @@ class _Prover:
             return  # contains / contains_any: selecting more options keeps them true
         order = self._order(leaf.q, op_at, rule)
         if order is False or order is True:
+            return
+        if op == "ne":
+            self._ne_leaf(item, order, operand, op_at, rule)
             return
         if isinstance(order, list):
             selected = {operand} if op == "eq" else set(operand)
@@ -171,6 +174,30 @@ class _Prover:
                 )
             return
         self._numeric_leaf(item, order, op, operand, op_at, rule)
+
+    def _ne_leaf(self, item: Item, order: RiskOrder, operand: Any, at: str, rule: str) -> None:
+        """`ne` holds on every answer but one: upward-closed exactly when that one is the least concerning."""
+        if isinstance(order, list):
+            least, what = order[0], f"answer {json_text(order[0])} (order: {code_list(order, ' < ')})"
+        elif isinstance(item, IntegerItem):
+            least = item.min if order == "rising" else item.max
+            bound = "min" if order == "rising" else "max"
+            if least is None:
+                self.fail(
+                    at, rule, f"`ne` on '{item.id}' needs a {bound}: its least concerning value in its {order} order"
+                )
+                return
+            what = f"value {least} ({bound} of a {order} item)"
+        else:
+            self.fail(at, rule, f"`ne` on '{item.id}': a date has no least concerning value to exclude")
+            return
+        if type(operand) is not type(least) or operand != least:
+            self.fail(
+                at,
+                rule,
+                f"`ne` on '{item.id}' holds for a lower-risk answer and not a higher one unless it names its least "
+                f"concerning {what}",
+            )
 
     def _numeric_leaf(self, item: Item, order: RiskOrder, op: str, operand: Any, at: str, rule: str) -> None:
         rising = order == "rising"
