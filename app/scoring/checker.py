@@ -31,6 +31,7 @@ from app.scoring.models import (
     YesNoUnknownItem,
 )
 from app.scoring.monotonicity import check_monotone
+from app.scoring.unknown_reading import check_unknown_reads_as, is_unknown_refused
 
 MAX_DEPTH = 10
 GAP_RULE_ID = "unknown_answers"
@@ -59,6 +60,7 @@ class ConditionScope:
     scores_defined: Collection[str] | None = None  # None: score conditions are not allowed here
     all_scores: set[str] = field(default_factory=set)
     budget: StepBudget = field(default_factory=unlimited)
+    unknown_read: Collection[str] = ()  # items whose unknown rules read as another answer (unknown_reads_as)
 
 
 def check_condition(condition: Condition, pointer: str, scope: ConditionScope) -> list[Issue]:
@@ -74,7 +76,7 @@ def check_condition(condition: Condition, pointer: str, scope: ConditionScope) -
             )
     for leaf, at in leaves(condition, pointer):
         if isinstance(leaf, AnswerCondition):
-            issues.extend(_check_answer_leaf(leaf, at, scope.items))
+            issues.extend(_check_answer_leaf(leaf, at, scope.items, scope.unknown_read))
         elif isinstance(leaf, ScoreCondition):
             issues.extend(_check_score_leaf(leaf, at, scope))
         else:
@@ -105,7 +107,9 @@ def not_offered(value: object, item: SingleChoiceItem | MultiChoiceItem | YesNoU
     return f"{json_text(value)} is not an {kind} of {type_name(item)}; {offered}"
 
 
-def _check_answer_leaf(leaf: AnswerCondition, at: str, items: dict[str, Item]) -> list[Issue]:
+def _check_answer_leaf(
+    leaf: AnswerCondition, at: str, items: dict[str, Item], unknown_read: Collection[str] = ()
+) -> list[Issue]:
     item = items.get(leaf.q)
     if item is None:
         return [Issue(at + "/q", f"unknown item '{leaf.q}'")]
@@ -114,6 +118,8 @@ def _check_answer_leaf(leaf: AnswerCondition, at: str, items: dict[str, Item]) -
     if op in ("answered", "unanswered"):
         return []
     if op == "is_unknown":
+        if leaf.q in unknown_read:
+            return [Issue(at_op, is_unknown_refused(leaf.q))]
         if can_be_unknown(item):
             return []
         return [Issue(at_op, f"{type_name(item)} can never be answered unknown")]
@@ -286,6 +292,7 @@ class _RuleSetChecker:
         self.issues += _duplicates(self._rule_ids(), "rule")
         self.issues += _duplicates(((t.name, f"/tests/{i}/name") for i, t in enumerate(rs.tests)), "test")
         self._check_risk_order()
+        self.issues += check_unknown_reads_as(rs, self.items)
         self._check_scores()
         self._check_score_ranges()
         self._check_bands()
@@ -332,7 +339,7 @@ class _RuleSetChecker:
         return ids
 
     def _condition(self, condition: Condition, at: str, scores_defined: Collection[str]) -> None:
-        scope = ConditionScope(self.items, scores_defined, self.score_ids, self.budget)
+        scope = ConditionScope(self.items, scores_defined, self.score_ids, self.budget, self.ruleset.unknown_reads_as)
         self.issues += check_condition(condition, at, scope)
 
     def _level(self, level: str, at: str) -> None:
@@ -456,7 +463,13 @@ class _RuleSetChecker:
         codes = set(rule_codes(item))
         for code, points in term.points.items():
             if code not in codes:
-                unknown_hint = " (unknown answers score nothing)" if code == UNKNOWN else ""
+                unknown_hint = ""
+                if code == UNKNOWN:
+                    unknown_hint = (
+                        " (unknown scores the points of the most concerning answer, unknown_reads_as)"
+                        if term.q in self.ruleset.unknown_reads_as
+                        else " (unknown answers score nothing)"
+                    )
                 self.issues.append(Issue(f"{at}/points/{code}", not_offered(code, item) + unknown_hint))
             if points < 0:
                 self.issues.append(Issue(f"{at}/points/{code}", "weights cannot be negative"))
