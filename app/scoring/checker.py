@@ -292,6 +292,7 @@ class _RuleSetChecker:
         self.issues += _duplicates(self._rule_ids(), "rule")
         self.issues += _duplicates(((t.name, f"/tests/{i}/name") for i, t in enumerate(rs.tests)), "test")
         self._check_risk_order()
+        self.budget.spend(len(rs.unknown_reads_as), "/unknown_reads_as")
         self.issues += check_unknown_reads_as(rs, self.items)
         self._check_scores()
         self._check_score_ranges()

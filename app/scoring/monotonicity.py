@@ -1,11 +1,15 @@
 """Proof by construction that raising one answer along its risk order never lowers the computed level.
 
 Every condition that feeds the level (terms of the scores that reach a band, trigger or floor; triggers;
-floors) must be built only from monotone pieces: upward-closed sets on ordered answers, `gt`/`gte` on rising
-numbers, `lt`/`lte` on falling ones, `contains` on multi-choice answers (more options selected = more concern),
-`answered`, and `gt`/`gte` on scores, combined with all / any / at_least. Weights are non-negative (checked
-elsewhere), points never fall along the order, and each score's bands have non-decreasing levels.
-The unknown answer sits outside every order; its effect is the gap rule's alone.
+floors) must be built only from monotone pieces: upward-closed sets on ordered answers, `ne` excluding exactly
+the least concerning answer, `gt`/`gte` on rising numbers, `lt`/`lte` on falling ones, `contains` on multi-choice
+answers (more options selected = more concern), `answered`, and `gt`/`gte` on scores, combined with all / any /
+at_least. Weights are non-negative (checked elsewhere), points never fall along the order, and each score's bands
+have non-decreasing levels.
+The unknown answer sits outside every order, its effect the gap rule's alone; except on an item in
+`unknown_reads_as` (unknown_reading.py): there it sits at the top, above the most concerning answer, which rules
+read in its place. An upward-closed piece then holds on unknown whenever it holds on any answer, and the gap rule
+only adds; `is_unknown` and `unanswered` stay refused.
 """
 
 from __future__ import annotations
