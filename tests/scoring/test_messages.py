@@ -22,7 +22,7 @@ PYTHON_SPELLING = re.compile(r"\b(True|False|None)\b|\['|'\]|\{'|', '")
 def issues_of(ruleset: Doc, questionnaire: Doc | None = None) -> list[Issue]:
     """Parse errors or check errors of the documents (both, when the rule set parses)."""
     try:
-        parsed_questionnaire = parse_questionnaire(questionnaire or questionnaire_doc())
+        parsed_questionnaire = parse_questionnaire(questionnaire if questionnaire is not None else questionnaire_doc())
         return check(parse_ruleset(ruleset), parsed_questionnaire)
     except DefinitionError as exc:
         return exc.issues
