@@ -33,6 +33,8 @@ GUIDE = ROOT / "docs" / "authoring.md"
 EXAMPLES = ROOT / "docs" / "examples"
 QUESTIONNAIRE_FILE = EXAMPLES / "phq9.questionnaire.yaml"
 RULESET_FILE = EXAMPLES / "phq9.ruleset.yaml"
+# A block may take this long: `riskapi` starts the whole application (seconds, more on a loaded machine).
+BLOCK_TIMEOUT = 120
 EXCERPT = re.compile(r"^excerpt of (?P<path>docs/examples/\S+)$")
 
 # Each step of the workflow, shown by a block that runs.
@@ -130,6 +132,7 @@ def test_the_authoring_guide_runs_against_a_real_server(served: Served, tmp_path
         env=reader_environment(RISKAPI_URL=served.base),
         scratch=tmp_path / "blocks",
         name="docs/authoring.md",
+        timeout=BLOCK_TIMEOUT,
     )
     executed = "".join(item.block.body for item in ran)
     not_executed = [step for step in STEPS if step not in executed]
