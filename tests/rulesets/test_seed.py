@@ -18,7 +18,7 @@ def test_seed_is_idempotent_and_resolves_by_default(app: FastAPI, tenant: Tenant
         resolved = resolve_ruleset(session, tenant.organisation_id, questionnaire_key="online-exposure")
     assert all("published" in line for line in first)
     assert all("already present" in line for line in second)
-    assert (resolved.ruleset_key, resolved.ruleset_version, resolved.status) == ("online-harm-england", 1, "published")
+    assert (resolved.ruleset_key, resolved.ruleset_version, resolved.status) == ("online-harm-england", 2, "published")
     result = resolved.compiled.evaluate(resolved.compiled.ruleset.tests[0].answers)
     assert result["ruleset"]["content_hash"] == resolved.ruleset_hash
     assert result["questionnaire"]["content_hash"] == resolved.questionnaire_hash
