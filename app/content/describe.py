@@ -360,7 +360,7 @@ def _jurisdiction_lines(rs: Doc, questionnaire: Doc) -> list[str]:
     jurisdictions = rs.get("jurisdictions")
     if not jurisdictions:
         return []
-    item = next((i for i in questionnaire.get("items", []) if i["id"] == jurisdictions["item"]), {})
+    item: Doc = next((i for i in questionnaire.get("items", []) if i["id"] == jurisdictions["item"]), {})
     labels = {o["code"]: o["label"] for o in item.get("options", [])}
     inside = ", ".join(f"{_code(code)} ({labels.get(code, code)})" for code in jurisdictions["codes"])
     outside = [code for code in labels if code not in jurisdictions["codes"] and code != "unknown"]
