@@ -336,8 +336,12 @@ def replay_assessment(
 ) -> ReplayRead:
     """Re-evaluate the stored answers with the stored rule-set version and confirm the stored result.
 
-    Everything in the stored result except `level` and `overrides` is compared; `differences` lists any change
-    by JSON pointer.
+    Every field the engine version that computed the stored result produced is compared, except `level` (an
+    override's) and `engine_version`; `differences` lists any change by JSON pointer. `engine` reports the engine
+    versions apart: when a later engine replays, the replay either reproduces every compared field or says, in
+    `differences`, what differs from what `engine.stored` computed. Fields a later engine added
+    (`engine.not_compared`) are shown in `replayed`, with their defaults in `stored`, and never count as a
+    difference.
     """
     return service.replay_assessment(session, caller, assessment_id, explain=explain)
 

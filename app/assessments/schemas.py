@@ -248,9 +248,39 @@ class Difference(BaseModel):
     replayed: Any = Field(default=None, description="The value the replay computed (null when absent).")
 
 
+class ReplayEngine(BaseModel):
+    """The engine versions of a replay: a later engine reproduces what an earlier one computed, field by field."""
+
+    stored: str = Field(
+        description="The engine version that computed the stored result (the assessment's `engine_version`), "
+        "e.g. `riskapi-scoring/1`."
+    )
+    replayed: str = Field(description="The engine version that replayed it: this server's, e.g. `riskapi-scoring/2`.")
+    changed: bool = Field(
+        description="True when the two differ. `identical` then still means that every field the stored engine "
+        "version produced came out the same; `differences` says what did not."
+    )
+    compared: list[str] = Field(
+        description="The result fields compared: every field the stored engine version produced (and `trace` when "
+        "it was stored), except `level` (an override may set it) and `engine_version` (reported here). A stored "
+        "version this server does not know has every field compared."
+    )
+    not_compared: list[str] = Field(
+        description="The fields later engine versions added, which the stored version did not produce: `replayed` "
+        "shows them and `stored` shows their defaults (`score_bands: {}`, `score_decimals: {}`, `notices: []`); "
+        "they are never a difference."
+    )
+
+
 class ReplayRead(BaseModel):
     assessment_id: str = Field(description="The id of the assessment replayed.")
-    identical: bool = Field(description="True when the replay reproduced the stored result exactly (no `differences`).")
+    identical: bool = Field(
+        description="True when the replay reproduced every compared field of the stored result (`engine.compared`) "
+        "and the stored columns derived from it: no `differences`."
+    )
     differences: list[Difference] = Field(description="Every value that differs; empty when `identical`.")
+    engine: ReplayEngine = Field(
+        description="Which engine version computed the stored result and which replayed it, and the fields compared."
+    )
     stored: Result = Field(description="The result stored with the assessment.")
     replayed: Result = Field(description="The result of the stored answers re-evaluated with the stored versions.")

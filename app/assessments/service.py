@@ -34,6 +34,7 @@ from app.assessments.schemas import (
     EnteredInErrorRead,
     OverrideCreate,
     OverrideRead,
+    ReplayEngine,
     ReplayRead,
     RescoreRead,
     RevisionChain,
@@ -57,6 +58,7 @@ from app.rulesets.service import (
 )
 from app.scoring import ENGINE_VERSION, AnswerError, Issue
 from app.scoring.checker import GAP_RULE_ID
+from app.scoring.engine_versions import result_fields, with_field_defaults
 from app.scoring.result import Result
 from app.scoring.reviews import review_by_after_override, review_within_days
 
@@ -198,7 +200,7 @@ def _assessment_read(
     loaded: _Loaded, explain: Collection[str], counterfactuals: list[dict[str, Any]] | None = None
 ) -> AssessmentRead:
     """The assessment as the API shows it: the stored result, its final level and the assessment's own fields."""
-    row, result, error = loaded.row, loaded.row.result, loaded.entered_in_error
+    row, result, error = loaded.row, with_field_defaults(loaded.row.result), loaded.entered_in_error
     return AssessmentRead(
         **{name: value for name, value in result.items() if name not in _SHOWN_APART},
         level=loaded.level,
@@ -909,7 +911,7 @@ def mark_entered_in_error(
 
 
 def _stored_result(row: Assessment, explain: Collection[str]) -> dict[str, Any]:
-    result = dict(row.result)
+    result = with_field_defaults(row.result)
     for option in EXPLAIN_OPTIONS:
         if option not in explain:
             result.pop(option, None)
@@ -1042,11 +1044,32 @@ def _derived_column_differences(row: Assessment, replayed: dict[str, Any]) -> li
     ]
 
 
+_NEVER_COMPARED = frozenset({"level", "overrides", "engine_version"})  # set by overrides; the version is apart
+
+
+def _replay_engine(stored_version: str, replayed_version: str, present: set[str]) -> ReplayEngine:
+    """What a replay compares: the fields the stored engine version produced (with the explanation kept with the
+    result), or, for a version this engine does not know, every field either result has."""
+    produced = result_fields(stored_version)
+    if produced is None:
+        compared, later = present - _NEVER_COMPARED, set()
+    else:
+        compared = ({*produced} | (present & EXPLAIN_OPTIONS)) - _NEVER_COMPARED
+        later = set(result_fields(replayed_version) or ()) - set(produced)
+    return ReplayEngine(
+        stored=stored_version,
+        replayed=replayed_version,
+        changed=stored_version != replayed_version,
+        compared=sorted(compared),
+        not_compared=sorted(later),
+    )
+
+
 def replay_assessment(
     session: Session, caller: Caller, assessment_id: str, *, explain: Collection[str] = frozenset()
 ) -> ReplayRead:
-    """Re-evaluate the stored answers with the stored rule-set version and compare with the stored result (level and
-    overrides aside) and with the stored columns derived from it."""
+    """Re-evaluate the stored answers with the stored rule-set version and compare with the stored result (the fields
+    its engine version produced; level and overrides aside) and with the stored columns derived from it."""
     loaded = _load(session, caller, assessment_id)
     row = loaded.row
     resolved = get_ruleset_for_replay(session, caller.organisation_id, row.ruleset_key, row.ruleset_version)
@@ -1055,8 +1078,9 @@ def replay_assessment(
         replayed_full = resolved.compiled.evaluate(row.answers, explain=kept)
     except AnswerError as exc:
         raise _answer_problem(exc.issues, "the stored answers no longer validate against their questionnaire") from exc
-    compared_stored = {k: v for k, v in row.result.items() if k not in ("level", "overrides")}
-    compared_replayed = {k: v for k, v in replayed_full.items() if k not in ("level", "overrides")}
+    engine = _replay_engine(row.engine_version, replayed_full["engine_version"], {*row.result, *replayed_full})
+    compared_stored = {k: v for k, v in row.result.items() if k in engine.compared}
+    compared_replayed = {k: v for k, v in replayed_full.items() if k in engine.compared}
     differences = _differences(compared_stored, compared_replayed)
     differences += _derived_column_differences(row, replayed_full)
     stored = _stored_result(row, explain)
@@ -1067,6 +1091,7 @@ def replay_assessment(
         assessment_id=row.id,
         identical=not differences,
         differences=differences,
+        engine=engine,
         stored=Result(**stored),
         replayed=Result(**replayed),
     )

@@ -16,7 +16,7 @@ from app.scoring.errors import AnswerError, DefinitionError, Issue, ScoringError
 from app.scoring.explain import counterfactuals as nearest_changes
 from app.scoring.models import ActionRule, ConditionTerm, LevelRule, PointsTerm, Questionnaire, RuleSet
 
-ENGINE_VERSION = "riskapi-scoring/1"
+ENGINE_VERSION = "riskapi-scoring/2"
 EXPLAIN_OPTIONS = frozenset({"trace", "counterfactuals"})
 # (trace, counterfactuals) for the explain values callers pass most often (a frozenset's hash is cached)
 _EXPLAIN_MODES = {

@@ -1,0 +1,1 @@
+"""The golden corpus and the engine-upgrade gate (docs/engine-changelog.md)."""
