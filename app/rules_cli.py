@@ -12,6 +12,7 @@ from app.scoring import (
     Issue,
     Questionnaire,
     RuleSet,
+    authoring_issues,
     check,
     compile_ruleset,
     load_document,
@@ -59,7 +60,8 @@ def _is_questionnaire(document: object) -> bool:
 
 @rules_app.command("check")
 def run_checks(file: FileArgument, questionnaire: QuestionnaireOption = None) -> None:
-    """Run the static checks (monotonicity included) and print every error with its path."""
+    """Run the static checks (monotonicity included) and the authoring checks (bands need a reason and a source)
+    and print every error with its path."""
     try:
         document = load_document(file)
         if _is_questionnaire(document):
@@ -67,7 +69,7 @@ def run_checks(file: FileArgument, questionnaire: QuestionnaireOption = None) ->
             typer.echo(f"{file}: questionnaire OK")
             return
         ruleset, parsed_questionnaire = _load(file, questionnaire)
-        issues = check(ruleset, parsed_questionnaire)
+        issues = check(ruleset, parsed_questionnaire) + authoring_issues(ruleset)
     except DefinitionError as exc:
         _print_issues(str(file), exc.issues)
         raise typer.Exit(1) from None

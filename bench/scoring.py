@@ -44,7 +44,7 @@ from app.scoring import (
     parse_questionnaire,
     parse_ruleset,
 )
-from app.scoring.evaluator import _compiled
+from app.scoring.evaluator import _checked_and_compiled
 
 YES_NO_ITEMS, INTEGER_ITEMS, CHOICE_ITEMS = 40, 5, 5
 CONTENT = Path(__file__).resolve().parents[1] / "app" / "content"
@@ -270,6 +270,9 @@ def hand_written_result(
         f"        'level': {levels!r}[level],",
         f"        'computed_level': {levels!r}[level],",
         "        'scores': {'total': total},",
+        "        'score_bands': {},",
+        "        'score_decimals': {},",
+        "        'notices': [],",
         "        'triggers': triggers,",
         "        'floors_applied': [],",
         f"        'reasons': [*fired, {', '.join(f'*by{add}' for add in points)}],",
@@ -415,7 +418,7 @@ class SyntheticTable:
 def synthetic_table(rule_count: int) -> SyntheticTable:
     """The engine and its peers on the synthetic rule set, after checking that they agree on every input."""
     questionnaire_doc, ruleset_doc, rules = synthetic(rule_count)
-    _compiled.clear()
+    _checked_and_compiled.cache_clear()
     start = time.perf_counter()
     ruleset, questionnaire = parse_ruleset(ruleset_doc), parse_questionnaire(questionnaire_doc)
     compiled = compile_ruleset(ruleset, questionnaire)
@@ -488,7 +491,7 @@ def bench_default_content(rounds: int, calls: int) -> None:
         print("\ndefault content: not present, skipped")
         return
     try:
-        _compiled.clear()
+        _checked_and_compiled.cache_clear()
         start = time.perf_counter()
         ruleset = parse_ruleset(load_document(rules_path))
         questionnaire = parse_questionnaire(load_document(questionnaire_path))

@@ -29,6 +29,7 @@ from app.scoring import DefinitionError, Issue, Questionnaire, RuleSet, content_
 from app.scoring.answers_schema import answers_schema
 from app.scoring.checker import check_questionnaire, items_read_by_triggers
 from app.scoring.parsing import issues_from_validation
+from app.scoring.requirements import answered_at_least_of
 
 WHAT = "questionnaire"
 
@@ -105,7 +106,7 @@ def _answers_schema_key(questionnaire: Questionnaire, ruleset: RuleSet) -> tuple
 def answers_schema_of(questionnaire: Questionnaire, ruleset: RuleSet) -> AnswersSchema:
     """The answers schema of `questionnaire` under the items `ruleset` requires, with both named (key, version
     and content hash) and its strong ETag (a digest of the body)."""
-    schema = answers_schema(questionnaire, items_read_by_triggers(ruleset))
+    schema = answers_schema(questionnaire, items_read_by_triggers(ruleset), answered_at_least_of(ruleset))
     schema["description"] += (
         f" Under rule set '{ruleset.key}' version {ruleset.version}, whose triggers make the items they read required."
     )

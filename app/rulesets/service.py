@@ -53,6 +53,7 @@ from app.scoring import (
     RuleSet,
     StepBudget,
     WorkLimitExceeded,
+    authoring_issues,
     check,
     compile_ruleset,
     content_hash,
@@ -431,8 +432,11 @@ def _too_much_work(exc: WorkLimitExceeded, location: str) -> ValidationFailed:
     )
 
 
-def _check_against_target(session: Session, organisation_id: str, ruleset: RuleSet, budget: StepBudget) -> _Checked:
-    """Static checks of a rule set against the questionnaire version it names (as the caller sees it)."""
+def _check_against_target(
+    session: Session, organisation_id: str, ruleset: RuleSet, budget: StepBudget, authoring: bool = True
+) -> _Checked:
+    """Static checks of a rule set against the questionnaire version it names (as the caller sees it); with
+    `authoring` (a draft or a posted document, not a published version) the authoring checks too."""
     ref = ruleset.questionnaire
     try:
         loaded = questionnaire_service.load_model(session, organisation_id, ref.key, ref.version)
@@ -446,10 +450,10 @@ def _check_against_target(session: Session, organisation_id: str, ruleset: RuleS
             None,
         )
     status, questionnaire = loaded
-    issues = check(ruleset, questionnaire, budget)
+    issues, new_content = check(ruleset, questionnaire, budget), authoring_issues(ruleset) if authoring else []
     if issues:
-        return _Checked(issues, status, None)
-    return _Checked([], status, compile_ruleset(ruleset, questionnaire))
+        return _Checked(issues + new_content, status, None)
+    return _Checked(new_content, status, compile_ruleset(ruleset, questionnaire))
 
 
 def _outcomes(compiled: CompiledRuleSet, budget: StepBudget) -> list[TestOutcomeRead]:
@@ -458,10 +462,16 @@ def _outcomes(compiled: CompiledRuleSet, budget: StepBudget) -> list[TestOutcome
 
 
 def validate_document(
-    session: Session, organisation_id: str, document: dict[str, Any], max_steps: int, location: str = "body"
+    session: Session,
+    organisation_id: str,
+    document: dict[str, Any],
+    max_steps: int,
+    location: str = "body",
+    authoring: bool = True,
 ) -> RuleSetValidationReport:
     """Static checks (and, when clean, the embedded tests) of a posted or stored document; nothing is stored.
-    Checks that need more than `max_steps` (the setting ruleset_check_max_steps) are a 422 naming the limit."""
+    Checks that need more than `max_steps` (the setting ruleset_check_max_steps) are a 422 naming the limit.
+    `authoring`: the authoring checks too (not for a published version: they are exempt)."""
     document, complete = versions.complete_for_validation(document)
     try:
         ruleset = parse_ruleset(document)
@@ -471,7 +481,7 @@ def validate_document(
         )
     budget = StepBudget(max_steps)
     try:
-        checked = _check_against_target(session, organisation_id, ruleset, budget)
+        checked = _check_against_target(session, organisation_id, ruleset, budget, authoring)
         tests = _outcomes(checked.compiled, budget) if checked.compiled is not None else None
     except WorkLimitExceeded as exc:
         raise _too_much_work(exc, location) from None
@@ -486,8 +496,15 @@ def validate_document(
 def validate_version(
     session: Session, organisation_id: str, key: str, version: int, settings: Settings
 ) -> RuleSetValidationReport:
-    document = _visible(session, organisation_id, key, version).document
-    return validate_document(session, organisation_id, document, settings.ruleset_check_max_steps, location="document")
+    row = _visible(session, organisation_id, key, version)
+    return validate_document(
+        session,
+        organisation_id,
+        row.document,
+        settings.ruleset_check_max_steps,
+        location="document",
+        authoring=row.status == DRAFT,
+    )
 
 
 def _issue(issue: Issue) -> ValidationIssue:

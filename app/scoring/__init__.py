@@ -9,6 +9,7 @@ from typing import Any
 
 from app.scoring.budget import StepBudget
 from app.scoring.canonical import canonical_json, content_hash, load_document
+from app.scoring.checker import authoring_issues
 from app.scoring.checker import check_ruleset as _check_ruleset
 from app.scoring.embedded_tests import TestOutcome, run_tests
 from app.scoring.errors import AnswerError, DefinitionError, Issue, ScoringError, WorkLimitExceeded
@@ -28,6 +29,7 @@ __all__ = [
     "StepBudget",
     "TestOutcome",
     "WorkLimitExceeded",
+    "authoring_issues",
     "canonical_json",
     "check",
     "compile_ruleset",

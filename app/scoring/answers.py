@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from app.scoring.conditions import UNKNOWN, holds
 from app.scoring.errors import Issue, pointer_from
@@ -20,7 +20,7 @@ from app.scoring.models import (
     TextItem,
     YesNoUnknownItem,
 )
-from app.scoring.requirements import NOT_ASKED, item_requirements
+from app.scoring.requirements import NOT_ASKED, AnsweredAtLeast, item_requirements
 
 DATE_PATTERN = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 YES_NO_UNKNOWN = ("yes", "no", UNKNOWN)
@@ -113,13 +113,20 @@ def _show(value: object) -> str:
 
 
 class AnswerValidator:
-    """Checks answers against a questionnaire plus the items a rule set makes required."""
+    """Checks answers against a questionnaire plus what a rule set requires: the items its triggers read, and the
+    `min_answered` of its mean and prorated scores."""
 
-    def __init__(self, questionnaire: Questionnaire, required_by_rules: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        questionnaire: Questionnaire,
+        required_by_rules: Mapping[str, str],
+        answered_at_least: Sequence[AnsweredAtLeast] = (),
+    ) -> None:
         self.questionnaire = questionnaire
         self.items = {item.id: item for item in questionnaire.items}
         self.required_by_rules = dict(required_by_rules)
         self.requirements = item_requirements(questionnaire, self.required_by_rules)
+        self.answered_at_least = tuple(answered_at_least)
 
     def validate(self, answers: object, prefix: str = "") -> list[Issue]:
         if not isinstance(answers, dict):
@@ -146,4 +153,9 @@ class AnswerValidator:
                     issues.append(Issue(prefix + pointer_from([item_id]), NOT_ASKED))
             elif enabled and (message := requirement.missing_message(holds_here)) is not None:
                 issues.append(Issue(prefix + pointer_from([item_id]), message))
+        for rule in self.answered_at_least:
+            not_answered = [item_id for item_id in rule.items if well_formed.get(item_id, UNKNOWN) == UNKNOWN]
+            answered = len(rule.items) - len(not_answered)
+            if answered < rule.count:  # pointing at the first item that could still be answered
+                issues.append(Issue(prefix + pointer_from([not_answered[0]]), rule.message(answered)))
         return issues

@@ -3,7 +3,8 @@ items a rule set requires (the inputs of `AnswerValidator`). It accepts exactly 
 save for PERMITTED_DISAGREEMENTS (docs/answers.md, "The answers schema"; ADR 0009).
 
 Each item's value rules are a property; its presence rule (requirements.py) is an `if`/`then`/`else` on its
-`enable_when`, with `required_when` and the items the rule set requires inside the `then`. Conditions become
+`enable_when`, with `required_when` and the items the rule set requires inside the `then`; a mean or prorated
+score's `min_answered` is an "at least k of these items answered, not unknown" rule of its own. Conditions become
 schemas that hold on a set of well-formed answers exactly when `conditions.holds` does; the value rules make any
 other set invalid anyway. What JSON Schema cannot say (a difference between two dates, a score, an `at_least`
 too large to write out) is not guessed: each condition is translated twice, to a schema that holds only where the
@@ -17,6 +18,7 @@ meets a comparison those checks refuse, it treats it as inexpressible rather tha
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,7 +43,7 @@ from app.scoring.models import (
     TextItem,
     YesNoUnknownItem,
 )
-from app.scoring.requirements import ItemRequirement, item_requirements
+from app.scoring.requirements import AnsweredAtLeast, ItemRequirement, item_requirements
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 DATE_PATTERN = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
@@ -73,8 +75,9 @@ PERMITTED_DISAGREEMENTS: tuple[Disagreement, ...] = (
         "inexact-presence",
         "Whether an item listed under `x-riskapi-inexact-presence` must, may or must not be answered: its "
         "`enable_when` or `required_when` compares two dates (`days_between`, `years_between`) or is an "
-        "`at_least` too large to write out, which JSON Schema cannot express. The schema accepts the item answered "
-        "or left out wherever the service might; the service decides.",
+        "`at_least` too large to write out, or a score's `min_answered` spans too many items to write out, which "
+        "JSON Schema cannot express. The schema accepts the item answered or left out wherever the service might; "
+        "the service decides.",
     ),
     Disagreement(
         "request-limits",
@@ -86,9 +89,14 @@ PERMITTED_DISAGREEMENTS: tuple[Disagreement, ...] = (
 )
 
 
-def answers_schema(questionnaire: Questionnaire, required_by_rules: dict[str, str]) -> dict[str, Any]:
-    """The JSON Schema of the answers `AnswerValidator(questionnaire, required_by_rules)` accepts."""
-    return _Builder(questionnaire).build(item_requirements(questionnaire, required_by_rules))
+def answers_schema(
+    questionnaire: Questionnaire,
+    required_by_rules: dict[str, str],
+    answered_at_least: Sequence[AnsweredAtLeast] = (),
+) -> dict[str, Any]:
+    """The JSON Schema of the answers `AnswerValidator(questionnaire, required_by_rules, answered_at_least)`
+    accepts."""
+    return _Builder(questionnaire).build(item_requirements(questionnaire, required_by_rules), answered_at_least)
 
 
 # --- conditions -------------------------------------------------------------------------------------------
@@ -300,14 +308,21 @@ class _Builder:
         if needed > count:
             return _exact(False)
         why = tuple(reason for part in parts for reason in part.why)
-        if needed not in (1, count):
-            states = sum(min(needed, count - i) - max(1, needed - i) + 1 for i in range(count))
-            definitions = (states + count) * (2 if why else 1)
-            if definitions > min(MAX_AT_LEAST_DEFINITIONS, self._definitions_left):
-                return _inexpressible(f"it is an at_least {needed} of {count} conditions, too large to write out")
-            self._definitions_left -= definitions
+        if not self._room_for(needed, count, copies=2 if why else 1):
+            return _inexpressible(f"it is an at_least {needed} of {count} conditions, too large to write out")
         sure = self._counted(needed, [part.sure for part in parts])
         return _Translated(sure, sure if not why else self._counted(needed, [part.maybe for part in parts]), why)
+
+    def _room_for(self, needed: int, count: int, copies: int) -> bool:
+        """Whether `copies` chains of "at least `needed` of `count`" fit the limits; if so, their room is taken."""
+        if needed in (1, count):
+            return True  # anyOf / allOf: no definitions
+        states = sum(min(needed, count - i) - max(1, needed - i) + 1 for i in range(count))
+        definitions = (states + count) * copies
+        if definitions > min(MAX_AT_LEAST_DEFINITIONS, self._definitions_left):
+            return False
+        self._definitions_left -= definitions
+        return True
 
     def _counted(self, needed: int, parts: list[Schema]) -> Schema:
         """At least `needed` of `parts` hold: if the first holds, `needed - 1` of the rest, else `needed` of the
@@ -346,7 +361,9 @@ class _Builder:
 
     # --- items --------------------------------------------------------------------------------------------
 
-    def build(self, requirements: list[ItemRequirement]) -> dict[str, Any]:
+    def build(
+        self, requirements: list[ItemRequirement], answered_at_least: Sequence[AnsweredAtLeast] = ()
+    ) -> dict[str, Any]:
         properties: dict[str, Any] = {}
         required: list[str] = []
         rules: list[Schema] = []
@@ -395,6 +412,17 @@ class _Builder:
                 rule["then"] = then
             rule["else"] = {"properties": {item_id: False for item_id, _ in members}}
             rules.append(rule)
+        for at_least in answered_at_least:
+            if self._room_for(at_least.count, len(at_least.items), copies=1):
+                rules.append(self._counted(at_least.count, [self._answered_known(i) for i in at_least.items]))
+                continue
+            why = (
+                f"min_answered of score '{at_least.score}': at least {at_least.count} of {len(at_least.items)} "
+                "items, too large to write out"
+            )
+            for item_id in at_least.items:
+                inexact[item_id] = f"{inexact[item_id]}; {why}" if item_id in inexact else why
+                properties[item_id][INEXACT_PRESENCE] = inexact[item_id]
         schema: dict[str, Any] = {
             "$schema": DIALECT,
             "title": f"Answers to {self.questionnaire.title}",
@@ -405,12 +433,22 @@ class _Builder:
         if required:
             schema["required"] = required
         schema["additionalProperties"] = False
+        if answered_at_least:
+            schema["description"] += " " + " ".join(
+                f"Score '{r.score}' needs at least {r.count} of {', '.join(r.items)} answered other than \"unknown\"."
+                for r in answered_at_least
+            )
         if rules:
             schema["allOf"] = rules
         if self.definitions:
             schema["$defs"] = self.definitions
         schema[INEXACT_PRESENCE] = inexact
         return schema
+
+    def _answered_known(self, item_id: str) -> Schema:
+        """Holds when the item is answered with something other than "unknown" (a `min_answered` counts it)."""
+        unknown = _unknown_forms(self.items[item_id])
+        return self._on(item_id, _not(_one_of_values(unknown)) if unknown else True)
 
     @staticmethod
     def _required_if(item_id: str, needed: Schema, required: list[str] | None = None) -> list[Schema]:

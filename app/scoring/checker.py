@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 
@@ -13,6 +14,7 @@ from app.scoring.errors import Issue, WorkLimitExceeded
 from app.scoring.models import (
     AnswerCondition,
     AtLeastCondition,
+    Band,
     BooleanItem,
     Condition,
     ConditionTerm,
@@ -24,6 +26,8 @@ from app.scoring.models import (
     PointsTerm,
     Questionnaire,
     RuleSet,
+    Score,
+    ScoreBand,
     ScoreCondition,
     ScoreTerm,
     SingleChoiceItem,
@@ -31,9 +35,11 @@ from app.scoring.models import (
     YesNoUnknownItem,
 )
 from app.scoring.monotonicity import check_monotone
+from app.scoring.requirements import answered_at_least_of
 
 MAX_DEPTH = 10
 GAP_RULE_ID = "unknown_answers"
+JURISDICTION_NOTICE = "jurisdiction_outside_ruleset"
 # The largest integer a result carries exactly (I-JSON, RFC 7493); every score must stay within it.
 LARGEST_SCORE = 2**53 - 1
 
@@ -270,9 +276,13 @@ class _RuleSetChecker:
         self.issues += _duplicates(self._rule_ids(), "rule")
         self.issues += _duplicates(((t.name, f"/tests/{i}/name") for i, t in enumerate(rs.tests)), "test")
         self._check_risk_order()
+        self._check_level_labels()
         self._check_scores()
+        self._check_score_kinds()
         self._check_score_ranges()
         self._check_bands()
+        self._check_score_bands()
+        self._check_jurisdictions()
         for kind in ("triggers", "floors"):
             for index, rule in enumerate(getattr(rs, kind)):
                 at = f"/{kind}/{index}"
@@ -389,9 +399,10 @@ class _RuleSetChecker:
                     self._explained(term.reason, term.source, term_at)
 
     def _check_score_ranges(self) -> None:
-        """Bounds each score from above by its weights (they are non-negative, so 0 is the least), never by
-        computing it: a score past LARGEST_SCORE is reported where it first passes it, not in the scores reading it.
-        Bounds are held at LARGEST_SCORE + 1 so that a chain of products stays a small number."""
+        """Bounds each stored score (scaled by 10^decimals) from above by its weights (they are non-negative, so
+        0 is the least), never by computing it: a score past LARGEST_SCORE is reported where it first passes it,
+        not in the scores reading it. Bounds are held at LARGEST_SCORE + 1 so that a chain of products stays a
+        small number. A mean is at most its largest points; a prorated score that times its number of items."""
         over = LARGEST_SCORE + 1
         largest: dict[str, int] = {}
         for index, score in enumerate(self.ruleset.scores):
@@ -406,15 +417,87 @@ class _RuleSetChecker:
                     reads.append(term.score)
                     bound += max(term.times, 0) * largest.get(term.score, 0)
                 bound = min(bound, over)
+            if score.kind != "sum":
+                points = [max([*t.points.values(), 0]) for t in score.terms or [] if isinstance(t, PointsTerm)]
+                bound = max(points, default=0) * (len(points) if score.kind == "prorated" else 1)
+            bound = min(bound * 10**score.decimals, over)
             largest[score.id] = bound
             if bound == over and all(largest.get(read, 0) < over for read in reads):
                 self.issues.append(
                     Issue(
                         f"/scores/{index}",
                         f"score '{score.id}' can reach more than {LARGEST_SCORE}, the largest number a result "
-                        "carries exactly; lower its weights",
+                        f"carries exactly; lower its weights{' or its decimals' if score.decimals else ''}",
                     )
                 )
+
+    def _check_score_kinds(self) -> None:
+        """A mean or prorated score: one `q` + `points` term per item, `min_answered` and `rounding` declared;
+        a sum has neither (its `decimals` only scale it)."""
+        for index, score in enumerate(self.ruleset.scores):
+            at = f"/scores/{index}"
+            if score.kind == "sum":
+                if score.min_answered is not None:
+                    self.issues.append(
+                        Issue(at + "/min_answered", "min_answered applies to mean and prorated scores, not to a sum")
+                    )
+                if score.rounding is not None:
+                    self.issues.append(
+                        Issue(
+                            at + "/rounding",
+                            "rounding applies to mean and prorated scores; a sum is exact (decimals only scale it)",
+                        )
+                    )
+                continue
+            self._check_mean(score, at)
+
+    def _check_mean(self, score: Score, at: str) -> None:
+        kind = f"a {score.kind} score"
+        if score.subtotal_of is not None:
+            self.issues.append(
+                Issue(at + "/subtotal_of", f"{kind} needs its own terms (one `q` + `points` term per item)")
+            )
+            return
+        if score.min_answered is None:
+            self.issues.append(
+                Issue(at, f"{kind} needs min_answered: how many of its items must be answered (not unknown)")
+            )
+        if score.rounding is None:
+            self.issues.append(
+                Issue(at, f"{kind} needs rounding (half_up, half_even, floor or ceiling), as the instrument says")
+            )
+        first: dict[str, int] = {}
+        for j, term in enumerate(score.terms or []):
+            term_at = f"{at}/terms/{j}"
+            if not isinstance(term, PointsTerm):
+                found = "`when` + `add`" if isinstance(term, ConditionTerm) else "`score`"
+                self.issues.append(
+                    Issue(term_at, f"{kind} takes only `q` + `points` terms, one per item (this is a {found} term)")
+                )
+                continue
+            if term.q in first:
+                self.issues.append(
+                    Issue(
+                        term_at + "/q",
+                        f"'{term.q}' is already read by {at}/terms/{first[term.q]}: {kind} reads each item once",
+                    )
+                )
+            first.setdefault(term.q, j)
+            if term.q in self.ruleset.unknown_reads_as:
+                self.issues.append(
+                    Issue(
+                        term_at + "/q",
+                        f"'{term.q}' is in unknown_reads_as, but {kind} counts only answers other than unknown; "
+                        "leave it out of unknown_reads_as or of this score",
+                    )
+                )
+        if score.min_answered is not None and score.min_answered > len(first):
+            self.issues.append(
+                Issue(
+                    at + "/min_answered",
+                    f"min_answered {score.min_answered} is more than the score's {len(first)} item(s)",
+                )
+            )
 
     def _check_points_term(self, term: PointsTerm, at: str) -> None:
         item = self.items.get(term.q)
@@ -446,6 +529,14 @@ class _RuleSetChecker:
                 self.issues.append(
                     Issue(at + "/subtotal_of", f"'{base_id}' is itself a subtotal; name a score with terms")
                 )
+            elif base.kind != "sum":
+                self.issues.append(
+                    Issue(
+                        at + "/subtotal_of",
+                        f"'{base_id}' is a {base.kind} score; a subtotal adds up part of a sum (declare a {base.kind} "
+                        "score over those items instead)",
+                    )
+                )
         for j, item_id in enumerate(item_ids):
             if item_id not in self.items:
                 self.issues.append(Issue(f"{at}/items/{j}", f"unknown item '{item_id}'"))
@@ -464,21 +555,70 @@ class _RuleSetChecker:
                 continue
             by_score.setdefault(band.score, []).append((band.gte, index, band.lt))
         for score, bands in by_score.items():
-            bands.sort()
-            if bands[0][0] != 0:
-                self.issues.append(Issue(f"/bands/{bands[0][1]}/gte", f"the bands of '{score}' must start at 0"))
-            for (_gte, index, lt), (next_gte, next_index, _) in itertools.pairwise(bands):
-                if lt is None or lt > next_gte:
-                    self.issues.append(
-                        Issue(f"/bands/{next_index}", f"band overlaps /bands/{index} of score '{score}'")
-                    )
-                elif lt < next_gte:
-                    self.issues.append(
-                        Issue(f"/bands/{index}/lt", f"gap between {lt} and {next_gte} in the bands of '{score}'")
-                    )
-            if bands[-1][2] is not None:
+            self._check_layout(score, bands, "/bands")
+
+    def _check_layout(self, score: str, bands: list[tuple[int, int, int | None]], at: str) -> None:
+        """The non-empty bands (gte, index under `at`, lt) of one score: contiguous from 0, the last open."""
+        bands.sort()
+        if bands[0][0] != 0:
+            self.issues.append(Issue(f"{at}/{bands[0][1]}/gte", f"the bands of '{score}' must start at 0"))
+        for (_gte, index, lt), (next_gte, next_index, _) in itertools.pairwise(bands):
+            if lt is None or lt > next_gte:
+                self.issues.append(Issue(f"{at}/{next_index}", f"band overlaps {at}/{index} of score '{score}'"))
+            elif lt < next_gte:
                 self.issues.append(
-                    Issue(f"/bands/{bands[-1][1]}/lt", f"the last band of '{score}' must be open (no lt)")
+                    Issue(f"{at}/{index}/lt", f"gap between {lt} and {next_gte} in the bands of '{score}'")
+                )
+        if bands[-1][2] is not None:
+            self.issues.append(Issue(f"{at}/{bands[-1][1]}/lt", f"the last band of '{score}' must be open (no lt)"))
+
+    def _check_score_bands(self) -> None:
+        """A score's own named bands: laid out like level bands, codes unique within the score."""
+        for index, score in enumerate(self.ruleset.scores):
+            if score.bands is None:
+                continue
+            at = f"/scores/{index}/bands"
+            self.budget.spend(len(score.bands), at)
+            if not score.bands:
+                self.issues.append(Issue(at, "list at least one band, or leave `bands` out"))
+                continue
+            self.issues += _duplicates(((band.code, f"{at}/{j}/code") for j, band in enumerate(score.bands)), "band")
+            laid_out: list[tuple[int, int, int | None]] = []
+            for j, band in enumerate(score.bands):
+                if band.lt is not None and band.lt <= band.gte:
+                    self.issues.append(Issue(f"{at}/{j}", f"band [{band.gte}, {band.lt}) is empty"))
+                else:
+                    laid_out.append((band.gte, j, band.lt))
+            if laid_out:
+                self._check_layout(score.id, laid_out, at)
+
+    def _check_level_labels(self) -> None:
+        for level in self.ruleset.level_labels:
+            self._level(level, f"/level_labels/{level}")
+
+    def _check_jurisdictions(self) -> None:
+        declared = self.ruleset.jurisdictions
+        if declared is None:
+            return
+        at = "/jurisdictions"
+        item = self.items.get(declared.item)
+        if item is None:
+            self.issues.append(Issue(at + "/item", f"unknown item '{declared.item}'"))
+        elif not isinstance(item, SingleChoiceItem):
+            self.issues.append(Issue(at + "/item", f"{type_name(item)} is not a single_choice item"))
+        else:
+            codes = [option.code for option in item.options if option.code != UNKNOWN]
+            for j, code in enumerate(declared.codes):
+                if code not in codes:
+                    offered = ", ".join(codes)
+                    self.issues.append(
+                        Issue(f"{at}/codes/{j}", f'"{code}" is not an option of {type_name(item)} (options: {offered})')
+                    )
+        self.issues += _duplicates(((code, f"{at}/codes/{j}") for j, code in enumerate(declared.codes)), "code")
+        for placeholder in re.findall(r"\{[^{}]*\}", declared.notice or ""):
+            if placeholder != "{answer}":
+                self.issues.append(
+                    Issue(at + "/notice", f"unknown placeholder {placeholder}; a notice may contain only {{answer}}")
                 )
 
     def _check_gap_rule(self) -> None:
@@ -515,11 +655,27 @@ class _RuleSetChecker:
                     Issue(f"/levels/{index}", f"level '{level}' cannot be reached: no band, trigger or floor sets it")
                 )
 
+    def _reason_ids(self) -> set[str]:
+        """The ids of the rules whose reasons can appear in a result's `reasons` (compiler.py decides which)."""
+        rs = self.ruleset
+        ids = {rule.id for rule in [*rs.triggers, *rs.floors]} | ({GAP_RULE_ID} if rs.unknown_answers else set())
+        for score in rs.scores:
+            if score.purpose == "level":
+                ids |= {term.id for term in score.terms or [] if not isinstance(term, ScoreTerm)}
+        per_score: dict[str, int] = {}
+        for band in rs.bands:
+            n = per_score[band.score] = per_score.get(band.score, -1) + 1
+            if band.reason is not None:
+                ids.add(band.id or f"{band.score}_band_{n}")
+        return ids
+
     def _check_tests(self) -> None:
         rs = self.ruleset
-        validator = AnswerValidator(self.questionnaire, items_read_by_triggers(rs))
+        validator = AnswerValidator(self.questionnaire, items_read_by_triggers(rs), answered_at_least_of(rs))
         trigger_ids = {rule.id for rule in rs.triggers}
         floor_ids = {rule.id for rule in rs.floors} | ({GAP_RULE_ID} if rs.unknown_answers else set())
+        reason_ids = self._reason_ids()
+        notices = {JURISDICTION_NOTICE} if rs.jurisdictions is not None else set()
         steps = answer_check_steps(self.questionnaire)
         for index, test in enumerate(rs.tests):
             at = f"/tests/{index}"
@@ -532,10 +688,63 @@ class _RuleSetChecker:
                 ("triggers", trigger_ids, "trigger"),
                 ("floors", floor_ids, "floor"),
                 ("actions_include", self.actions, "action"),
+                ("actions_exclude", self.actions, "action"),
+                ("reasons_include", reason_ids, "rule"),
+                ("notices", notices, "notice"),
             ):
                 for j, ident in enumerate(getattr(expect, name) or []):
                     if ident not in known:
-                        self.issues.append(Issue(f"{at}/expect/{name}/{j}", f"unknown {what} '{ident}'"))
+                        hint = _EXPECTATION_HINTS.get(name, "")
+                        self.issues.append(Issue(f"{at}/expect/{name}/{j}", f"unknown {what} '{ident}'{hint}"))
+            for j, action in enumerate(expect.actions_exclude or []):
+                if action in (expect.actions_include or []):
+                    self.issues.append(
+                        Issue(f"{at}/expect/actions_exclude/{j}", f"'{action}' is also in actions_include")
+                    )
+            for name in ("information_gaps", "information_gaps_include"):
+                for j, item_id in enumerate(getattr(expect, name) or []):
+                    item = self.items.get(item_id)
+                    if item is None:
+                        self.issues.append(Issue(f"{at}/expect/{name}/{j}", f"unknown item '{item_id}'"))
+                    elif not can_be_unknown(item):
+                        self.issues.append(
+                            Issue(f"{at}/expect/{name}/{j}", f"{type_name(item)} can never be answered unknown")
+                        )
             for name in expect.scores or {}:
                 if name not in self.score_ids:
                     self.issues.append(Issue(f"{at}/expect/scores/{name}", f"unknown score '{name}'"))
+            self._check_expected_bands(expect.score_bands or {}, f"{at}/expect/score_bands")
+
+    def _check_expected_bands(self, expected: dict[str, str], at: str) -> None:
+        bands = {score.id: [band.code for band in score.bands or []] for score in self.ruleset.scores}
+        for score_id, code in expected.items():
+            if score_id not in bands:
+                self.issues.append(Issue(f"{at}/{score_id}", f"unknown score '{score_id}'"))
+            elif not bands[score_id]:
+                self.issues.append(Issue(f"{at}/{score_id}", f"score '{score_id}' declares no bands"))
+            elif code not in bands[score_id]:
+                known = ", ".join(bands[score_id])
+                self.issues.append(Issue(f"{at}/{score_id}", f"'{code}' is not a band of '{score_id}' ({known})"))
+
+
+_EXPECTATION_HINTS = {
+    "reasons_include": " (reasons come from terms of level scores, bands with a reason, triggers, floors and "
+    "unknown_answers)",
+    "notices": f" (a rule set with jurisdictions may give {JURISDICTION_NOTICE})",
+}
+
+
+def authoring_issues(ruleset: RuleSet) -> list[Issue]:
+    """Checks that new content must pass but published versions are exempt from (they were published before
+    the check existed): every band, level band or score band, carries a reason and a source. Run when a draft or a
+    document is validated or published, never when a published version is compiled."""
+    issues = []
+    located: list[tuple[str, Band | ScoreBand]] = [(f"/bands/{i}", band) for i, band in enumerate(ruleset.bands)]
+    for i, score in enumerate(ruleset.scores):
+        located += [(f"/scores/{i}/bands/{j}", band) for j, band in enumerate(score.bands or [])]
+    for at, band in located:
+        if not band.reason:
+            issues.append(Issue(at, "a band needs a reason (plain text for a professional)"))
+        if not band.source:
+            issues.append(Issue(at, "a band needs a source (citation tag)"))
+    return issues

@@ -22,7 +22,7 @@ from operator import itemgetter
 from typing import Any, Literal
 
 from app.scoring.answers import can_be_unknown, is_iso_date
-from app.scoring.checker import GAP_RULE_ID, items_read_by_triggers
+from app.scoring.checker import GAP_RULE_ID, JURISDICTION_NOTICE, items_read_by_triggers
 from app.scoring.conditions import UNKNOWN, days_between, items_read, leaves, years_between
 from app.scoring.frozen import FrozenDict, FrozenList, freeze
 from app.scoring.models import (
@@ -44,13 +44,16 @@ from app.scoring.models import (
     PointsTerm,
     Questionnaire,
     RuleSet,
+    Score,
     ScoreCondition,
     ScoreTerm,
     SingleChoiceItem,
     TextItem,
     YesNoUnknownItem,
 )
+from app.scoring.requirements import answered_at_least_of
 from app.scoring.result import Result
+from app.scoring.rounding import ROUNDING
 
 RuleKind = Literal["term", "band", "trigger", "floor", "gap", "action_rule"]
 CoreFunction = Callable[[dict[str, Any]], tuple[int, tuple[int, ...], list[int]]]
@@ -124,6 +127,7 @@ class _Generator:
         self.score_var = {score.id: f"s{index}" for index, score in enumerate(ruleset.scores)}
         self.level_index = {level: index for index, level in enumerate(ruleset.levels)}
         self.constants: dict[str, object] = {}
+        self.rounding: dict[str, Callable[[int, int], int]] = {}
         self._shared: dict[frozenset[object], str] = {}
         self._texts: dict[str, str] = {}
         self.rules: list[RuleInfo] = []
@@ -314,6 +318,7 @@ class _Generator:
         for item in self.questionnaire.items:
             if item.enable_when is not None:
                 lines += [f"{inner}if not {self.expr(item.enable_when)}:", f"{inner}    {fail}"]
+        lines += self._answered_at_least_lines(inner, fail, every_item_answered=True)
         lines.append(f"{indent}else:")
         indent = inner
         lines += [f"{indent}if len(a) != {' + '.join([str(always), *maybe])}:", f"{indent}    {fail}"]
@@ -333,8 +338,30 @@ class _Generator:
             if enabled is not None:
                 needed.insert(1, enabled)
             lines += [f"{indent}if {' and '.join(needed)}:", f"{indent}    {fail}"]
+        lines += self._answered_at_least_lines(indent, fail, every_item_answered=False)
         if gaps:
             lines += self._all_gap_lines(indent)
+        return lines
+
+    def _answered_at_least_lines(self, indent: str, fail: str, every_item_answered: bool) -> list[str]:
+        """`fail` unless each mean or prorated score has at least `min_answered` of its items answered (not
+        unknown); with `every_item_answered`, only an "unknown" can leave one of them unanswered."""
+        lines = []
+        for rule in answered_at_least_of(self.ruleset):
+            counted = []
+            for item_id in rule.items:
+                var, item = self.item_var[item_id], self.items[item_id]
+                if not can_be_unknown(item):
+                    counted.append("1" if every_item_answered else f"({var} is not None)")
+                elif every_item_answered:
+                    counted.append(f"({var} != {UNKNOWN!r})")
+                else:
+                    counted.append(f"({var} not in {_set_literal((None, UNKNOWN))})")
+            if every_item_answered and all(term == "1" for term in counted):
+                continue  # every item answered and none can be "unknown": min_answered (<= items) holds
+            test = f"{indent}if {' + '.join(counted)} < {rule.count!r}:"
+            if test not in lines:  # two scores over the same items (a mean and a prorated one) share one test
+                lines += [test, f"{indent}    {fail}"]
         return lines
 
     def _gap_lines(self, item: Item, indent: str) -> list[str]:
@@ -418,7 +445,7 @@ class _Generator:
         lines += [f"    b{index} = []" for index in range(len(self.buckets))]
         if mode == "traced":
             lines.append("    T = []")
-        lines += self._scores_source() + self._level_source()
+        lines += self._scores_source() + self._level_source() + self._score_band_lines()
         lines.append("    pf = []")
         for item_id in self.ruleset.protective_factors:
             if item_id in self.item_var:
@@ -441,6 +468,20 @@ class _Generator:
             "    r['information_gaps'] = gp",
             "    r['protective_factors'] = pf",
         ]
+        banded = self._banded_scores()
+        if banded:
+            found = ", ".join(f"{ids(score.id)}: sb{index}" for index, score in banded)
+            lines.append(f"    r['score_bands'] = {{{found}}}")
+        notices = self._notices()
+        if notices:
+            assert self.ruleset.jurisdictions is not None
+            answer = self.var(self.ruleset.jurisdictions.item)
+            lines += [
+                f"    nt = {self.frozen_constant(notices)}.get({answer})",
+                "    r['notices'] = [] if nt is None else [nt]",
+            ]
+        else:
+            lines.append("    r['notices'] = []")
         if mode == "traced":
             lines.append("    r['trace'] = T")
         lines.append("    return r")
@@ -471,10 +512,13 @@ class _Generator:
     def _result_templates(self) -> tuple[dict[str, Any], ...]:
         """Per level, the result's required keys in the published schema's order (result.py; `trace` and
         `counterfactuals` are added only when asked), with what depends only on the level filled in. Each call
-        copies one (a C-level copy of the key table) and stores the rest, instead of building a 14-key dict.
+        copies one (a C-level copy of the key table) and stores the rest, instead of building a 17-key dict.
         The templates never leave the generated functions' globals: a result gets a copy."""
         keys = dict.fromkeys(name for name, field in Result.model_fields.items() if field.is_required())
+        decimals = {score.id: score.decimals for score in self.ruleset.scores if score.decimals}
         shared = {
+            "score_decimals": freeze(decimals),
+            "score_bands": freeze({}),  # when no score has bands; else set per call
             "disclaimer": self.ruleset.disclaimer,
             "questionnaire": freeze(self.identity["questionnaire"]),
             "ruleset": freeze(self.identity["ruleset"]),
@@ -484,6 +528,50 @@ class _Generator:
             keys | {"level": level, "computed_level": level, "review_within_days": self.review_days[index], **shared}
             for index, level in enumerate(self.ruleset.levels)
         )
+
+    def _banded_scores(self) -> list[tuple[int, Score]]:
+        return [(index, score) for index, score in enumerate(self.ruleset.scores) if score.bands]
+
+    def _score_band_lines(self) -> list[str]:
+        """`sb<n> = ` the band (a shared {code, label}) score n falls in: bands tried from the highest `gte` down;
+        the lowest starts at 0 and scores are never negative, so one always holds."""
+        lines = []
+        for index, score in self._banded_scores():
+            assert score.bands is not None
+            var = self.score_var[score.id]
+            ordered = sorted(score.bands, key=lambda band: band.gte, reverse=True)
+            for rank, band in enumerate(ordered):
+                if rank == len(ordered) - 1:
+                    lines.append("    else:" if rank else "    if True:")
+                else:
+                    lines.append(f"    {'if' if rank == 0 else 'elif'} {var} >= {band.gte!r}:")
+                lines.append(f"        sb{index} = {self.frozen_constant({'code': band.code, 'label': band.label})}")
+        return lines
+
+    def _notices(self) -> dict[str, dict[str, str]]:
+        """Per answer of the jurisdiction item outside the rule set's `codes`, the notice it adds (empty without
+        `jurisdictions`); unanswered and "unknown" add none."""
+        declared = self.ruleset.jurisdictions
+        if declared is None:
+            return {}
+        item = self.items[declared.item]
+        assert isinstance(item, SingleChoiceItem)
+        labels = {option.code: option.label for option in item.options}
+        followed = _in_words([labels[code] for code in declared.codes])
+        notices = {}
+        for code, label in labels.items():
+            if code in declared.codes or code == UNKNOWN:
+                continue
+            if declared.notice is not None:
+                text = declared.notice.replace("{answer}", label)
+            else:
+                text = (
+                    f"This rule set's actions follow the procedures of {followed}. The child's jurisdiction was given "
+                    f"as {label}: follow {label}'s own child-protection procedures, and treat the actions below as a "
+                    "guide only."
+                )
+            notices[code] = {"code": JURISDICTION_NOTICE, "text": text}
+        return notices
 
     def fire(self, index: int, indent: str, when: Condition | None = None, mask_ready: bool = False) -> list[str]:
         """What a rule that fired does: record its index (core) or add its part of the result (plain/traced).
@@ -708,7 +796,30 @@ class _Generator:
                     lines.append("    if p:")
                     lines += [f"        {t} += p" for t in targets]
                 lines += self.fire(index, "        ")
+            lines += self._stored_value_lines(score)
         return lines
+
+    def _stored_value_lines(self, score: Score) -> list[str]:
+        """The score's points total made its stored integer: a sum scaled by 10^decimals; a mean (of the answered
+        items' points) or prorated score (the mean times the number of items) with its rounding, in integers.
+        Valid answers have at least `min_answered` (>= 1) of the items answered; the guard is for `core` callers
+        that skip the check."""
+        var, scale = self.score_var[score.id], 10**score.decimals
+        if score.kind == "sum":
+            return [f"    {var} *= {scale!r}"] if scale != 1 else []
+        assert score.rounding is not None
+        items = list(dict.fromkeys(term.q for term in score.terms or [] if isinstance(term, PointsTerm)))
+        counted = [
+            f"({self.var(i)} not in {_set_literal((None, UNKNOWN))})"
+            if can_be_unknown(self.items[i])
+            else f"({self.var(i)} is not None)"
+            for i in items
+        ]
+        factor = scale * (len(items) if score.kind == "prorated" else 1)
+        rounding = f"_round_{score.rounding}"
+        self.rounding[rounding] = ROUNDING[score.rounding]
+        numerator = var if factor == 1 else f"{var} * {factor!r}"
+        return [f"    na = {' + '.join(counted)}", f"    {var} = {rounding}({numerator}, na) if na else 0"]
 
     def _raise_to(self, level: int, indent: str) -> list[str]:
         return [f"{indent}if lvl < {level!r}:", f"{indent}    lvl = {level!r}"] if level else []
@@ -804,6 +915,11 @@ class _Generator:
                 *(self.fire(index, "        ") or ["        pass"]),
             ]
         return lines
+
+
+def _in_words(names: list[str]) -> str:
+    """`A`, `A and B`, `A, B and C`."""
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 def _reason(rule: RuleInfo, points: int | None, items: Collection[str]) -> dict[str, Any]:
@@ -905,6 +1021,7 @@ def generate(ruleset: RuleSet, questionnaire: Questionnaire, engine_version: str
         "_FL": FrozenList,
         "_action_memo": memo,
         "_actions_of": _actions_in_mask(templates, memo),
+        **generator.rounding,
         "TypeError": TypeError,
         "KeyError": KeyError,
         "len": len,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 from app.scoring.budget import StepBudget, unlimited
@@ -35,22 +36,41 @@ def _run(compiled: CompiledRuleSet, test: EmbeddedTest) -> TestOutcome:
     except AnswerError as exc:
         return TestOutcome(test.name, False, [f"invalid answers: {issue}" for issue in exc.issues])
     expect = test.expect
-    failures = []
+    failures: list[str] = []
     if expect.level is not None and result["level"] != expect.level:
         failures.append(f"level: expected {expect.level}, got {result['level']}")
-    for name, key in (("triggers", "triggers"), ("floors", "floors_applied")):
+    fired = {
+        "triggers": [entry["id"] for entry in result["triggers"]],
+        "floors": [entry["id"] for entry in result["floors_applied"]],
+        "information_gaps": result["information_gaps"],
+        "notices": [notice["code"] for notice in result["notices"]],
+    }
+    for name, got in fired.items():
         wanted = getattr(expect, name)
-        if wanted is None:
-            continue
-        got = sorted(entry["id"] for entry in result[key])
-        if sorted(wanted) != got:
-            failures.append(f"{name}: expected {sorted(wanted)}, got {got}")
-    if expect.actions_include is not None:
-        got_actions = {action["id"] for action in result["actions"]}
-        missing = [action for action in expect.actions_include if action not in got_actions]
+        if wanted is not None and sorted(wanted) != sorted(got):
+            failures.append(f"{name}: expected {_ids(sorted(wanted))}, got {_ids(sorted(got))}")
+    actions = [action["id"] for action in result["actions"]]
+    for name, wanted, got in (
+        ("actions", expect.actions_include, actions),
+        ("information_gaps", expect.information_gaps_include, result["information_gaps"]),
+        ("reasons", expect.reasons_include, [reason["rule_id"] for reason in result["reasons"]]),
+    ):
+        missing = [ident for ident in wanted or [] if ident not in got]
         if missing:
-            failures.append(f"actions: missing {missing} (got {sorted(got_actions)})")
+            failures.append(f"{name}: missing {_ids(missing)} (got {_ids(sorted(set(got)))})")
+    for action in expect.actions_exclude or []:
+        if action in actions:
+            failures.append(f"actions: must not recommend {action} (it was recommended)")
     for score, value in (expect.scores or {}).items():
         if result["scores"].get(score) != value:
-            failures.append(f"score {score}: expected {value}, got {result['scores'].get(score)}")
+            failures.append(f"score {score}: expected {value}, got {json.dumps(result['scores'].get(score))}")
+    for score, code in (expect.score_bands or {}).items():
+        band = result["score_bands"].get(score)
+        if band is None or band["code"] != code:
+            failures.append(f"score band {score}: expected {code}, got {band['code'] if band else 'no band'}")
     return TestOutcome(test.name, not failures, failures)
+
+
+def _ids(ids: list[str]) -> str:
+    """A list of ids as a message shows it: in JSON."""
+    return json.dumps(ids)

@@ -15,6 +15,7 @@ from app.scoring.conditions import size
 from app.scoring.errors import AnswerError, DefinitionError, Issue, ScoringError
 from app.scoring.explain import counterfactuals as nearest_changes
 from app.scoring.models import ActionRule, ConditionTerm, LevelRule, PointsTerm, Questionnaire, RuleSet
+from app.scoring.requirements import answered_at_least_of
 
 ENGINE_VERSION = "riskapi-scoring/2"
 EXPLAIN_OPTIONS = frozenset({"trace", "counterfactuals"})
@@ -34,7 +35,7 @@ class CompiledRuleSet:
         self.ruleset = ruleset
         self.questionnaire = questionnaire
         self.code = code
-        self.validator = AnswerValidator(questionnaire, items_read_by_triggers(ruleset))
+        self.validator = AnswerValidator(questionnaire, items_read_by_triggers(ruleset), answered_at_least_of(ruleset))
         self._levels = tuple(ruleset.levels)
         self._plain, self._traced = code.plain, code.traced
         self.evaluation_steps = _evaluation_steps(ruleset, questionnaire)
@@ -126,6 +127,7 @@ def _evaluation_steps(ruleset: RuleSet, questionnaire: Questionnaire) -> int:
     points), every band and action; a fixed figure per rule set, whatever the answers."""
     steps = answer_check_steps(questionnaire) + len(ruleset.bands) + len(ruleset.actions)
     for score in ruleset.scores:
+        steps += len(score.bands or [])
         for term in score.terms or []:
             if isinstance(term, ConditionTerm):
                 steps += size(term.when)

@@ -221,6 +221,10 @@ class _Prover:
         )
 
     def points(self, term: PointsTerm, at: str, rule: str) -> None:
+        """Points never fall along the item's order. For a mean or prorated score that is the whole proof: with
+        the set of answered items unchanged, a higher answer never lowers the mean, and every rounding rule is
+        non-decreasing. Answering an unanswered item can lower a mean (the instrument says so), so for the items
+        of such a score the proof does not compare unanswered with an answer (docs/rule-language.md)."""
         item = self.items[term.q]
         order = self._order(term.q, at + "/q", rule)
         if not isinstance(order, list):

@@ -1,16 +1,17 @@
-"""When an item must, may or must not be answered: the one reading of `enable_when`, `required`, `required_when`
-and the items a rule set's triggers read (docs/answers.md). The answer check, the answers schema and any later
-representation of a questionnaire take it from here."""
+"""When an item must, may or must not be answered: the one reading of `enable_when`, `required`, `required_when`,
+the items a rule set's triggers read and the `min_answered` of its mean and prorated scores (docs/answers.md). The
+answer check, the answers schema and any later representation of a questionnaire take it from here."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from app.scoring.models import Condition, Item, Questionnaire
+from app.scoring.models import Condition, Item, PointsTerm, Questionnaire, RuleSet
 
 MISSING = "required item is missing"
 NOT_ASKED = "this item is not asked given the other answers (enable_when), leave it out"
+TOO_FEW_ANSWERED = "too few of a score's items answered"
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,3 +56,30 @@ def item_requirements(questionnaire: Questionnaire, required_by_rules: Mapping[s
         )
         for item in questionnaire.items
     ]
+
+
+@dataclass(frozen=True, slots=True)
+class AnsweredAtLeast:
+    """A mean or prorated score's `min_answered`: at least `count` of its `items` answered with something other
+    than "unknown", or the answers are refused (no score is ever computed from too few answers)."""
+
+    score: str
+    items: tuple[str, ...]
+    count: int
+
+    def message(self, answered: int) -> str:
+        return (
+            f"{TOO_FEW_ANSWERED}: score '{self.score}' needs at least {self.count} of its {len(self.items)} items "
+            f'({", ".join(self.items)}) answered other than "unknown"; {answered} {"is" if answered == 1 else "are"}'
+        )
+
+
+def answered_at_least_of(ruleset: RuleSet) -> list[AnsweredAtLeast]:
+    """The `min_answered` rule of every mean and prorated score, in score order (their items in term order)."""
+    rules = []
+    for score in ruleset.scores:
+        if score.kind == "sum" or score.min_answered is None:
+            continue
+        items = tuple(dict.fromkeys(term.q for term in score.terms or [] if isinstance(term, PointsTerm)))
+        rules.append(AnsweredAtLeast(score.id, items, score.min_answered))
+    return rules

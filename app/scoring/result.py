@@ -70,16 +70,13 @@ class Result(BaseModel):
         "`score_decimals` is stored scaled by 10 to that power."
     )
     score_bands: dict[str, ScoreBandReached] = Field(
-        default_factory=dict,
         description="The named band each banded score falls in, by score id (empty when no score declares bands).",
     )
     score_decimals: dict[str, int] = Field(
-        default_factory=dict,
         description='Decimal places of each score stored scaled, by score id: `{"mean": 2}` with `scores` '
         '`{"mean": 235}` means 2.35 (empty when every score is a whole number).',
     )
     notices: list[Notice] = Field(
-        default_factory=list,
         description="Things to know before reading the result, e.g. that the actions follow another nation's "
         "procedures; shown first.",
     )

@@ -35,7 +35,7 @@ from app.scoring.models import (
     TextItem,
     YesNoUnknownItem,
 )
-from app.scoring.requirements import MISSING, NOT_ASKED, item_requirements
+from app.scoring.requirements import MISSING, NOT_ASKED, TOO_FEW_ANSWERED, answered_at_least_of, item_requirements
 
 LIMITS = JsonLimits()
 HANDLED = {"whole-number-with-fraction", "inexact-presence", "request-limits"}
@@ -52,7 +52,10 @@ class Pair:
     items: dict[str, Item] = field(init=False)
 
     def __post_init__(self) -> None:
-        self.schema = answers_schema(self.compiled.questionnaire, items_read_by_triggers(self.compiled.ruleset))
+        ruleset = self.compiled.ruleset
+        self.schema = answers_schema(
+            self.compiled.questionnaire, items_read_by_triggers(ruleset), answered_at_least_of(ruleset)
+        )
         Draft202012Validator.check_schema(self.schema)
         self.validator = Draft202012Validator(self.schema, format_checker=FormatChecker())
         self.items = {item.id: item for item in self.compiled.questionnaire.items}
@@ -93,7 +96,8 @@ class Pair:
         issues = self.engine_issues(fixed)
         for issue in issues:
             item_id = issue.pointer.split("/")[1]
-            if item_id not in inexact or not (issue.message == NOT_ASKED or issue.message.startswith(MISSING)):
+            presence = issue.message == NOT_ASKED or issue.message.startswith((MISSING, TOO_FEW_ANSWERED))
+            if item_id not in inexact or not presence:
                 return None
             reasons.add("inexact-presence")
         return reasons or None
@@ -193,7 +197,11 @@ def answer_sets(draw: st.DrawFn, pair: Pair) -> dict[str, Any]:
     questionnaire = pair.compiled.questionnaire
     requirements = item_requirements(questionnaire, items_read_by_triggers(pair.compiled.ruleset))
     values = {item.id: draw(valid_values(item)) for item in questionnaire.items}
-    optional_answered = {r.item.id: draw(st.booleans()) for r in requirements}
+    # the items of a mean or prorated score: a careful assessor answers nearly all of them (min_answered)
+    counted = {item_id for rule in answered_at_least_of(pair.compiled.ruleset) for item_id in rule.items}
+    optional_answered = {
+        r.item.id: draw(st.integers(0, 9)) > 0 if r.item.id in counted else draw(st.booleans()) for r in requirements
+    }
     answers: dict[str, Any] = {}
     for _ in range(len(requirements) + 1):  # until what is asked no longer changes
         following: dict[str, Any] = {}

@@ -414,3 +414,53 @@ def test_the_docs_list_every_permitted_disagreement() -> None:
     section = text[text.index("## The answers schema") :]
     for disagreement in PERMITTED_DISAGREEMENTS:
         assert f"`{disagreement.id}`" in section, disagreement.id
+
+
+# --- min_answered of mean and prorated scores ---------------------------------------------------------------------
+
+
+def _scale_pair(items: int, min_answered: int) -> Pair:
+    """`items` optional single-choice items (with "unknown") read by a mean score that needs `min_answered`."""
+    options = [{"code": c, "label": c} for c in ("a", "b", "unknown")]
+    questionnaire = {
+        "key": "synth",
+        "version": 1,
+        "title": "Synthetic",
+        "sections": [{"id": "s", "title": "S"}],
+        "items": [_item(f"i{n}", "single_choice", options=options) for n in range(items)],
+    }
+    mean = {
+        "id": "avg",
+        "purpose": "reporting",
+        "kind": "mean",
+        "min_answered": min_answered,
+        "rounding": "half_up",
+        "terms": [{"id": f"t{n}", "q": f"i{n}", "points": {"a": 0, "b": 1}} for n in range(items)],
+    }
+    ruleset = ruleset_doc(levels=["low"], triggers=[], scores=[mean])
+    return Pair(compile_ruleset(parse_ruleset(ruleset), parse_questionnaire(questionnaire)))
+
+
+def test_min_answered_is_an_at_least_over_answers_other_than_unknown() -> None:
+    pair = _scale_pair(4, 2)
+    assert pair.schema[INEXACT_PRESENCE] == {}
+    assert "Score 'avg' needs at least 2 of i0, i1, i2, i3 answered" in pair.schema["description"]
+    values = [ABSENT, "a", "b", "unknown"]
+    accepted = 0
+    for combination in itertools.product(values, repeat=4):
+        answers = {f"i{n}": value for n, value in enumerate(combination) if value is not ABSENT}
+        service, reasons = agreement(pair, answers)
+        assert not reasons
+        accepted += service
+    assert 0 < accepted < 4**4
+
+
+def test_a_min_answered_too_large_to_write_out_marks_its_items_inexact() -> None:
+    pair = _scale_pair(60, 30)
+    assert "$defs" not in pair.schema
+    inexact = pair.schema[INEXACT_PRESENCE]
+    assert sorted(inexact) == sorted(f"i{n}" for n in range(60))
+    assert "min_answered of score 'avg'" in inexact["i0"]
+    too_few = {f"i{n}": "a" for n in range(29)}
+    assert agreement(pair, too_few) == (False, {"inexact-presence"})
+    assert agreement(pair, {**too_few, "i59": "b"}) == (True, set())

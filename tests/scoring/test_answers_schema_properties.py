@@ -14,6 +14,7 @@ from app.scoring import compile_ruleset, parse_questionnaire, parse_ruleset
 from app.scoring.answers_schema import PERMITTED_DISAGREEMENTS
 from tests.scoring.answers_schema_support import Pair, agreement, answer_sets
 from tests.scoring.conftest import build, questionnaire_doc
+from tests.scoring.test_score_kinds import PRORATED, SCALE
 
 
 def shipped_pairs() -> list[tuple[str, Pair]]:
@@ -58,7 +59,14 @@ def _mini_with_harder_conditions() -> Pair:
 
 
 HARDER = _mini_with_harder_conditions()
-PAIRS = [*SHIPPED, ("mini-online.v1+mini-rules.v1", Pair(build())), ("mini-online.v1 with harder conditions", HARDER)]
+PAIRS = [
+    *SHIPPED,
+    ("mini-online.v1+mini-rules.v1", Pair(build())),
+    ("mini-online.v1 with harder conditions", HARDER),
+    # mean and prorated scores: their min_answered, over items that may be "unknown" (scale) or not (PHQ-9)
+    ("scale.v1+scale-rules.v1", Pair(SCALE)),
+    ("phq-9-prorated.v1+phq-9-prorated.v1", Pair(PRORATED)),
+]
 MIN_ACCEPTED = 0.30
 
 

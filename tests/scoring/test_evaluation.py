@@ -21,6 +21,9 @@ RESULT_KEYS = {
     "level",
     "computed_level",
     "scores",
+    "score_bands",
+    "score_decimals",
+    "notices",
     "triggers",
     "floors_applied",
     "reasons",
@@ -40,6 +43,7 @@ def test_quiet_answers(mini: CompiledRuleSet) -> None:
     assert set(result) == RESULT_KEYS
     assert result["level"] == result["computed_level"] == "low"
     assert result["scores"] == {"total": 0, "contact_domain": 0, "double": 0}
+    assert (result["score_bands"], result["score_decimals"], result["notices"]) == ({}, {}, [])
     assert [a["id"] for a in result["actions"]] == ["education"]
     assert result["review_within_days"] is None
     assert result["engine_version"] == ENGINE_VERSION

@@ -47,6 +47,7 @@ json_values = st.recursive(
 MINI = build()
 PHQ9 = compile_ruleset(*load_pair("phq9"))
 DASH = compile_ruleset(*load_pair("dash"))
+PHQ9_PRORATED = compile_ruleset(*load_pair("phq9_prorated"))
 PROPERTY_SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -213,7 +214,7 @@ def firing_items(condition: Condition, answers: dict[str, Any], scores: dict[str
 
 
 @PROPERTY_SETTINGS
-@given(st.sampled_from([MINI, PHQ9, DASH]).flatmap(lambda c: st.tuples(st.just(c), answer_sets(c))))
+@given(st.sampled_from([MINI, PHQ9, DASH, PHQ9_PRORATED]).flatmap(lambda c: st.tuples(st.just(c), answer_sets(c))))
 def test_generated_result_agrees_with_the_reference_semantics(case: tuple[CompiledRuleSet, dict[str, Any]]) -> None:
     compiled, answers = case
     assume(compiled.validate_answers(answers) == [])

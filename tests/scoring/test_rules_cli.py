@@ -39,6 +39,18 @@ def test_check_prints_errors_with_paths(tmp_path: Path) -> None:
     assert "/triggers/0/level: unknown level 'catastrophic'" in result.output
 
 
+def test_check_asks_every_band_for_a_reason_and_a_source(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(yaml.safe_dump(ruleset_doc()))  # its first two bands have neither
+    questionnaire = tmp_path / "q.json"
+    questionnaire.write_text(json.dumps(QUESTIONNAIRE))
+    result = runner.invoke(rules_app, ["check", str(rules), "--questionnaire", str(questionnaire)])
+    assert result.exit_code == 1
+    assert "/bands/0: a band needs a reason (plain text for a professional)" in result.output
+    assert "/bands/1: a band needs a source (citation tag)" in result.output
+    assert "/bands/2" not in result.output
+
+
 def test_check_without_questionnaire_looks_in_content(tmp_path: Path) -> None:
     doc = ruleset_doc()
     doc["questionnaire"] = {"key": "no-such-questionnaire", "version": 9}
