@@ -6,7 +6,7 @@ import hashlib
 import json
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, Header, Query, Request
@@ -18,6 +18,7 @@ from app.auth.caller import Caller
 from app.auth.dependencies import Authorize, AuthorizeWhen
 from app.auth.permissions import Operation
 from app.core.config import Settings, SettingsDep
+from app.core.db import utcnow
 from app.core.errors import BadRequest, render
 from app.core.json_guard import CHECKED_DOCUMENT_KEY, CheckedDocument, media_type_of
 from app.core.seams import StateReadSeam
@@ -176,3 +177,13 @@ async def _state_read_seam(settings: SettingsDep) -> StateReadSeam | None:
 
 StateReadSeamDep = Annotated[StateReadSeam | None, Depends(_state_read_seam)]
 """The app's `Settings.state_read_seam` (app/core/seams.py), for the routes that change an assessment's state."""
+
+
+async def today_in_the_uk() -> date:
+    """The UK's date now: the clock of the check that refuses date answers after today (a test overrides this
+    dependency to fix the day)."""
+    return service.uk_date(utcnow())
+
+
+TodayDep = Annotated[date, Depends(today_in_the_uk)]
+"""Today's date in the UK, for the writes that record answers (create, amend)."""

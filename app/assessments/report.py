@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from importlib import resources
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -15,8 +16,9 @@ from markupsafe import Markup
 
 from app.core.security_headers import source_hash
 
-# The heading names the service's summary; a rule set's own title may take its place later.
+# The heading is the title of the assessment's rule set; this one stands in only when that version cannot be read.
 HEADING = "Online-risk assessment"
+MAX_DECIMALS = 18  # a stored score's declared decimals beyond this (the language allows 6) show the stored integer
 LONDON = ZoneInfo("Europe/London")
 MONTHS = (
     "January", "February", "March", "April", "May", "June",
@@ -36,10 +38,14 @@ CSP = (
 
 @dataclass(frozen=True)
 class Labels:
-    """What the report shows in place of ids, from the assessment's own questionnaire and rule-set versions: an
-    item's question, a score's title, an action's detail, and the reason of a rule whose stored text names items
-    by id (`{items}`, the unknown-answers rule), by rule id. An id missing here is shown as it is."""
+    """What the report shows in place of ids, from the assessment's own questionnaire and rule-set versions: the
+    rule set's title (the page's heading), a level's label and description, an item's question, a score's title,
+    an action's detail, and the reason of a rule whose stored text names items by id (`{items}`, the
+    unknown-answers rule), by rule id. An id missing here is shown as it is (a level: its label from the read)."""
 
+    title: str = HEADING
+    levels: Mapping[str, str] = field(default_factory=dict)
+    level_descriptions: Mapping[str, str] = field(default_factory=dict)
     items: Mapping[str, str] = field(default_factory=dict)
     scores: Mapping[str, str] = field(default_factory=dict)
     actions: Mapping[str, str] = field(default_factory=dict)
@@ -63,6 +69,13 @@ def london(value: datetime | str) -> str:
     """A time in UK local time with its zone, to the minute: `7 December 2026, 09:14 GMT`, `1 July 2026, 10:14 BST`."""
     local = _as_datetime(value).astimezone(LONDON)
     return f"{local.day} {MONTHS[local.month - 1]} {local.year}, {local:%H:%M} {local.tzname()}"
+
+
+def scaled(value: int, decimals: object = 0) -> str:
+    """A score as the result stores it, shown with its declared decimal places: 235 with 2 is `2.35`."""
+    if not isinstance(decimals, int) or isinstance(decimals, bool) or not 0 < decimals <= MAX_DECIMALS:
+        return str(value)
+    return f"{Decimal(value).scaleb(-decimals):.{decimals}f}"
 
 
 def count_of(number: int, noun: str) -> str:
@@ -91,18 +104,28 @@ _ENVIRONMENT = Environment(
 )
 _ENVIRONMENT.filters["london"] = london
 _ENVIRONMENT.filters["count_of"] = count_of
+_ENVIRONMENT.filters["scaled"] = scaled
 _TEMPLATE = _ENVIRONMENT.get_template("report.html")
 
 
 def render_report(view: dict[str, Any], labels: Labels | None = None, superseded_by: Superseding | None = None) -> str:
-    """The report of one assessment: `view` is its read model as JSON (what `GET /v1/assessments/{id}` returns)."""
+    """The report of one assessment: `view` is its read model as JSON (what `GET /v1/assessments/{id}` returns).
+    A result stored before score bands, decimals and notices existed reads as having none."""
     overrides = view.get("overrides") or []
     labels = labels or Labels()
+    levels = {
+        **{view[k]: view[f"{k}_label"] for k in ("level", "computed_level") if view.get(f"{k}_label")},
+        **labels.levels,
+    }
     return _TEMPLATE.render(
-        heading=HEADING,
+        heading=labels.title,
         css=Markup(CSS),  # noqa: S704 - our own stylesheet, not data; escaping it would change its hash
         a=view,
         labels=labels,
+        level_name=lambda level: levels.get(level, level),
+        notices=view.get("notices") or [],
+        score_bands=view.get("score_bands") or {},
+        score_decimals=view.get("score_decimals") or {},
         # A trigger's reason is shown with the trigger, once.
         reasons=[
             {**reason, "text": _reason_text(reason, labels)}

@@ -336,7 +336,7 @@ def latest_answers(
     session: Session,
     organisation_id: str,
     questionnaire_key: str,
-    questionnaire_version: int,
+    up_to_questionnaire_version: int,
     *,
     since: datetime | None,
     until: datetime | None,
@@ -347,7 +347,7 @@ def latest_answers(
         .where(
             Assessment.organisation_id == organisation_id,
             Assessment.questionnaire_key == questionnaire_key,
-            Assessment.questionnaire_version == questionnaire_version,
+            Assessment.questionnaire_version <= up_to_questionnaire_version,
             _not_superseded(organisation_id),
             _not_in_error(organisation_id),
         )

@@ -16,6 +16,7 @@ from app.assessments.dependencies import (
     StateReadSeamDep,
     Supervisor,
     SupervisorIdempotency,
+    TodayDep,
     Writer,
     WriterIdempotency,
 )
@@ -86,16 +87,18 @@ def create_assessment(
     explain: ExplainDep,
     idempotency: WriterIdempotency,
     session: SessionDep,
+    today: TodayDep,
     response: Response,
 ) -> AssessmentRead | Response:
     """Score a questionnaire about one child and store the assessment (201 with Location).
 
     Answers are validated first: a 422 lists every invalid answer with a pointer such as
-    `/answers/child_age_years`. With no `ruleset`, the organisation's current rule set for the questionnaire is
-    used and echoed back in `ruleset`. Send an `Idempotency-Key` to make retries safe: a retry gets the first 201
+    `/answers/child_age_years`, a date answer after today among them (the UK's date, with one day's tolerance).
+    With no `ruleset`, the organisation's current rule set for the questionnaire is used and echoed back in
+    `ruleset`. Send an `Idempotency-Key` to make retries safe: a retry gets the first 201
     again; a refusal (invalid answers, a rule set that does not exist) leaves the key free for the corrected request.
     """
-    created = service.create_assessment(session, caller, body, explain=explain, idempotency=idempotency)
+    created = service.create_assessment(session, caller, body, today=today, explain=explain, idempotency=idempotency)
     session.commit()  # 201 only once stored
     if isinstance(created, service.Replay):
         return _replayed(created)
@@ -231,6 +234,7 @@ def amend_assessment(
     session: SessionDep,
     explain: ExplainDep,
     seam: StateReadSeamDep,
+    today: TodayDep,
     response: Response,
 ) -> AssessmentRead | Response:
     """Amend an assessment: a new assessment that supersedes it (only the latest revision: 409 otherwise).
@@ -238,13 +242,21 @@ def amend_assessment(
     Send the revision's complete `answers`, or `answers_patch`: a JSON Merge Patch (RFC 7396) of the amended
     revision's stored answers (`null` removes an answer). The merged set is validated as a whole and stored in
     full; a 422 points at `/answers_patch/<item>` and says when the answer at fault was carried over, and lists
-    the answers the patch leaves that are no longer asked (send each as `null`). Keeps the original's subject,
+    the answers the patch leaves that are no longer asked (send each as `null`); a date answer after today (UK date,
+    one day's tolerance) is refused like any invalid answer. Keeps the original's subject,
     questionnaire and rule-set versions unless the body names others; overrides do not carry over. The original
     stays readable. With an `Idempotency-Key`, a retry gets the first response again: the 201 (same Location), or
     the 409 if the assessment had already been amended or entered in error.
     """
     amended = service.amend_assessment(
-        session, caller, assessment_id, body, explain=explain, state_read_seam=seam, idempotency=idempotency
+        session,
+        caller,
+        assessment_id,
+        body,
+        today=today,
+        explain=explain,
+        state_read_seam=seam,
+        idempotency=idempotency,
     )
     if isinstance(amended, service.Replay):
         return _replayed(amended)

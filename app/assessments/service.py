@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from functools import partial
 from typing import Any, TypedDict
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
@@ -53,12 +54,16 @@ from app.rulesets.service import (
     ResolvedRuleSet,
     cached_resolution,
     get_ruleset_for_replay,
+    labels_of,
+    level_labels,
     resolve_ruleset,
     usable_levels,
 )
-from app.scoring import ENGINE_VERSION, AnswerError, Issue
+from app.scoring import ENGINE_VERSION, AnswerError, Issue, Questionnaire
+from app.scoring.answers import is_iso_date
 from app.scoring.checker import GAP_RULE_ID
 from app.scoring.engine_versions import result_fields, with_field_defaults
+from app.scoring.models import DateItem
 from app.scoring.result import Result
 from app.scoring.reviews import review_by_after_override, review_within_days
 
@@ -67,8 +72,9 @@ EXPLAIN_OPTIONS = frozenset({"trace", "counterfactuals"})
 STORED_EXPLAIN = frozenset({"trace"})  # the explanation kept with every assessment
 PURGE_PROBABILITY = 0.001
 READ_ANSWERS = "assessment.read_answers"  # the audit action of every read that shows stored answers
-# Stored result keys an assessment's response sets from elsewhere: its final level, and the extras asked for.
-_SHOWN_APART = frozenset({"level"}) | EXPLAIN_OPTIONS
+# Result keys an assessment's response sets from elsewhere: its final level, the levels' labels (rendered from its
+# rule-set version, never stored), and the extras asked for.
+_SHOWN_APART = frozenset({"level", "level_label", "computed_level_label"}) | EXPLAIN_OPTIONS
 
 
 class IdempotencyInFlight(Conflict):
@@ -177,6 +183,56 @@ def _evaluate(
         raise problem(exc.issues) from exc
 
 
+# Date answers after today are refused when an assessment is recorded (create, amend), never when answers are only
+# evaluated (dry runs, embedded tests, replay), which must give the same result whatever the day. "Today" is the
+# UK's date, with a day's tolerance for a clock or a time zone a little ahead (docs/answers.md).
+UK = ZoneInfo("Europe/London")
+DATE_TOLERANCE = timedelta(days=1)
+
+
+def uk_date(moment: datetime) -> date:
+    """The date in the UK (Europe/London) at `moment`."""
+    return moment.astimezone(UK).date()
+
+
+def dates_after_today(questionnaire: Questionnaire, answers: dict[str, Any], today: date) -> list[Issue]:
+    """An issue at each date answer later than the day after `today` (well-formed dates only: the scoring reports
+    the rest). Pure: tests/scoring/answers_schema_support.py applies it as recording an assessment does."""
+    latest = today + DATE_TOLERANCE
+    issues = []
+    for item in questionnaire.items:
+        value = answers.get(item.id) if isinstance(item, DateItem) else None
+        if isinstance(value, str) and is_iso_date(value) and date.fromisoformat(value) > latest:
+            issues.append(
+                Issue(
+                    f"/{item.id}",
+                    f"{value} is after today ({today.isoformat()} in the UK): a date answer may be at most "
+                    f"{latest.isoformat()}",
+                )
+            )
+    return issues
+
+
+def _evaluate_new(
+    resolved: ResolvedRuleSet,
+    answers: dict[str, Any],
+    explain: Collection[str],
+    today: date,
+    problem: Callable[[Sequence[Issue]], ValidationFailed],
+) -> dict[str, Any]:
+    """The result of answers being recorded: `_evaluate`, and no date answer after today; one 422 names every
+    answer at fault."""
+    late = dates_after_today(resolved.compiled.questionnaire, answers, today)
+    try:
+        result = resolved.compiled.evaluate(answers, explain=explain)
+    except AnswerError as exc:
+        named = {issue.pointer for issue in exc.issues}
+        raise problem([*exc.issues, *(issue for issue in late if issue.pointer not in named)]) from exc
+    if late:
+        raise problem(late)
+    return result
+
+
 @dataclass
 class _Loaded:
     row: Assessment
@@ -197,13 +253,18 @@ class _Loaded:
 
 
 def _assessment_read(
-    loaded: _Loaded, explain: Collection[str], counterfactuals: list[dict[str, Any]] | None = None
+    loaded: _Loaded,
+    explain: Collection[str],
+    labels: Mapping[str, str],
+    counterfactuals: list[dict[str, Any]] | None = None,
 ) -> AssessmentRead:
-    """The assessment as the API shows it: the stored result, its final level and the assessment's own fields."""
+    """The assessment as the API shows it: the stored result, its final level, the levels' labels (`labels`: those
+    of its rule-set version) and the assessment's own fields."""
     row, result, error = loaded.row, with_field_defaults(loaded.row.result), loaded.entered_in_error
     return AssessmentRead(
         **{name: value for name, value in result.items() if name not in _SHOWN_APART},
         level=loaded.level,
+        **labels_of(labels, loaded.level, row.computed_level),
         trace=result.get("trace", []) if "trace" in explain else None,
         counterfactuals=(
             (counterfactuals if counterfactuals is not None else result.get("counterfactuals", []))
@@ -272,9 +333,21 @@ def _counterfactuals(session: Session, caller: Caller, row: Assessment) -> list[
     return list(result["counterfactuals"])
 
 
-def _render_loaded(session: Session, caller: Caller, loaded: _Loaded, explain: Collection[str]) -> AssessmentRead:
+def _labels(session: Session, caller: Caller, row: Assessment) -> Mapping[str, str]:
+    """The labels of the levels of the rule-set version the assessment was scored with."""
+    return level_labels(session, caller.organisation_id, row.ruleset_key, row.ruleset_version, row.ruleset_hash)
+
+
+def _render_loaded(
+    session: Session,
+    caller: Caller,
+    loaded: _Loaded,
+    explain: Collection[str],
+    labels: Mapping[str, str] | None = None,
+) -> AssessmentRead:
+    """The assessment as shown; `labels`, its rule-set version's level labels when the caller has them."""
     cf = _counterfactuals(session, caller, loaded.row) if "counterfactuals" in explain else None
-    return _assessment_read(loaded, explain, cf)
+    return _assessment_read(loaded, explain, _labels(session, caller, loaded.row) if labels is None else labels, cf)
 
 
 def _record_about(
@@ -410,10 +483,12 @@ def _new_assessment(
     answers: dict[str, Any],
     explain: Collection[str],
     supersedes: str | None,
+    today: date,
     problem: Callable[[Sequence[Issue]], ValidationFailed] = _answer_problem,
 ) -> _New:
-    """Score and show a new assessment: CPU only, no statement. `problem` makes the 422 of invalid answers."""
-    result = _evaluate(resolved, answers, STORED_EXPLAIN | set(explain), problem)
+    """Score and show a new assessment: CPU only, no statement. `problem` makes the 422 of invalid answers (a date
+    answer after `today`, the UK's date, among them)."""
+    result = _evaluate_new(resolved, answers, STORED_EXPLAIN | set(explain), today, problem)
     now = utcnow()
     days = result["review_within_days"]
     values = {
@@ -437,7 +512,7 @@ def _new_assessment(
         "supersedes": supersedes,
     }
     loaded = _Loaded(Assessment(**values), superseded_by=None, overrides=[], entered_in_error=None)
-    return _New(values, _shown_assessment(_assessment_read(loaded, explain)))
+    return _New(values, _shown_assessment(_assessment_read(loaded, explain, resolved.level_labels)))
 
 
 def _store_new(
@@ -486,10 +561,13 @@ def create_assessment(
     caller: Caller,
     body: AssessmentCreate,
     *,
+    today: date,
     explain: Collection[str] = frozenset(),
     idempotency: Idempotency | None = None,
 ) -> ShownAssessment | Replay:
-    """Statements in order: the Idempotency-Key's claim, the rule-set resolution unless cached, the assessment (and
+    """`today` is the UK's date (date answers after the day after it are refused).
+
+    Statements in order: the Idempotency-Key's claim, the rule-set resolution unless cached, the assessment (and
     the key's response), the audit event; the caller's COMMIT follows. With the resolution cached, the scoring and
     rendering run before the first statement, so the transaction (SQLite's write lock, PostgreSQL's advisory and
     head-row locks) spans only I/O. A refusal found by the scoring is raised only after the Idempotency-Key check,
@@ -500,7 +578,7 @@ def create_assessment(
     refusal: ValidationFailed | None = None
     if resolved is not None:
         try:
-            new = _new_from_body(caller, resolved, body, explain)
+            new = _new_from_body(caller, resolved, body, explain, today)
         except ValidationFailed as exc:
             refusal = exc
     replay = _claim_key(session, caller, idempotency, "assessment.create")
@@ -510,7 +588,7 @@ def create_assessment(
         raise refusal
     if resolved is None or new is None:
         resolved = resolve_ruleset(session, caller.organisation_id, **choice)
-        new = _new_from_body(caller, resolved, body, explain)
+        new = _new_from_body(caller, resolved, body, explain, today)
     response = None
     if idempotency is not None:
         response = _created_response(session, idempotency, new.shown.model, new.shown.location)
@@ -522,9 +600,17 @@ def create_assessment(
     return new.shown
 
 
-def _new_from_body(caller: Caller, resolved: ResolvedRuleSet, body: AssessmentCreate, explain: Collection[str]) -> _New:
+def _new_from_body(
+    caller: Caller, resolved: ResolvedRuleSet, body: AssessmentCreate, explain: Collection[str], today: date
+) -> _New:
     return _new_assessment(
-        caller, resolved, subject_ref=body.subject_ref, answers=body.answers, explain=explain, supersedes=None
+        caller,
+        resolved,
+        subject_ref=body.subject_ref,
+        answers=body.answers,
+        explain=explain,
+        supersedes=None,
+        today=today,
     )
 
 
@@ -534,10 +620,12 @@ def amend_assessment(
     assessment_id: str,
     body: RevisionCreate,
     *,
+    today: date,
     explain: Collection[str] = frozenset(),
     state_read_seam: StateReadSeam | None,
     idempotency: Idempotency | None = None,
 ) -> ShownAssessment | Replay:
+    """`today`: the UK's date (date answers after the day after it are refused, wherever they came from)."""
     replay = _claim_key(session, caller, idempotency, "assessment.amend")
     if replay is not None:
         return replay
@@ -580,6 +668,7 @@ def amend_assessment(
         answers=answers,
         explain=explain,
         supersedes=original.id,
+        today=today,
         problem=(
             _answer_problem
             if patch is None
@@ -750,9 +839,17 @@ def _render_many(
     for o in repository.overrides(session, caller.organisation_id, ids):
         overrides.setdefault(o.assessment_id, []).append(o)
     errors = {e.assessment_id: e for e in repository.entered_in_error(session, caller.organisation_id, ids)}
+    labels: dict[str, Mapping[str, str]] = {}  # by rule-set hash: looked up once per version on the page
+    for row, _ in rows:
+        if row.ruleset_hash not in labels:
+            labels[row.ruleset_hash] = _labels(session, caller, row)
     return [
         _render_loaded(
-            session, caller, _Loaded(row, superseded_by, overrides.get(row.id, []), errors.get(row.id)), explain
+            session,
+            caller,
+            _Loaded(row, superseded_by, overrides.get(row.id, []), errors.get(row.id)),
+            explain,
+            labels[row.ruleset_hash],
         )
         for row, superseded_by in rows
     ]
@@ -850,7 +947,7 @@ def override_assessment(
     }
     values["id"] = repository.add_override(session, values)
     loaded.overrides.append(AssessmentOverride(**values))
-    shown = _render_loaded(session, caller, loaded, explain)
+    shown = _render_loaded(session, caller, loaded, explain, resolved.level_labels)
     _record_about(
         session,
         caller,
@@ -988,10 +1085,11 @@ def rescore_assessment(
     if "counterfactuals" in explain and "counterfactuals" not in stored:
         stored["counterfactuals"] = _counterfactuals(session, caller, row)
     changes = _changes(stored, rescored)
+    own_labels = _labels(session, caller, row)
     rescore = RescoreRead(
         assessment_id=row.id,
-        stored=Result(**stored),
-        rescored=Result(**rescored),
+        stored=Result(**stored, **labels_of(own_labels, stored["level"], stored["computed_level"])),
+        rescored=Result(**rescored, **labels_of(target.level_labels, rescored["level"], rescored["computed_level"])),
         changed=_changed(changes),
         changes=changes,
     )
@@ -1087,21 +1185,23 @@ def replay_assessment(
     replayed = {k: v for k, v in replayed_full.items() if k not in EXPLAIN_OPTIONS or k in explain}
     if "counterfactuals" in explain:
         replayed["counterfactuals"] = stored.setdefault("counterfactuals", _counterfactuals(session, caller, row))
+    labels = resolved.level_labels
     replay = ReplayRead(
         assessment_id=row.id,
         identical=not differences,
         differences=differences,
         engine=engine,
-        stored=Result(**stored),
-        replayed=Result(**replayed),
+        stored=Result(**stored, **labels_of(labels, stored["level"], stored["computed_level"])),
+        replayed=Result(**replayed, **labels_of(labels, replayed["level"], replayed["computed_level"])),
     )
     _record_about(session, caller, "assessment.replay", loaded, replay, details={"identical": not differences})
     return replay
 
 
 def _report_labels(session: Session, caller: Caller, row: Assessment) -> Labels:
-    """Questions, score titles and action details from the assessment's own rule-set version and the questionnaire
-    version it targets (the one the answers were checked against); ids stand in for anything not found."""
+    """The heading (the rule set's title), level labels and descriptions, questions, score titles and action
+    details from the assessment's own rule-set version and the questionnaire version it targets (the one the
+    answers were checked against); ids stand in for anything not found."""
     try:
         resolved = get_ruleset_for_replay(session, caller.organisation_id, row.ruleset_key, row.ruleset_version)
     except NotFound:
@@ -1109,6 +1209,11 @@ def _report_labels(session: Session, caller: Caller, row: Assessment) -> Labels:
     questionnaire, ruleset = resolved.compiled.questionnaire, resolved.compiled.ruleset
     answered = (questionnaire.key, questionnaire.version) == (row.questionnaire_key, row.questionnaire_version)
     return Labels(
+        title=ruleset.title,
+        levels=resolved.level_labels,
+        level_descriptions={
+            level: entry.description for level, entry in ruleset.level_labels.items() if entry.description
+        },
         items={item.id: item.question for item in questionnaire.items} if answered else {},
         scores={score.id: score.title for score in ruleset.scores if score.title},
         actions={action.id: action.detail for action in ruleset.actions if action.detail},
@@ -1125,9 +1230,10 @@ def _superseding(session: Session, caller: Caller, loaded: _Loaded) -> Supersedi
 
 def report(session: Session, caller: Caller, assessment_id: str) -> bytes:
     loaded = _load(session, caller, assessment_id)
+    labels = _report_labels(session, caller, loaded.row)
     html = render_report(
-        _assessment_read(loaded, frozenset()).model_dump(mode="json"),
-        _report_labels(session, caller, loaded.row),
+        _assessment_read(loaded, frozenset(), labels.levels).model_dump(mode="json"),
+        labels,
         _superseding(session, caller, loaded),
     ).encode()
     audit.record(
@@ -1149,13 +1255,20 @@ def stored_answers_for_impact(
     session: Session,
     organisation_id: str,
     questionnaire_key: str,
-    questionnaire_version: int,
+    up_to_questionnaire_version: int,
     *,
     since: datetime | None,
     until: datetime | None,
     limit: int,
 ) -> list[tuple[str, str, dict[str, Any]]]:
-    """(assessment id, computed level, answers) of the latest, not entered-in-error revisions, newest first."""
+    """(assessment id, computed level, answers) of the latest, not entered-in-error revisions that answered the
+    questionnaire at `up_to_questionnaire_version` or an earlier version, newest first."""
     return repository.latest_answers(
-        session, organisation_id, questionnaire_key, questionnaire_version, since=since, until=until, limit=limit
+        session,
+        organisation_id,
+        questionnaire_key,
+        up_to_questionnaire_version,
+        since=since,
+        until=until,
+        limit=limit,
     )

@@ -256,3 +256,19 @@ def latest_published_system(session: Session, organisation_id: str) -> list[Rule
     for row in rows:
         best.setdefault(row.questionnaire_key, row)
     return list(best.values())
+
+
+def shipped_default(session: Session, questionnaire_key: str) -> ResolvedRow | None:
+    """The rule set an organisation with no choice for `questionnaire_key` uses for new assessments that name no
+    questionnaire version (the statement `resolve_current_row` runs for it)."""
+    params = {"qkey": questionnaire_key, "org": None}
+    return _resolved(session.connection().execute(_DEFAULT_ANY_VERSION, params).first())
+
+
+def organisations_with_choice(session: Session, questionnaire_key: str) -> set[str]:
+    """The organisations that chose their current rule set for `questionnaire_key`."""
+    return set(
+        session.scalars(
+            select(CurrentRuleSet.organisation_id).where(CurrentRuleSet.questionnaire_key == questionnaire_key)
+        )
+    )

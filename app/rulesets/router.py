@@ -126,9 +126,12 @@ def analyse_ruleset_impact(
     session: SessionDep,
     body: ImpactRequest | None = None,
 ) -> ImpactReport:
-    """Re-score your stored assessments of the same questionnaire version (the latest `limit`, max 10,000, in an
-    optional time window) with this version and count the level changes. Returns ids and levels only, never
-    answers or subject references; writes nothing but the audit event. Needs X-Acting-User."""
+    """Re-score your stored assessments of the questionnaire this version scores (the latest `limit`, max 10,000,
+    in an optional time window) with this version and count the level changes. Assessments that answered an earlier
+    version of the same questionnaire are included: their answers are scored when they validate against this
+    version's questionnaire, and listed in `unscorable` with the items at fault when they do not (an item the new
+    version requires, an option it no longer offers). Returns ids and levels only, never answers or subject
+    references; writes nothing but the audit event. Needs X-Acting-User."""
     return service.impact(session, caller, key, version, body or ImpactRequest(), stored_answers_for_impact)
 
 

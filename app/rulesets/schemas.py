@@ -179,7 +179,10 @@ class RisingAssessment(BaseModel):
 
 class UnscorableAssessment(BaseModel):
     assessment_id: str = Field(description="The id of an assessment this version cannot score.")
-    errors: list[str] = Field(description="Why the stored answers do not fit this version (item ids, no values).")
+    errors: list[str] = Field(
+        description="The items whose stored answers do not fit this version's questionnaire (item ids, no values), "
+        "e.g. an item it requires that the earlier version answered did not ask."
+    )
 
 
 class RuleRef(BaseModel):
@@ -209,7 +212,10 @@ class ImpactReport(BaseModel):
     )
 
     ruleset: ContentRef = Field(description="The rule-set version analysed.")
-    questionnaire: ContentRef = Field(description="The questionnaire version it scores.")
+    questionnaire: ContentRef = Field(
+        description="The questionnaire version it scores: stored assessments of this version and of earlier "
+        "versions of the same questionnaire are re-scored."
+    )
     assessed: int = Field(description="How many stored assessments were re-scored (unscorable ones aside).")
     changed: int = Field(description="How many would get another computed level.")
     matrix: list[LevelChange] = Field(
@@ -232,11 +238,13 @@ class CurrentRuleSetRead(BaseModel):
     questionnaire_key: str = Field(description="The questionnaire key whose new assessments use this rule set.")
     ruleset: ContentRef = Field(description="The rule-set version new assessments of the questionnaire use.")
     source: Literal["organisation", "default"] = Field(
-        description="`organisation`: chosen by you; `default`: the newest published shipped rule set."
+        description="`organisation`: chosen by you, or kept for you when a new shipped version was installed "
+        "(`updated_by` `system`); `default`: the newest published shipped rule set."
     )
     updated_at: datetime | None = Field(description="When you chose it (ISO 8601, UTC); null for the default.")
     updated_by: str | None = Field(
-        description="Who chose it: the `X-Acting-User`, else `client:<client id>`; null for the default."
+        description="Who chose it: the `X-Acting-User`, else `client:<client id>`; `system` when installing a new "
+        "shipped version kept the rule set you were using; null for the default."
     )
 
 

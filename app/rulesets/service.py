@@ -6,8 +6,10 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from types import MappingProxyType
 from typing import Any, Protocol
 
 from cachetools import LRUCache, TTLCache, cached
@@ -62,6 +64,7 @@ from app.scoring import (
     run_tests,
 )
 from app.scoring.evaluator import EXPLAIN_OPTIONS
+from app.scoring.labels import level_label
 from app.scoring.result import HashedRef
 
 WHAT = "rule set"
@@ -80,6 +83,7 @@ class ResolvedRuleSet:
     override_policy: str
     levels: tuple[str, ...]
     status: str
+    level_labels: Mapping[str, str]  # every level's label (app.scoring.labels.level_label)
 
 
 COMPILED_CACHE_MAX_ENTRIES = 64
@@ -90,6 +94,7 @@ class _Compiled:
     compiled: CompiledRuleSet
     override_policy: str
     levels: tuple[str, ...]
+    level_labels: Mapping[str, str]
 
 
 def _compiled_key(_session: Session, _organisation_id: str, row: repository.ResolvedRow) -> tuple[str, str]:
@@ -108,7 +113,8 @@ def _compiled_entry(session: Session, organisation_id: str, row: repository.Reso
         raise NotFound(f"No rule set '{row.key}' version {row.version}")
     ruleset = parse_ruleset(docs[0])
     compiled = compile_ruleset(ruleset, parse_questionnaire(docs[1]))
-    return _Compiled(compiled, ruleset.override_policy, tuple(ruleset.levels))
+    labels = MappingProxyType({level: level_label(ruleset, level) for level in ruleset.levels})
+    return _Compiled(compiled, ruleset.override_policy, tuple(ruleset.levels), labels)
 
 
 def _compiled_for(session: Session, organisation_id: str, row: repository.ResolvedRow) -> ResolvedRuleSet:
@@ -124,6 +130,7 @@ def _compiled_for(session: Session, organisation_id: str, row: repository.Resolv
         override_policy=entry.override_policy,
         levels=entry.levels,
         status=row.status,
+        level_labels=entry.level_labels,
     )
 
 
@@ -287,6 +294,44 @@ def get_ruleset_for_replay(
     if row is None:
         raise NotFound(f"No rule set '{ruleset_key}' version {ruleset_version}")
     return _compiled_for(session, organisation_id, row)
+
+
+def labels_of(level_labels: Mapping[str, str], level: str, computed_level: str) -> dict[str, str]:
+    """`level_label` and `computed_level_label` of a result, from its rule-set version's labels (a level the
+    version does not name, which only a damaged record could hold, is labelled from its id)."""
+
+    def label(value: str) -> str:
+        if value in level_labels:
+            return level_labels[value]
+        spaced = value.replace("_", " ")
+        return spaced[:1].upper() + spaced[1:]
+
+    return {"level_label": label(level), "computed_level_label": label(computed_level)}
+
+
+# The labels of a version's levels are part of its content: cached by its content hash, they never go stale, and a
+# read that finds them costs no statement.
+LABELS_CACHE_MAX_ENTRIES = 4096
+_labels: LRUCache[str, Mapping[str, str]] = LRUCache(maxsize=LABELS_CACHE_MAX_ENTRIES)
+_labels_lock = threading.Lock()
+
+
+def level_labels(
+    session: Session, organisation_id: str, ruleset_key: str, ruleset_version: int, ruleset_hash: str
+) -> Mapping[str, str]:
+    """The labels of the levels of the rule-set version a stored assessment was scored with (`ruleset_hash`: its
+    content hash as the assessment recorded it), by level id; empty when the version cannot be found."""
+    with _labels_lock:
+        found = _labels.get(ruleset_hash)
+    if found is not None:
+        return found
+    try:
+        resolved = get_ruleset_for_replay(session, organisation_id, ruleset_key, ruleset_version)
+    except NotFound:
+        return {}
+    with _labels_lock:
+        _labels[resolved.ruleset_hash] = resolved.level_labels
+    return resolved.level_labels
 
 
 def _query_problem(parameter: str, detail: str) -> ValidationFailed:
@@ -720,9 +765,10 @@ def evaluate(
     """Dry run against any visible version; nothing is stored. Bad answers: 422 with /answers/<item> pointers."""
     _row, resolved = _compiled_version(session, organisation_id, key, version)
     try:
-        return resolved.compiled.evaluate(answers, explain=explain)
+        result = resolved.compiled.evaluate(answers, explain=explain)
     except AnswerError as exc:
         raise answers_invalid(exc.issues) from None
+    return {**result, **labels_of(resolved.level_labels, result["level"], result["computed_level"])}
 
 
 def answers_invalid(issues: list[Issue]) -> ValidationFailed:
@@ -741,7 +787,7 @@ class StoredAnswers(Protocol):
         session: Session,
         organisation_id: str,
         questionnaire_key: str,
-        questionnaire_version: int,
+        up_to_questionnaire_version: int,
         *,
         since: datetime | None,
         until: datetime | None,
@@ -757,7 +803,9 @@ def impact(
     request: ImpactRequest,
     stored_answers_for_impact: StoredAnswers,
 ) -> ImpactReport:
-    """Re-score the organisation's stored assessments of the same questionnaire version with this version.
+    """Re-score the organisation's stored assessments of the questionnaire this version scores, at its version or
+    an earlier one (answers of an earlier version that do not validate against this one are listed as unscorable,
+    with the items at fault), with this version.
 
     Reads answers, writes nothing but the audit event, and returns ids and levels only.
     """

@@ -86,6 +86,13 @@ PERMITTED_DISAGREEMENTS: tuple[Disagreement, ...] = (
         "or unpaired surrogate in a string. They are server settings and apply to the whole body, so the schema "
         "does not repeat them.",
     ),
+    Disagreement(
+        "date-after-today",
+        "A date answer after today: the schema accepts any calendar date; recording an assessment (create, amend) "
+        "refuses a date later than tomorrow's date in the UK (Europe/London), the one day's tolerance allowing for "
+        "a clock or a time zone a little ahead. A dry run (evaluate) accepts it, so that it gives the same result "
+        "on any day.",
+    ),
 )
 
 

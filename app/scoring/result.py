@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
+from pydantic.json_schema import SkipJsonSchema
 
 
 class HashedRef(BaseModel):
@@ -57,6 +58,10 @@ class Notice(BaseModel):
     text: str = Field(description="The notice in plain words for a professional; show it before the result.")
 
 
+def _always_sent(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)  # the engine leaves it unset; every response of the API sets it
+
+
 class Result(BaseModel):
     """The result object: the same in evaluate, assessment, rescore and replay."""
 
@@ -65,6 +70,23 @@ class Result(BaseModel):
         "`computed_level` (always `computed_level` in a dry run)."
     )
     computed_level: str = Field(description="The level the rule set computed from the answers, e.g. `medium`.")
+    # Read models: rendered from the rule-set version whenever a result is shown, never stored with it.
+    level_label: str | SkipJsonSchema[None] = Field(
+        default=None,
+        description="The label of `level` in the rule-set version that scored the result (its `level_labels`; "
+        "else the level's id with underscores as spaces and a capital first letter, `category_1` -> "
+        "`Category 1`), rendered when the result is read, never stored.",
+        examples=["High"],
+        exclude_if=lambda value: value is None,
+        json_schema_extra=_always_sent,
+    )
+    computed_level_label: str | SkipJsonSchema[None] = Field(
+        default=None,
+        description="The label of `computed_level` in the same rule-set version, made as `level_label` is.",
+        examples=["Medium"],
+        exclude_if=lambda value: value is None,
+        json_schema_extra=_always_sent,
+    )
     scores: dict[str, int] = Field(
         description='Every score\'s integer value, by score id, e.g. `{"total": 6}`; a score listed in '
         "`score_decimals` is stored scaled by 10 to that power."

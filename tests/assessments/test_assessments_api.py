@@ -12,7 +12,9 @@ from tests.conftest import Tenant
 PROBLEM = "application/problem+json"
 RESULT_FIELDS = {
     "level",
+    "level_label",
     "computed_level",
+    "computed_level_label",
     "scores",
     "score_bands",
     "score_decimals",
@@ -374,7 +376,7 @@ async def test_report_is_printable_html_without_external_assets(client: httpx.As
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", html)
     assert "<link" not in html
     assert "<script" not in html
-    assert "IMMEDIATE" in html
+    assert '<span class="level">Immediate</span>' in html  # the level by its label
     assert created["ruleset"]["key"] in html
     assert "Police &lt;b&gt;informed&lt;/b&gt;" in html
     assert created["disclaimer"][:40] in html

@@ -114,11 +114,12 @@ async def test_a_field_added_after_the_stored_engine_is_never_a_difference(
     client: httpx.AsyncClient, tenant: Tenant, app: FastAPI
 ) -> None:
     created = await create(client, tenant, which=IMMEDIATE)
+    original = stored_row(app, created["id"]).result
     notice = [{"code": "not_from_engine_1", "text": "Not something engine 1 could produce."}]
     as_engine_1(app, created["id"], notices=notice)
     assert (await replay(client, tenant, created["id"]))["identical"] is True
 
-    restore(app, created["id"], ENGINE_VERSION, {**stored_row(app, created["id"]).result, "notices": notice})
+    restore(app, created["id"], ENGINE_VERSION, {**original, "notices": notice})
     body = await replay(client, tenant, created["id"])
     assert body["identical"] is False
     assert [d["pointer"] for d in body["differences"]] == ["/notices"]

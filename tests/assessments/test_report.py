@@ -18,9 +18,10 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
-from app.assessments.report import Labels, Superseding, count_of, london, render_report
+from app.assessments.report import HEADING, Labels, Superseding, count_of, london, render_report, scaled
 from app.content import default_documents
 from tests.assessments.conftest import IMMEDIATE, answers, create
+from tests.assessments.test_level_labels import QUIET, STRANGER, assess_labelled, publish_labelled_rule_sets
 from tests.conftest import Tenant
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -145,6 +146,70 @@ def test_an_id_without_a_label_is_shown_as_it_is() -> None:
     assert "x 3" in page.text
 
 
+# --- the rule set's own words: title, level labels, notices, score bands and decimals --------------------------
+
+
+async def test_the_heading_is_the_rule_sets_title_and_levels_show_their_labels(
+    client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    created = await create(client, tenant)
+    used = created["ruleset"]
+    title = next(d["title"] for k, d in default_documents() if k == "ruleset" and used["version"] == d["version"])
+    page = await _report(client, tenant, created["id"])
+    assert f"<h1>{title}</h1>" in page.html
+    assert page.running.startswith(f"{title}. Case case-1. Level Low as of")
+    assert HEADING not in page.text
+    assert "Level: Low" in page.text
+
+    await publish_labelled_rule_sets(client, tenant)
+    labelled = await assess_labelled(client, tenant, QUIET)
+    page = await _report(client, tenant, labelled["id"])
+    assert page.running.startswith("Check-in rules. Case case-labels. Level No concern as of")
+    assert "Level: No concern Nothing to act on." in page.text  # the level's label, then its description
+    assert "Computed level No concern" in page.text
+
+    medium = await assess_labelled(client, tenant, STRANGER)
+    raised = await client.post(
+        f"/v1/assessments/{medium['id']}/override",
+        json={"level": "high", "rationale": "Further contact"},
+        headers=tenant.headers("supervisor"),
+    )
+    assert raised.status_code == 201, raised.text
+    page = await _report(client, tenant, medium["id"])
+    assert "Level: Refer today" in page.text
+    assert "the computed level was Medium." in page.text  # no label declared: made from the id
+    assert f"{uk(raised.json()['overrides'][-1]['created_at'])}: Medium → Refer today by user-1" in page.text
+
+
+def test_notices_come_first_before_the_level() -> None:
+    notices = [{"code": "jurisdiction_outside_ruleset", "text": "The actions follow the procedures of England."}]
+    page = Page(render_report(_view(notices=notices), Labels(title="Rules for England")))
+    notice = "Notice: The actions follow the procedures of England."
+    assert notice in page.text
+    assert page.text.index("Rules for England") < page.text.index(notice) < page.text.index("Level: low")
+    assert "Notice:" not in Page(render_report(_view())).text  # a result stored before notices existed: none
+
+
+@pytest.mark.parametrize(
+    ("value", "decimals", "shown"),
+    [(235, 2, "2.35"), (5, 2, "0.05"), (-5, 1, "-0.5"), (12, 0, "12"), (120, 1, "12.0"), (7, None, "7"), (7, 99, "7")],
+)
+def test_a_score_is_shown_with_its_declared_decimals(value: int, decimals: object, shown: str) -> None:
+    assert scaled(value, decimals) == shown
+
+
+def test_scores_show_scaled_values_and_their_band_labels() -> None:
+    view = _view(
+        scores={"phq9": 235, "total": 7},
+        score_decimals={"phq9": 2},
+        score_bands={"phq9": {"code": "moderate", "label": "Moderate depression"}},
+    )
+    page = Page(render_report(view, Labels(scores={"phq9": "PHQ-9 mean"})))
+    assert "PHQ-9 mean 2.35 Moderate depression" in page.text
+    assert "total 7" in page.text
+    assert "235" not in page.text
+
+
 # --- one section per subject ----------------------------------------------------------------------------------
 
 
@@ -241,7 +306,7 @@ async def test_a_served_report_shows_no_utc_timestamp(client: httpx.AsyncClient,
     page = await _report(client, tenant, created["id"])
     assert f"Created {uk(created['created_at'])}" in page.text
     assert f"Review by {uk(created['review_by'])}" in page.text
-    assert f"{uk(override['created_at'])}: immediate → immediate" in page.text
+    assert f"{uk(override['created_at'])}: Immediate → Immediate" in page.text
     assert not ISO_TIME.search(page.text)
     assert "(UTC)" not in page.text
 
@@ -263,7 +328,7 @@ async def test_a_superseded_revision_says_so_and_names_the_later_one(client: htt
         f"on {uk(second['created_at'])} by revision {second['id']}." in old.text
     )
     assert "SUPERSEDED: not the current record." in old.running
-    assert f"Level LOW as of {uk(first['created_at'])}" in old.running
+    assert f"Level Low as of {uk(first['created_at'])}" in old.running
 
     latest = await _report(client, tenant, second["id"])
     assert "uperseded:" not in latest.text
@@ -293,7 +358,7 @@ async def test_the_running_header_has_the_level_and_the_date_it_was_set(
 ) -> None:
     created = await create(client, tenant, subject_ref="case-head")
     page = await _report(client, tenant, created["id"])
-    assert f"Level LOW as of {uk(created['created_at'])}" in page.running
+    assert f"Level Low as of {uk(created['created_at'])}" in page.running
     assert "case-head" in page.running
     assert f"Computed on {uk(created['created_at'])}" in page.text
 
@@ -305,8 +370,8 @@ async def test_the_running_header_has_the_level_and_the_date_it_was_set(
     assert raised.status_code == 201, raised.text
     when = uk(raised.json()["overrides"][-1]["created_at"])
     page = await _report(client, tenant, created["id"])
-    assert f"Level HIGH as of {when}" in page.running
-    assert f"Set by an override on {when} (by supervisor-3); the computed level was low." in page.text
+    assert f"Level High as of {when}" in page.running
+    assert f"Set by an override on {when} (by supervisor-3); the computed level was Low." in page.text
     assert "SUPERSEDED" not in page.running
     assert "ENTERED IN ERROR" not in page.running
 

@@ -148,18 +148,20 @@ def test_printed_report_reads_right(server: tuple[str, str], tmp_path: Path) -> 
         assert override.status_code == 201
         overridden_at = override.json()["overrides"][-1]["created_at"]
         questionnaire = http.get("/v1/questionnaires/online-exposure/versions/1").json()["document"]
+        ruleset = assessment["ruleset"]
+        title = http.get(f"/v1/rulesets/{ruleset['key']}/versions/{ruleset['version']}").json()["document"]["title"]
 
     pages = _printed_pages(base, headers, assessment["id"], tmp_path / "report.pdf")
     assert len(pages) >= 3, "vignette V3 with its actions' details runs to several pages"
     for number, page in enumerate(pages, start=1):
-        assert page.startswith(
-            f"Online-risk assessment. Case case-print. Level IMMEDIATE as of {_uk(overridden_at)}."
-        ), f"page {number} lacks the running header: {page[:200]}"
+        assert page.startswith(f"{title}. Case case-print. Level Immediate as of {_uk(overridden_at)}."), (
+            f"page {number} lacks the running header: {page[:200]}"
+        )
         assert f"Page {number} of {len(pages)}" in page
         assert "SUPERSEDED" not in page
         assert "ENTERED IN ERROR" not in page
     flat = " ".join(pages)
-    assert "IMMEDIATE" in flat
+    assert "Level: Immediate" in flat
     assert f"{assessment['ruleset']['key']} version {assessment['ruleset']['version']}" in flat
     assert "Strategy meeting agreed" in flat
     assert "Disclaimer" in flat
@@ -184,7 +186,7 @@ def test_printed_report_reads_right(server: tuple[str, str], tmp_path: Path) -> 
     # Times: UK local time with the zone, never UTC with microseconds.
     assert f"Created {_uk(assessment['created_at'])}" in flat
     assert f"Review by {_uk(assessment['review_by'])}" in flat
-    assert f"{_uk(overridden_at)}: immediate → immediate by nurse-42" in flat
+    assert f"{_uk(overridden_at)}: Immediate → Immediate by nurse-42" in flat
     assert not re.search(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}", flat)
 
 
@@ -205,7 +207,7 @@ def test_printed_superseded_and_entered_in_error_revisions_say_so_on_every_page(
     old = _printed_pages(base, headers, first["id"], tmp_path / "old.pdf")
     assert len(old) >= 2
     assert all("SUPERSEDED: not the current record." in page for page in old)
-    assert all(f"Level IMMEDIATE as of {_uk(first['created_at'])}" in page for page in old)
+    assert all(f"Level Immediate as of {_uk(first['created_at'])}" in page for page in old)
     assert (
         "Superseded: a later revision of this assessment exists; this is not the current record. It was superseded "
         f"on {_uk(second['created_at'])} by revision {second['id']}." in old[0]

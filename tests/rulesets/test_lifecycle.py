@@ -122,3 +122,69 @@ async def test_draft_validate_fix_impact_publish_use_replay_retire(
         "ruleset.retired",
     ):
         assert action in events
+
+
+async def test_impact_of_a_version_for_a_later_questionnaire_version_re_scores_earlier_answers(
+    client: httpx.AsyncClient, tenant: Tenant, seeded: FastAPI
+) -> None:
+    author = {**tenant.headers(R.rule_author), **YAML}
+    publisher = tenant.headers(R.rule_publisher)
+    questionnaires = "/v1/questionnaires/later-check/versions"
+    rules = "/v1/rulesets/later-rules/versions"
+    assert (await client.post(questionnaires, content=QUESTIONNAIRE_YAML, headers=author)).status_code == 201
+    assert (await client.post(f"{questionnaires}/1/publish", headers=publisher)).is_success
+    assert (await client.post(rules, content=ruleset_yaml("later-check"), headers=author)).status_code == 201
+    assert (await client.post(f"{rules}/1/publish", json={"make_current": True}, headers=publisher)).is_success
+
+    def body(answers: dict[str, object]) -> dict[str, object]:
+        return {"questionnaire": {"key": "later-check"}, "subject_ref": "case-later", "answers": answers}
+
+    async def assess(answers: dict[str, object]) -> dict:
+        response = await client.post("/v1/assessments", json=body(answers), headers=tenant.headers(R.assessor))
+        assert response.status_code == 201, response.text
+        return dict(response.json())
+
+    rising = await assess(
+        {"child_age_years": 14, "contact_stranger": "yes", "shared_images": "no", "screen_hours": "mid"}
+    )
+    silent = await assess({"child_age_years": 15, "contact_stranger": "no", "shared_images": "no"})
+    assert (rising["computed_level"], silent["computed_level"]) == ("medium", "low")
+
+    # questionnaire version 2 requires screen_hours; rule set version 2 scores it, a stranger weighing more
+    later = QUESTIONNAIRE_YAML.replace(
+        'question: "Daily screen time",', 'question: "Daily screen time", required: true,'
+    )
+    assert later != QUESTIONNAIRE_YAML
+    assert (await client.post(questionnaires, content=later, headers=author)).status_code == 201
+    assert (await client.post(f"{questionnaires}/2/publish", headers=publisher)).is_success
+    v2 = (
+        ruleset_yaml("later-check", stranger_points=3)
+        .replace("version: 1}", "version: 2}")
+        .replace('shared_images: "no"}', 'shared_images: "no", screen_hours: low}')
+        .replace('shared_images: "yes"}', 'shared_images: "yes", screen_hours: low}')
+    )
+    assert (await client.post(rules, content=v2, headers=author)).status_code == 201
+
+    impact = await client.post(f"{rules}/2/impact", headers=tenant.headers(R.rule_author))
+    assert impact.status_code == 200, impact.text
+    report = impact.json()
+    assert report["questionnaire"] == {"key": "later-check", "version": 2}
+    assert (report["assessed"], report["changed"]) == (1, 1)
+    assert report["matrix"] == [{"from": "medium", "to": "high", "count": 1}]
+    assert report["rises"] == [{"assessment_id": rising["id"], "from": "medium", "to": "high"}]
+    assert report["unscorable"] == [{"assessment_id": silent["id"], "errors": ["screen_hours"]}]
+
+    # answers of the later version are not re-scored by a version for the earlier one
+    assert (await client.post(f"{rules}/2/publish", json={"make_current": True}, headers=publisher)).is_success
+    newer = await assess(
+        {"child_age_years": 15, "contact_stranger": "no", "shared_images": "no", "screen_hours": "low"}
+    )
+    assert (newer["questionnaire"]["version"], newer["ruleset"]["version"]) == (2, 2)
+    earlier = (await client.post(f"{rules}/1/impact", headers=tenant.headers(R.rule_author))).json()
+    assert (earlier["assessed"], earlier["unscorable"]) == (2, [])
+    assert sorted((c["from"], c["to"], c["count"]) for c in earlier["matrix"]) == [
+        ("low", "low", 1),
+        ("medium", "medium", 1),
+    ]
+    latest = (await client.post(f"{rules}/2/impact", headers=tenant.headers(R.rule_author))).json()
+    assert (latest["assessed"], len(latest["unscorable"])) == (2, 1)

@@ -1,10 +1,12 @@
 """Comparing the service's verdict on a set of answers with the answers schema's, and answer sets to compare on.
 
-The service's verdict is the path the API takes: the request-body limits (`check_document`, default settings) on
-the body that carries the answers, then the compiled rule set's `evaluate` (the generated check, falling back to
-`AnswerValidator`). The schema's is `jsonschema.Draft202012Validator` with format assertion on. Where they differ,
-`explained` names the permitted disagreements (app/scoring/answers_schema.py) that account for it, after checking
-that each one really applies to that answer set; None means the difference is a bug.
+The service's verdict is the path the API takes to record an assessment: the request-body limits (`check_document`,
+default settings) on the body that carries the answers, then the compiled rule set's `evaluate` (the generated
+check, falling back to `AnswerValidator`), then the assessments service's refusal of date answers after today, on
+the fixed day TODAY (the answer sets' dates run from 1990 to 2030, so some fall after it). The schema's is
+`jsonschema.Draft202012Validator` with format assertion on. Where they differ, `explained` names the permitted
+disagreements (app/scoring/answers_schema.py) that account for it, after checking that each one really applies to
+that answer set; None means the difference is a bug.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator, FormatChecker
 
+from app.assessments.service import dates_after_today
 from app.core.errors import ProblemError
 from app.core.json_guard import JsonLimits, check_document
 from app.scoring import AnswerError, CompiledRuleSet
@@ -38,7 +41,8 @@ from app.scoring.models import (
 from app.scoring.requirements import MISSING, NOT_ASKED, TOO_FEW_ANSWERED, answered_at_least_of, item_requirements
 
 LIMITS = JsonLimits()
-HANDLED = {"whole-number-with-fraction", "inexact-presence", "request-limits"}
+TODAY = datetime.date(2026, 6, 1)
+HANDLED = {"whole-number-with-fraction", "inexact-presence", "request-limits", "date-after-today"}
 assert {d.id for d in PERMITTED_DISAGREEMENTS} == HANDLED, "every permitted disagreement needs its check here"
 
 
@@ -74,10 +78,16 @@ class Pair:
         assert issues, "a refusal names its problems"
         return issues
 
+    def late_dates(self, answers: dict[str, Any]) -> list[Issue]:
+        """The assessments service's refusal of date answers after TODAY (empty: none)."""
+        return dates_after_today(self.compiled.questionnaire, answers, TODAY)
+
     def service_accepts(self, answers: object) -> bool:
         if not within_request_limits(answers):
             return False
-        return not self.engine_issues(answers)
+        if self.engine_issues(answers):
+            return False
+        return not (isinstance(answers, dict) and self.late_dates(answers))
 
     def explained(self, answers: dict[str, Any]) -> set[str] | None:
         """The permitted disagreements that account for the service refusing `answers` while the schema accepts
@@ -100,6 +110,8 @@ class Pair:
             if item_id not in inexact or not presence:
                 return None
             reasons.add("inexact-presence")
+        if self.late_dates(fixed):
+            reasons.add("date-after-today")
         return reasons or None
 
 

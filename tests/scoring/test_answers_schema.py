@@ -25,7 +25,7 @@ from app.scoring.answers_schema import (
     answers_schema,
 )
 from app.scoring.checker import items_read_by_triggers
-from tests.scoring.answers_schema_support import Pair, agreement
+from tests.scoring.answers_schema_support import TODAY, Pair, agreement
 
 ROOT = Path(__file__).resolve().parents[2]
 ABSENT = object()
@@ -228,7 +228,7 @@ ITEM_VALUES: dict[str, tuple[list[Any], list[Any]]] = {  # (valid, invalid)
     "age": ([0, 17, 9, "unknown"], [-1, 18, 12.5, "12", True, None, "Unknown", 2**60]),
     "count": ([0, -(2**53) + 1, 2**53 - 1], [1.5, "1", None, False]),
     "seen": (
-        ["2020-02-29", "1900-01-01", "9999-12-31", "unknown"],
+        ["2020-02-29", "1900-01-01", "2026-06-02", "unknown"],  # 9999-12-31: see date-after-today below
         [
             *("2023-02-30", "2021-02-29", "2023-1-01", "20230101", "2023-01-01T00:00:00", "2023-01-01\n"),
             *("٢٠٢٣-٠١-٠١", " 2023-01-01", "2023-13-01", "0000-01-01", 20230101, None, "Unknown"),
@@ -255,6 +255,18 @@ def test_whole_numbers_with_a_fraction_are_the_listed_difference() -> None:
     for answers in ({**BASE, "age": 3.0}, {**BASE, "count": -7.0}, {**BASE, "age": 17.0, "count": 1.0}):
         assert agreement(pair, answers) == (False, {"whole-number-with-fraction"})
     assert agreement(pair, {**BASE, "age": 18.0}) == (False, set())  # out of range either way
+
+
+def test_a_date_after_today_is_the_listed_difference() -> None:
+    pair = pair_for()
+    assert datetime.date(2026, 6, 1) == TODAY
+    assert agreement(pair, {**BASE, "seen": "2026-06-02"}) == (True, set())  # tomorrow: the day's tolerance
+    for late in ("2026-06-03", "9999-12-31"):
+        assert agreement(pair, {**BASE, "seen": late}) == (False, {"date-after-today"}), late
+    assert agreement(pair, {**BASE, "seen": "2026-06-03", "age": 3.0}) == (
+        False,
+        {"date-after-today", "whole-number-with-fraction"},
+    )
 
 
 def test_request_limits_are_the_listed_difference() -> None:
