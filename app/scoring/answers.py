@@ -7,7 +7,7 @@ import re
 from collections.abc import Mapping, Sequence
 
 from app.scoring.conditions import UNKNOWN, holds
-from app.scoring.errors import Issue, pointer_from
+from app.scoring.errors import Issue, json_text, pointer_from
 from app.scoring.models import (
     BooleanItem,
     Condition,
@@ -55,28 +55,28 @@ def value_problems(item: Item, value: object, pointer: str) -> list[Issue]:
     if isinstance(item, YesNoUnknownItem):
         if value in YES_NO_UNKNOWN and isinstance(value, str):
             return []
-        return [Issue(pointer, f'expected "yes", "no" or "unknown", got {_show(value)}')]
+        return [Issue(pointer, f'expected "yes", "no" or "unknown", got {json_text(value)}')]
     if isinstance(item, BooleanItem):
-        return [] if isinstance(value, bool) else [Issue(pointer, f"expected true or false, got {_show(value)}")]
+        return [] if isinstance(value, bool) else [Issue(pointer, f"expected true or false, got {json_text(value)}")]
     if isinstance(item, SingleChoiceItem):
         codes = [option.code for option in item.options]
         if isinstance(value, str) and value in codes:
             return []
-        return [Issue(pointer, f"{_show(value)} is not an option of this item (options: {', '.join(codes)})")]
+        return [Issue(pointer, f"{json_text(value)} is not an option of this item (options: {', '.join(codes)})")]
     if isinstance(item, MultiChoiceItem):
         return _multi_choice_problems(item, value, pointer)
     if isinstance(item, IntegerItem):
         if not isinstance(value, int) or isinstance(value, bool):
-            return [Issue(pointer, f"expected a whole number, got {_show(value)}")]
+            return [Issue(pointer, f"expected a whole number, got {json_text(value)}")]
         if (item.min is not None and value < item.min) or (item.max is not None and value > item.max):
             return [Issue(pointer, f"{value} is outside the allowed range {_range(item)}")]
         return []
     if isinstance(item, DateItem):
         if isinstance(value, str) and is_iso_date(value):
             return []
-        return [Issue(pointer, f"expected a date as YYYY-MM-DD, got {_show(value)}")]
+        return [Issue(pointer, f"expected a date as YYYY-MM-DD, got {json_text(value)}")]
     if not isinstance(value, str):
-        return [Issue(pointer, f"expected text, got {_show(value)}")]
+        return [Issue(pointer, f"expected text, got {json_text(value)}")]
     if len(value) > item.max_length:
         return [Issue(pointer, f"text is {len(value)} characters long; the limit is {item.max_length}")]
     return []
@@ -84,14 +84,14 @@ def value_problems(item: Item, value: object, pointer: str) -> list[Issue]:
 
 def _multi_choice_problems(item: MultiChoiceItem, value: object, pointer: str) -> list[Issue]:
     if not isinstance(value, list):
-        return [Issue(pointer, f"expected a list of option codes, got {_show(value)}")]
+        return [Issue(pointer, f"expected a list of option codes, got {json_text(value)}")]
     codes = [option.code for option in item.options]
     problems: list[Issue] = []
     seen: set[str] = set()
     for index, code in enumerate(value):
         at = f"{pointer}/{index}"
         if not isinstance(code, str) or code not in codes:
-            problems.append(Issue(at, f"{_show(code)} is not an option of this item (options: {', '.join(codes)})"))
+            problems.append(Issue(at, f"{json_text(code)} is not an option of this item (options: {', '.join(codes)})"))
         elif code in seen:
             problems.append(Issue(at, f'"{code}" is listed twice'))
         else:
@@ -105,11 +105,6 @@ def _range(item: IntegerItem) -> str:
     low = "-∞" if item.min is None else str(item.min)
     high = "∞" if item.max is None else str(item.max)
     return f"{low}..{high}"
-
-
-def _show(value: object) -> str:
-    text = repr(value) if not isinstance(value, str) else f'"{value}"'
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 class AnswerValidator:

@@ -24,6 +24,7 @@ from typing import Any
 
 from app.scoring.answers import YES_NO_UNKNOWN, can_be_unknown, is_iso_date
 from app.scoring.conditions import UNKNOWN
+from app.scoring.errors import json_text
 from app.scoring.models import (
     AllCondition,
     AnswerCondition,
@@ -219,11 +220,11 @@ def _refused_comparison(item: Item | None, op: str, values: list[Any]) -> str | 
             return None
         if isinstance(item, DateItem) and all(isinstance(v, str) and is_iso_date(v) for v in values):
             return None
-        return f"'{op}' on a {item.type} item with {values!r}"
+        return f"'{op}' on a {item.type} item with {json_text(values)}"
     if isinstance(item, BooleanItem) != all(isinstance(v, bool) for v in values):
-        return f"'{op}' on a {item.type} item with {values!r}"
+        return f"'{op}' on a {item.type} item with {json_text(values)}"
     if isinstance(item, IntegerItem) and not all(type(v) is int for v in values):
-        return f"'{op}' on an integer item with {values!r}"
+        return f"'{op}' on an integer item with {json_text(values)}"
     return None
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from app.scoring.answers import AnswerValidator, can_be_unknown, is_iso_date
 from app.scoring.budget import StepBudget, unlimited
 from app.scoring.conditions import UNKNOWN, depth, items_read, leaves, size, walk
-from app.scoring.errors import Issue, WorkLimitExceeded
+from app.scoring.errors import Issue, WorkLimitExceeded, code_list, json_text
 from app.scoring.models import (
     AnswerCondition,
     AtLeastCondition,
@@ -36,6 +36,7 @@ from app.scoring.models import (
 )
 from app.scoring.monotonicity import check_monotone
 from app.scoring.requirements import answered_at_least_of
+from app.scoring.unknown_reading import check_unknown_reads_as, is_unknown_refused
 
 MAX_DEPTH = 10
 GAP_RULE_ID = "unknown_answers"
@@ -65,6 +66,7 @@ class ConditionScope:
     scores_defined: Collection[str] | None = None  # None: score conditions are not allowed here
     all_scores: set[str] = field(default_factory=set)
     budget: StepBudget = field(default_factory=unlimited)
+    unknown_read: Collection[str] = ()  # items whose unknown rules read as another answer (unknown_reads_as)
 
 
 def check_condition(condition: Condition, pointer: str, scope: ConditionScope) -> list[Issue]:
@@ -80,7 +82,7 @@ def check_condition(condition: Condition, pointer: str, scope: ConditionScope) -
             )
     for leaf, at in leaves(condition, pointer):
         if isinstance(leaf, AnswerCondition):
-            issues.extend(_check_answer_leaf(leaf, at, scope.items))
+            issues.extend(_check_answer_leaf(leaf, at, scope.items, scope.unknown_read))
         elif isinstance(leaf, ScoreCondition):
             issues.extend(_check_score_leaf(leaf, at, scope))
         else:
@@ -96,7 +98,24 @@ def type_name(item: Item) -> str:
     return f"'{item.id}' ({item.type})"
 
 
-def _check_answer_leaf(leaf: AnswerCondition, at: str, items: dict[str, Item]) -> list[Issue]:
+def rule_codes(item: SingleChoiceItem | MultiChoiceItem | YesNoUnknownItem) -> list[str]:
+    """The answers a rule may name: every option but unknown (a rule asks about unknown with is_unknown)."""
+    if isinstance(item, YesNoUnknownItem):
+        return ["yes", "no"]
+    return [option.code for option in item.options if option.code != UNKNOWN]
+
+
+def not_offered(value: object, item: SingleChoiceItem | MultiChoiceItem | YesNoUnknownItem) -> str:
+    """Says that `value` is no answer of `item` and lists the ones it has."""
+    kind = "answer" if isinstance(item, YesNoUnknownItem) else "option"
+    codes = rule_codes(item)
+    offered = f"its {kind}s are {code_list(codes)}" if codes else "it offers no option but unknown"
+    return f"{json_text(value)} is not an {kind} of {type_name(item)}; {offered}"
+
+
+def _check_answer_leaf(
+    leaf: AnswerCondition, at: str, items: dict[str, Item], unknown_read: Collection[str] = ()
+) -> list[Issue]:
     item = items.get(leaf.q)
     if item is None:
         return [Issue(at + "/q", f"unknown item '{leaf.q}'")]
@@ -105,6 +124,8 @@ def _check_answer_leaf(leaf: AnswerCondition, at: str, items: dict[str, Item]) -
     if op in ("answered", "unanswered"):
         return []
     if op == "is_unknown":
+        if leaf.q in unknown_read:
+            return [Issue(at_op, is_unknown_refused(leaf.q))]
         if can_be_unknown(item):
             return []
         return [Issue(at_op, f"{type_name(item)} can never be answered unknown")]
@@ -123,11 +144,12 @@ def _check_answer_leaf(leaf: AnswerCondition, at: str, items: dict[str, Item]) -
     if isinstance(item, YesNoUnknownItem | BooleanItem | SingleChoiceItem) and ordered:
         return [Issue(at_op, f"'{op}' needs a number or date item; {type_name(item)} has no numeric order")]
     if op == "between" and values[0] > values[1]:
-        return [Issue(at_op, f"between [{values[0]}, {values[1]}] is empty (low > high)")]
+        return [Issue(at_op, f"between {json_text(values)} is empty (low > high)")]
     if isinstance(item, YesNoUnknownItem):
         wrong = [v for v in values if v not in ("yes", "no")]
         if wrong:
-            return [Issue(at_op, f'{type_name(item)} is compared with {wrong[0]!r}; write "yes" or "no" in quotes')]
+            shown = json_text(wrong[0])
+            return [Issue(at_op, f'{type_name(item)} is compared with {shown}; write "yes" or "no" in quotes')]
         return []
     if isinstance(item, BooleanItem):
         if any(not isinstance(v, bool) for v in values):
@@ -146,11 +168,11 @@ def _check_answer_leaf(leaf: AnswerCondition, at: str, items: dict[str, Item]) -
 
 
 def _offered(item: SingleChoiceItem | MultiChoiceItem, values: list[object], at: str) -> list[Issue]:
-    codes = {option.code for option in item.options}
+    codes = set(rule_codes(item))
     for index, value in enumerate(values):
         if not isinstance(value, str) or value not in codes:
             where = at if len(values) == 1 else f"{at}/{index}"
-            return [Issue(where, f"{value!r} is not an option of {type_name(item)}")]
+            return [Issue(where, not_offered(value, item))]
     return []
 
 
@@ -277,6 +299,8 @@ class _RuleSetChecker:
         self.issues += _duplicates(((t.name, f"/tests/{i}/name") for i, t in enumerate(rs.tests)), "test")
         self._check_risk_order()
         self._check_level_labels()
+        self.budget.spend(len(rs.unknown_reads_as), "/unknown_reads_as")
+        self.issues += check_unknown_reads_as(rs, self.items)
         self._check_scores()
         self._check_score_kinds()
         self._check_score_ranges()
@@ -326,7 +350,7 @@ class _RuleSetChecker:
         return ids
 
     def _condition(self, condition: Condition, at: str, scores_defined: Collection[str]) -> None:
-        scope = ConditionScope(self.items, scores_defined, self.score_ids, self.budget)
+        scope = ConditionScope(self.items, scores_defined, self.score_ids, self.budget, self.ruleset.unknown_reads_as)
         self.issues += check_condition(condition, at, scope)
 
     def _level(self, level: str, at: str) -> None:
@@ -354,19 +378,32 @@ class _RuleSetChecker:
                 if not isinstance(item, IntegerItem | DateItem):
                     self.issues.append(Issue(at, f"rising/falling applies to integer and date items, not {item.type}"))
             elif isinstance(item, SingleChoiceItem | YesNoUnknownItem):
-                codes = (
-                    [o.code for o in item.options if o.code != UNKNOWN]
-                    if isinstance(item, SingleChoiceItem)
-                    else ["yes", "no"]
-                )
-                if sorted(order) != sorted(codes):
-                    self.issues.append(
-                        Issue(at, f"list every answer except unknown exactly once, least to most concerning: {codes}")
-                    )
+                self._check_order_list(item, order, at)
             else:
                 self.issues.append(
                     Issue(at, f"an ordered list of codes applies to single_choice and yes_no_unknown, not {item.type}")
                 )
+
+    def _check_order_list(self, item: SingleChoiceItem | YesNoUnknownItem, order: list[str], at: str) -> None:
+        codes = rule_codes(item)
+        seen: set[str] = set()
+        for index, code in enumerate(order):
+            if code == UNKNOWN:
+                self.issues.append(Issue(f"{at}/{index}", '"unknown" is never in a risk order'))
+            elif code not in codes:
+                self.issues.append(Issue(f"{at}/{index}", not_offered(code, item)))
+            elif code in seen:
+                self.issues.append(Issue(f"{at}/{index}", f"{json_text(code)} is listed twice"))
+            seen.add(code)
+        left_out = [code for code in codes if code not in seen]
+        if left_out:
+            self.issues.append(
+                Issue(
+                    at,
+                    f"the order leaves out {code_list(left_out)}: list every answer except unknown exactly once, "
+                    "least to most concerning",
+                )
+            )
 
     def _check_scores(self) -> None:
         earlier: set[str] = set()
@@ -504,19 +541,20 @@ class _RuleSetChecker:
         if item is None:
             self.issues.append(Issue(at + "/q", f"unknown item '{term.q}'"))
             return
-        if isinstance(item, SingleChoiceItem):
-            codes = {o.code for o in item.options if o.code != UNKNOWN}
-        elif isinstance(item, YesNoUnknownItem):
-            codes = {"yes", "no"}
-        else:
+        if not isinstance(item, SingleChoiceItem | YesNoUnknownItem):
             self.issues.append(Issue(at + "/q", f"points apply to single_choice or yes_no_unknown; {type_name(item)}"))
             return
+        codes = set(rule_codes(item))
         for code, points in term.points.items():
             if code not in codes:
-                unknown_hint = " (unknown answers score nothing)" if code == UNKNOWN else ""
-                self.issues.append(
-                    Issue(f"{at}/points/{code}", f"'{code}' is not an answer of {type_name(item)}{unknown_hint}")
-                )
+                unknown_hint = ""
+                if code == UNKNOWN:
+                    unknown_hint = (
+                        " (unknown scores the points of the most concerning answer, unknown_reads_as)"
+                        if term.q in self.ruleset.unknown_reads_as
+                        else " (unknown answers score nothing)"
+                    )
+                self.issues.append(Issue(f"{at}/points/{code}", not_offered(code, item) + unknown_hint))
             if points < 0:
                 self.issues.append(Issue(f"{at}/points/{code}", "weights cannot be negative"))
 

@@ -54,6 +54,7 @@ from app.scoring.models import (
 from app.scoring.requirements import answered_at_least_of
 from app.scoring.result import Result
 from app.scoring.rounding import ROUNDING
+from app.scoring.unknown_reading import unknown_readings
 
 RuleKind = Literal["term", "band", "trigger", "floor", "gap", "action_rule"]
 CoreFunction = Callable[[dict[str, Any]], tuple[int, tuple[int, ...], list[int]]]
@@ -124,6 +125,11 @@ class _Generator:
         self.questionnaire = questionnaire
         self.items = {item.id: item for item in questionnaire.items}
         self.item_var = {item.id: f"a{index}" for index, item in enumerate(questionnaire.items)}
+        # rules read "unknown" on these items as their most concerning answer: from a second local, `r<n>`, while
+        # the answer check (enable_when, required_when), the gap rule and the trace read the answer (`a<n>`)
+        self.readings = unknown_readings(ruleset, questionnaire.items)
+        self.reading_var = {item_id: "r" + self.item_var[item_id][1:] for item_id in self.readings}
+        self.checking_answers = False
         self.score_var = {score.id: f"s{index}" for index, score in enumerate(ruleset.scores)}
         self.level_index = {level: index for index, level in enumerate(ruleset.levels)}
         self.constants: dict[str, object] = {}
@@ -221,8 +227,25 @@ class _Generator:
         return f"{operand[0]!r} <= {var} <= {operand[1]!r}"
 
     def var(self, item_id: str) -> str:
+        """The local a condition reads: the answer as rules read it, or as given while checking the answers."""
+        self.read.add(item_id)
+        if item_id in self.reading_var and not self.checking_answers:
+            return self.reading_var[item_id]
+        return self.item_var[item_id]
+
+    def answer_var(self, item_id: str) -> str:
+        """The local holding the answer as given ("unknown" included)."""
         self.read.add(item_id)
         return self.item_var[item_id]
+
+    def _reading_lines(self, item_ids: Collection[str]) -> list[str]:
+        """`r3 = <most concerning> if a3 == "unknown" else a3` for the fetched items that have a reading."""
+        return [
+            f"    {self.reading_var[item_id]} = {self.readings[item_id]!r} if {self.item_var[item_id]} == "
+            f"{UNKNOWN!r} else {self.item_var[item_id]}"
+            for item_id in self.readings
+            if item_id in item_ids
+        ]
 
     def _answer_expr(self, leaf: AnswerCondition) -> str:
         var = self.var(leaf.q)
@@ -245,7 +268,8 @@ class _Generator:
             return f"({var} is not None and {operand!r} in {var})"
         if op == "contains_any":
             return f"({var} is not None and not {self.constant(frozenset(operand))}.isdisjoint({var}))"
-        known = f"{var} is not None and {var} != {UNKNOWN!r}" if can_be_unknown(item) else f"{var} is not None"
+        may_be_unknown = can_be_unknown(item) and var == self.item_var[leaf.q]
+        known = f"{var} is not None and {var} != {UNKNOWN!r}" if may_be_unknown else f"{var} is not None"
         if op == "ne":
             return f"({known} and {var} != {operand!r})"
         if op == "not_in":
@@ -289,6 +313,13 @@ class _Generator:
         membership; an unhashable one raises TypeError there, which the callers treat as "not valid" (or "ask
         the full validator"). With `gaps`, the answers that are "unknown" are also appended to `gp` (in item
         order): in the common case by the same comparisons that check a yes/no/unknown answer."""
+        self.checking_answers = True
+        try:
+            return self._answer_check_lines(indent, fail, full, gaps)
+        finally:
+            self.checking_answers = False
+
+    def _answer_check_lines(self, indent: str, fail: str, full: str | None, gaps: bool) -> list[str]:
         required_by_rules = items_read_by_triggers(self.ruleset)
         always = 0
         maybe: list[str] = []
@@ -416,6 +447,7 @@ class _Generator:
         self.mode, self._next_rule, self.read = "core", 0, set()
         body = self._scores_source() + self._level_source()
         header = ["def core(a):", *self._fetch_lines([item_id for item_id in self.item_var if item_id in self.read])]
+        header += self._reading_lines(self.read)
         header += ["    f = []", "    ap = f.append"]
         lines = header + body
         scores = ", ".join(self.score_var[score.id] for score in rs.scores)
@@ -440,6 +472,7 @@ class _Generator:
         ]
         lines += ["    gp = []", "    if chk:", *self._check_lines("        ", "return None", "full", gaps=True)]
         lines += ["    else:", *(self._all_gap_lines("        ") or ["        pass"])]
+        lines += self._reading_lines(self.item_var)
         band_reasons = any(band.reason is not None for band in self.ruleset.bands)
         lines += ["    m = 0", "    TR = []", "    FL = []", "    LR = []"] + (["    BR = []"] if band_reasons else [])
         lines += [f"    b{index} = []" for index in range(len(self.buckets))]
@@ -893,7 +926,7 @@ class _Generator:
                         explains_level=True,
                     )
                 )
-                test = " or ".join(f"{self.var(i)} == {_unknown_token(self.items[i])!r}" for i in gap_items)
+                test = " or ".join(f"{self.answer_var(i)} == {_unknown_token(self.items[i])!r}" for i in gap_items)
                 lines += [f"    if {test}:", *self.fire(index, "        "), *self._raise_to(level, "        ")]
         for action_rule in rs.action_rules:
             levels = tuple(self.level_index[level] for level in action_rule.levels) if action_rule.levels else None

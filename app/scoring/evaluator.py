@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from cachetools import LRUCache, cached
@@ -16,6 +16,7 @@ from app.scoring.errors import AnswerError, DefinitionError, Issue, ScoringError
 from app.scoring.explain import counterfactuals as nearest_changes
 from app.scoring.models import ActionRule, ConditionTerm, LevelRule, PointsTerm, Questionnaire, RuleSet
 from app.scoring.requirements import answered_at_least_of
+from app.scoring.unknown_reading import as_rules_read, unknown_readings
 
 ENGINE_VERSION = "riskapi-scoring/2"
 EXPLAIN_OPTIONS = frozenset({"trace", "counterfactuals"})
@@ -36,6 +37,7 @@ class CompiledRuleSet:
         self.questionnaire = questionnaire
         self.code = code
         self.validator = AnswerValidator(questionnaire, items_read_by_triggers(ruleset), answered_at_least_of(ruleset))
+        self.unknown_readings = unknown_readings(ruleset, questionnaire.items)
         self._levels = tuple(ruleset.levels)
         self._plain, self._traced = code.plain, code.traced
         self.evaluation_steps = _evaluation_steps(ruleset, questionnaire)
@@ -87,7 +89,7 @@ class CompiledRuleSet:
             result["counterfactuals"] = nearest_changes(self, answers, self._levels.index(result["level"]))
         return result
 
-    def _points(self, rule: RuleInfo, answers: dict[str, Any], scores: tuple[int, ...]) -> int:
+    def _points(self, rule: RuleInfo, answers: Mapping[str, Any], scores: tuple[int, ...]) -> int:
         if rule.add is not None:
             return rule.add
         if rule.points is not None:
@@ -96,13 +98,15 @@ class CompiledRuleSet:
         return scores[self.code.score_ids.index(rule.reads_score)] * rule.times
 
     def trace(self, answers: dict[str, Any], scores: tuple[int, ...], fired: list[int]) -> list[dict[str, Any]]:
-        """Every rule that fired, in evaluation order, with its contribution and the answers it read."""
+        """Every rule that fired, in evaluation order, with its contribution and the answers it read (as given:
+        "unknown" stays "unknown" where rules read it as another answer)."""
         entries = []
+        read = as_rules_read(answers, self.unknown_readings)
         for index in fired:
             rule = self.code.rules[index]
             contribution: object
             if rule.kind == "term":
-                contribution = self._points(rule, answers, scores)
+                contribution = self._points(rule, read, scores)
             elif rule.kind == "action_rule":
                 contribution = list(rule.actions)
             else:

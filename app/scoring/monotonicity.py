@@ -1,11 +1,15 @@
 """Proof by construction that raising one answer along its risk order never lowers the computed level.
 
 Every condition that feeds the level (terms of the scores that reach a band, trigger or floor; triggers;
-floors) must be built only from monotone pieces: upward-closed sets on ordered answers, `gt`/`gte` on rising
-numbers, `lt`/`lte` on falling ones, `contains` on multi-choice answers (more options selected = more concern),
-`answered`, and `gt`/`gte` on scores, combined with all / any / at_least. Weights are non-negative (checked
-elsewhere), points never fall along the order, and each score's bands have non-decreasing levels.
-The unknown answer sits outside every order; its effect is the gap rule's alone.
+floors) must be built only from monotone pieces: upward-closed sets on ordered answers, `ne` excluding exactly
+the least concerning answer, `gt`/`gte` on rising numbers, `lt`/`lte` on falling ones, `contains` on multi-choice
+answers (more options selected = more concern), `answered`, and `gt`/`gte` on scores, combined with all / any /
+at_least. Weights are non-negative (checked elsewhere), points never fall along the order, and each score's bands
+have non-decreasing levels.
+The unknown answer sits outside every order, its effect the gap rule's alone; except on an item in
+`unknown_reads_as` (unknown_reading.py): there it sits at the top, above the most concerning answer, which rules
+read in its place. An upward-closed piece then holds on unknown whenever it holds on any answer, and the gap rule
+only adds; `is_unknown` and `unanswered` stay refused.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from typing import Any
 
 from app.scoring.budget import StepBudget
 from app.scoring.conditions import leaves, scores_read, size, walk
-from app.scoring.errors import Issue
+from app.scoring.errors import Issue, code_list, json_text
 from app.scoring.models import (
     AnswerCondition,
     BooleanItem,
@@ -150,7 +154,7 @@ class _Prover:
         op_at = f"{at}/{op}"
         if op == "answered":
             return
-        if op in ("ne", "not_in", "unanswered", "is_unknown"):
+        if op in ("not_in", "unanswered", "is_unknown"):
             self.fail(op_at, rule, f"`{op}` on '{leaf.q}' can hold for a lower-risk answer and not a higher one")
             return
         item = self.items[leaf.q]
@@ -159,6 +163,9 @@ class _Prover:
         order = self._order(leaf.q, op_at, rule)
         if order is False or order is True:
             return
+        if op == "ne":
+            self._ne_leaf(item, order, operand, op_at, rule)
+            return
         if isinstance(order, list):
             selected = {operand} if op == "eq" else set(operand)
             # the codes of a risk order are distinct, so the only upward-closed set of this size is the order's tail
@@ -166,11 +173,35 @@ class _Prover:
                 self.fail(
                     op_at,
                     rule,
-                    f"{sorted(map(str, selected))} is not the top of the risk order of '{leaf.q}' "
-                    f"({' < '.join(map(str, order))}); name an answer and every answer above it",
+                    f"{json_text(sorted(selected, key=str))} is not the top of the risk order of '{leaf.q}' "
+                    f"({code_list(order, ' < ')}); name an answer and every answer above it",
                 )
             return
         self._numeric_leaf(item, order, op, operand, op_at, rule)
+
+    def _ne_leaf(self, item: Item, order: RiskOrder, operand: Any, at: str, rule: str) -> None:
+        """`ne` holds on every answer but one: upward-closed exactly when that one is the least concerning."""
+        if isinstance(order, list):
+            least, what = order[0], f"answer {json_text(order[0])} (order: {code_list(order, ' < ')})"
+        elif isinstance(item, IntegerItem):
+            least = item.min if order == "rising" else item.max
+            bound = "min" if order == "rising" else "max"
+            if least is None:
+                self.fail(
+                    at, rule, f"`ne` on '{item.id}' needs a {bound}: its least concerning value in its {order} order"
+                )
+                return
+            what = f"value {least} ({bound} of a {order} item)"
+        else:
+            self.fail(at, rule, f"`ne` on '{item.id}': a date has no least concerning value to exclude")
+            return
+        if type(operand) is not type(least) or operand != least:
+            self.fail(
+                at,
+                rule,
+                f"`ne` on '{item.id}' holds for a lower-risk answer and not a higher one unless it names its least "
+                f"concerning {what}",
+            )
 
     def _numeric_leaf(self, item: Item, order: RiskOrder, op: str, operand: Any, at: str, rule: str) -> None:
         rising = order == "rising"
@@ -237,8 +268,8 @@ class _Prover:
                 self.fail(
                     f"{at}/points",
                     rule,
-                    f"'{code}' scores {points} but the less concerning '{previous[0]}' scores {previous[1]} "
-                    f"(order of '{item.id}': {' < '.join(map(str, order))})",
+                    f"{json_text(code)} scores {points} but the less concerning {json_text(previous[0])} scores "
+                    f"{previous[1]} (order of '{item.id}': {code_list(order, ' < ')})",
                 )
                 return
             previous = (code, points)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -72,7 +74,7 @@ _UNION_BRANCHES = frozenset({"str", "int", "bool", "float", "none"})
 
 def issues_from_validation(exc: ValidationError) -> list[Issue]:
     issues = []
-    for error in exc.errors(include_url=False, include_input=False):
+    for error in exc.errors(include_url=False):
         loc: tuple[str | int, ...] = tuple(error["loc"])
         kind = error["type"]
         message = _message(kind, error, loc)
@@ -94,5 +96,26 @@ def _message(kind: str, error: Any, loc: tuple[str | int, ...]) -> str:
         return f"'{field}' is required"
     if kind == "extra_forbidden":
         return f"unknown field '{field}'"
-    text = str(error["msg"])
-    return text.removeprefix("Value error, ")
+    if field in _ONE_VALUE_OPS and "cond:answer" in loc and isinstance(error.get("input"), list):
+        return _ONE_VALUE_OPS[field]
+    return _json_spelling(str(error["msg"]).removeprefix("Value error, "))
+
+
+# `eq: [a, b]` fails every branch of the value union; say what to write instead
+_ONE_VALUE_OPS = {
+    "eq": "eq takes one value; to match any of several use `in: [...]`",
+    "ne": "ne takes one value; to exclude several use `not_in: [...]`",
+}
+_PYTHON_WORDS = {"True": "true", "False": "false", "None": "null"}
+_PYTHON_SPELLING = re.compile(r"'((?:[^'\\]|\\.)*)'|\b(True|False|None)\b")
+
+
+def _json_spelling(text: str) -> str:
+    """Pydantic's messages write expected values as Python does (`'level' or 'reporting'`, `True`): in JSON."""
+
+    def respell(match: re.Match[str]) -> str:
+        if match.group(2) is not None:
+            return _PYTHON_WORDS[match.group(2)]
+        return json.dumps(match.group(1), ensure_ascii=False)
+
+    return _PYTHON_SPELLING.sub(respell, text)

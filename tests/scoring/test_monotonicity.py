@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 
+from app.scoring import check, parse_questionnaire, parse_ruleset
+from tests.scoring.conftest import questionnaire_doc, ruleset_doc
 from tests.scoring.test_checker import Doc, ruleset_issues
 
 
@@ -21,7 +23,12 @@ def floor_when(condition: dict[str, Any]) -> Callable[[Doc], None]:
     ("condition", "pointer", "fragment"),
     [
         ({"not": {"q": "meeting", "eq": "occurred"}}, "/floors/1/when/not", "`not`"),
-        ({"q": "contact_unknown_adult", "ne": "no"}, "/floors/1/when/ne", "`ne`"),
+        ({"q": "contact_unknown_adult", "ne": "yes"}, "/floors/1/when/ne", 'its least concerning answer "no"'),
+        ({"q": "meeting", "ne": "planned"}, "/floors/1/when/ne", 'its least concerning answer "no"'),
+        ({"q": "has_trusted_adult", "ne": True}, "/floors/1/when/ne", "its least concerning answer false"),
+        ({"q": "missing_episodes", "ne": 50}, "/floors/1/when/ne", "its least concerning value 0 (min"),
+        ({"q": "child_age_years", "ne": 0}, "/floors/1/when/ne", "its least concerning value 17 (max"),
+        ({"q": "assessment_date", "ne": "2020-01-01"}, "/floors/1/when/ne", "a date has no least concerning"),
         ({"q": "meeting", "not_in": ["no"]}, "/floors/1/when/not_in", "`not_in`"),
         ({"q": "meeting", "unanswered": True}, "/floors/1/when/unanswered", "`unanswered`"),
         ({"q": "meeting", "is_unknown": True}, "/floors/1/when/is_unknown", "`is_unknown`"),
@@ -65,6 +72,12 @@ def test_non_monotone_constructs(condition: dict[str, Any], pointer: str, fragme
         {"q": "missing_episodes", "in": [49, 50]},
         {"score": "total", "gte": 3},
         {"q": "platforms", "contains_any": ["social", "gaming"]},
+        {"q": "contact_unknown_adult", "ne": "no"},
+        {"q": "meeting", "ne": "no"},
+        {"q": "has_trusted_adult", "ne": False},
+        {"q": "missing_episodes", "ne": 0},
+        {"q": "child_age_years", "ne": 17},
+        {"all": [{"q": "meeting", "ne": "no"}, {"q": "image_shared", "ne": "none"}]},
         {
             "any": [
                 {"q": "meeting", "eq": "occurred"},
@@ -121,9 +134,20 @@ def test_reporting_scores_outside_the_level_are_not_constrained() -> None:
     assert ruleset_issues(mutate, monotone=True) == []
 
 
+def test_ne_on_an_integer_without_a_least_value_is_refused() -> None:
+    """A rising item needs a `min` for `ne` to name its least concerning value."""
+    questionnaire = questionnaire_doc()
+    del questionnaire["items"][-1]["min"]  # missing_episodes, rising
+    ruleset = ruleset_doc()
+    ruleset["floors"][1]["when"] = {"q": "missing_episodes", "ne": 0}
+    issues = check(parse_ruleset(ruleset), parse_questionnaire(questionnaire))
+    assert [issue.pointer for issue in issues] == ["/floors/1/when/ne"]
+    assert "needs a min" in issues[0].message
+
+
 def test_proof_is_deterministic() -> None:
     def mutate(doc: Doc) -> None:
-        doc["floors"][0]["when"] = {"not": {"q": "meeting", "ne": "no"}}
+        doc["floors"][0]["when"] = {"not": {"q": "meeting", "ne": "planned"}}
         doc["triggers"][1]["when"] = {"q": "child_age_years", "gt": 3}
 
     first = ruleset_issues(mutate, monotone=True)

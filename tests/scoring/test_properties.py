@@ -60,8 +60,10 @@ def test_parsing_arbitrary_json_raises_only_scoring_errors(data: object) -> None
 
 
 @st.composite
-def mutated_document(draw: st.DrawFn, document: dict[str, Any]) -> dict[str, Any]:
-    """A valid document with one subtree replaced by arbitrary JSON."""
+def mutated_document(
+    draw: st.DrawFn, document: dict[str, Any], values: st.SearchStrategy[Any] = json_values
+) -> dict[str, Any]:
+    """A valid document with one subtree replaced by arbitrary JSON (drawn from `values`)."""
     doc = copy.deepcopy(document)
     node: Any = doc
     for _ in range(draw(st.integers(1, 6))):
@@ -71,7 +73,7 @@ def mutated_document(draw: st.DrawFn, document: dict[str, Any]) -> dict[str, Any
         key = draw(st.sampled_from(keys))
         child = node[key]
         if not isinstance(child, dict | list) or draw(st.booleans()):
-            node[key] = draw(json_values)
+            node[key] = draw(values)
             break
         node = child
     return doc
