@@ -13,7 +13,7 @@ import pytest
 from app import roles_dump
 from app.auth import roles_doc
 from app.auth.permissions import CASE_DATA_OPERATIONS, GRANTS, Operation, Role
-from app.content import default_questionnaire, default_ruleset
+from app.content import QUESTIONNAIRE_FILES, RULESET_FILES, default_questionnaire, default_ruleset, load
 from app.main import create_app
 from app.scoring import CompiledRuleSet, compile_ruleset, parse_questionnaire, parse_ruleset
 from tests.conftest import make_settings
@@ -189,14 +189,20 @@ def test_answers_doc_items_not_asked_and_required(shipped: CompiledRuleSet) -> N
     assert problems(shipped, example_answers(child_age_years=None)) == [
         ("/child_age_years", "required item is missing")
     ]
-    assert problems(shipped, example_answers(child_age_years="unknown")) == [
+    first_version = compile_ruleset(
+        parse_ruleset(load(RULESET_FILES[0])), parse_questionnaire(load(QUESTIONNAIRE_FILES[0]))
+    )
+    assert problems(first_version, example_answers(child_age_years="unknown")) == [
         ("/child_age_years", 'expected a whole number, got "unknown"')
     ]
+    assert problems(shipped, example_answers(child_age_years="unknown")) == []
 
 
 def test_answers_doc_unknown_answers(shipped: CompiledRuleSet) -> None:
     concern = shipped.evaluate(example_answers(concern_date="unknown"))
     assert (concern["level"], concern["information_gaps"]) == ("low", ["concern_date"])
+    age = shipped.evaluate(example_answers(child_age_years="unknown"))
+    assert (age["level"], age["information_gaps"]) == ("medium", ["child_age_years"])
     gap = shipped.evaluate(example_answers(contact_adult_involved="unknown"))
     assert (gap["level"], gap["information_gaps"]) == ("medium", ["contact_adult_involved"])
     assert [floor["id"] for floor in gap["floors_applied"]] == ["unknown_answers"]

@@ -26,7 +26,7 @@ GUIDE = ROOT / "docs" / "integration.md"
 STEPS = [
     "/v1/clients",
     "X-Acting-User:",
-    "/v1/questionnaires/online-exposure/versions/1/answers-schema",
+    "/v1/questionnaires/online-exposure/versions/2/answers-schema",
     "Draft202012Validator",
     "Idempotency-Key: $IDEMPOTENCY_KEY",
     "?include=answers",

@@ -15,14 +15,21 @@ from app.scoring import load_document
 CONTENT_DIR: Final[Path] = Path(__file__).resolve().parent
 """Directory of the shipped content files in a source checkout (for tools and tests)."""
 
-QUESTIONNAIRE_FILE: Final = "online-exposure.v1.yaml"
-RULESET_FILE: Final = "online-harm-england.v1.yaml"
+QUESTIONNAIRE_FILES: Final = ("online-exposure.v1.yaml", "online-exposure.v2.yaml")
+RULESET_FILES: Final = ("online-harm-england.v1.yaml", "online-harm-england.v2.yaml")
+"""Every shipped version, oldest first. A shipped file never changes once released (its content hash is stored):
+a change is a new file with the next version, and the older versions stay shipped for replay and for the
+organisations that keep them."""
+
+QUESTIONNAIRE_FILE: Final = QUESTIONNAIRE_FILES[-1]
+RULESET_FILE: Final = RULESET_FILES[-1]
+"""The latest versions: the default content that `default_questionnaire`, `default_ruleset` and the docs describe."""
 
 DocumentKind = Literal["questionnaire", "ruleset"]
 
 SHIPPED_FILES: Final[tuple[tuple[DocumentKind, str], ...]] = (
-    ("questionnaire", QUESTIONNAIRE_FILE),
-    ("ruleset", RULESET_FILE),
+    *(("questionnaire", name) for name in QUESTIONNAIRE_FILES),
+    *(("ruleset", name) for name in RULESET_FILES),
 )
 """(kind, file name) of every shipped document; questionnaires come before the rule sets that target them."""
 
@@ -49,8 +56,10 @@ def default_documents() -> list[tuple[str, dict[str, Any]]]:
 
 
 def default_questionnaire() -> dict[str, Any]:
+    """The latest shipped questionnaire."""
     return load(QUESTIONNAIRE_FILE)
 
 
 def default_ruleset() -> dict[str, Any]:
+    """The latest shipped rule set: the one organisations created from now on use unless they choose another."""
     return load(RULESET_FILE)

@@ -261,11 +261,17 @@ def _risk_order_lines(rs: Doc) -> list[str]:
     orders = rs.get("risk_order", {})
     default_yn = [item for item, order in orders.items() if order == ["no", "yes"]]
     other = {item: order for item, order in orders.items() if order != ["no", "yes"]}
+    unknown_note = (
+        "`unknown` sits outside every order and is handled only by the gap rule, except on the questions whose "
+        '"unknown" the rules read as the most concerning answer (see below), where it sits at the top.'
+        if rs.get("unknown_reads_as")
+        else "`unknown` sits outside every order and is handled only by the gap rule."
+    )
     lines = [
         "### Risk order (for the monotonicity proof)",
         "",
         "A more concerning answer can never lower the level. Each scored or rule-read question has an order from "
-        "least to most concerning; `unknown` sits outside every order and is handled only by the gap rule.",
+        f"least to most concerning; {unknown_note}",
         "",
     ]
     rows = []
@@ -301,6 +307,91 @@ def _bands_lines(rs: Doc) -> list[str]:
     return ["### Bands", "", *_table(["band", "score", "range", "level", "reason", "actions"], rows), ""]
 
 
+def _level_lines(rs: Doc) -> list[str]:
+    labels = rs.get("level_labels", {})
+    rows = [
+        [
+            _code(level),
+            labels.get(level, {}).get("label", _default_label(level)),
+            labels.get(level, {}).get("description", ""),
+        ]
+        for level in rs["levels"]
+    ]
+    return ["## Levels", "", "Least to most concerning.", "", *_table(["level", "label", "meaning"], rows), ""]
+
+
+def _default_label(level: str) -> str:
+    """The label of a level without one in `level_labels`: its id with spaces, first letter upper case."""
+    words = level.replace("_", " ")
+    return words[:1].upper() + words[1:]
+
+
+def _unknown_reading_lines(rs: Doc, questionnaire: Doc) -> list[str]:
+    readings = rs.get("unknown_reads_as", {})
+    if not readings:
+        return []
+    items = {item["id"]: item for item in questionnaire.get("items", [])}
+    rows = []
+    for item_id, reading in readings.items():
+        order = rs.get("risk_order", {}).get(item_id)
+        item = items.get(item_id, {})
+        if order == "falling":
+            value = f"the lowest allowed value, {_code(item.get('min'))}"
+        elif order == "rising":
+            value = f"the highest allowed value, {_code(item.get('max'))}"
+        elif isinstance(order, list) and order:
+            value = _code(order[-1])
+        else:
+            value = "the most concerning answer"
+        rows.append([_code(item_id), reading.replace("_", " "), value])
+    return [
+        "## Unknown answers read as the most concerning",
+        "",
+        "On these questions every rule (score terms, bands, triggers, floors and conditional actions) reads the "
+        'answer "unknown" as the most concerning answer. The question is still listed as an information gap, and '
+        'the gap rule and the questionnaire\'s own conditions still see "unknown".',
+        "",
+        *_table(["question", "reading", "rules read it as"], rows),
+        "",
+    ]
+
+
+def _jurisdiction_lines(rs: Doc, questionnaire: Doc) -> list[str]:
+    jurisdictions = rs.get("jurisdictions")
+    if not jurisdictions:
+        return []
+    item: Doc = next((i for i in questionnaire.get("items", []) if i["id"] == jurisdictions["item"]), {})
+    labels = {o["code"]: o["label"] for o in item.get("options", [])}
+    inside = ", ".join(f"{_code(code)} ({labels.get(code, code)})" for code in jurisdictions["codes"])
+    outside = [code for code in labels if code not in jurisdictions["codes"] and code != "unknown"]
+    lines = [
+        "## Jurisdictions",
+        "",
+        f"The actions follow the procedures of: {inside}. When {_code(jurisdictions['item'])} is answered "
+        + (f"{_codes(outside, ' or ')}" if outside else "with another code")
+        + ', the result carries the notice `jurisdiction_outside_ruleset`, shown first; unanswered or "unknown", '
+        "no notice. The notice changes nothing else in the result.",
+        "",
+    ]
+    if jurisdictions.get("notice"):
+        lines += [
+            f"- **Notice:** {_para(jurisdictions['notice'])}"
+            + (
+                " (`{answer}` is replaced by the label of the answer given.)"
+                if "{answer}" in jurisdictions["notice"]
+                else ""
+            ),
+            "",
+        ]
+    return lines
+
+
+def _changes_lines(rs: Doc) -> list[str]:
+    if not rs.get("changelog"):
+        return []
+    return ["## Changes", "", *(f"- {_para(entry)}" for entry in rs["changelog"]), ""]
+
+
 def _gap_lines(rs: Doc) -> list[str]:
     gap = rs.get("unknown_answers")
     if not gap:
@@ -328,7 +419,8 @@ def _level_policy_lines(rs: Doc) -> list[str]:
         policy = rs.get("level_policies", {}).get(level, {})
         days = policy.get("review_within_days")
         review = f"review within {days} day{'s' if days != 1 else ''}" if days is not None else "no fixed review date"
-        lines += [f"### {_code(level)} ({review})", ""]
+        label = rs.get("level_labels", {}).get(level, {}).get("label", _default_label(level))
+        lines += [f"### {_code(level)}: {_para(label)} ({review})", ""]
         for action_id in policy.get("actions", []):
             action = catalogue.get(action_id, {})
             urgency = URGENCY_WORDS.get(action.get("urgency", ""), action.get("urgency", ""))
@@ -359,25 +451,39 @@ def _catalogue_lines(rs: Doc) -> list[str]:
     ]
 
 
+def _listed(values: Sequence[object] | None) -> str:
+    """A list an expectation states: its codes, "none" for an empty list, blank when not stated."""
+    if values is None:
+        return ""
+    return _codes(values) if values else "none"
+
+
 def _tests_lines(rs: Doc) -> list[str]:
     rows = []
     for test in rs.get("tests", []):
         expect = test.get("expect", {})
-        triggers = expect.get("triggers")
+        gaps = _listed(expect.get("information_gaps"))
+        if expect.get("information_gaps_include"):
+            gaps = f"at least {_codes(expect['information_gaps_include'])}"
         rows.append(
             [
                 test["name"],
                 f"`{expect['level']}`" if expect.get("level") else "",
-                _codes(triggers) if triggers else ("none" if triggers == [] else ""),
+                _listed(expect.get("triggers")),
                 ", ".join(f"{k} {v}" for k, v in expect.get("scores", {}).items()),
+                gaps,
+                _listed(expect.get("notices")),
+                _listed(expect.get("actions_exclude")),
             ]
         )
     return [
         "## Embedded tests",
         "",
-        f"{len(rows)} cases that must pass before this version can be published.",
+        f"{len(rows)} cases that must pass before this version can be published. Besides the level, triggers and "
+        "scores shown here, a case may require floors, actions and reasons; it may state the information gaps and "
+        "notices exactly, and the actions that must **not** be recommended.",
         "",
-        *_table(["case", "level", "triggers", "scores"], rows),
+        *_table(["case", "level", "triggers", "scores", "information gaps", "notices", "must not recommend"], rows),
         "",
     ]
 
@@ -431,7 +537,7 @@ def _source_titles(source: object) -> dict[str, str]:
     return titles
 
 
-def _ruleset_lines(rs: Doc) -> list[str]:
+def _ruleset_lines(rs: Doc, questionnaire: Doc) -> list[str]:
     ref = rs["questionnaire"]
     lines = [
         f"## Rule set: {_para(rs['title'])} (`{rs['key']}` version {rs['version']})",
@@ -447,15 +553,17 @@ def _ruleset_lines(rs: Doc) -> list[str]:
     ]
     if rs.get("protective_factors"):
         lines.append(f"- **Protective factors** (reported, never scored): {_codes(rs['protective_factors'])}")
-    for entry in rs.get("changelog", []):
-        lines.append(f"- **Changelog:** {_para(entry)}")
     lines += [
         "",
         "**How the level is decided.** The computed level is the highest of: the lowest level, the band of each "
         "banded score, every trigger that fires, every floor that applies, and the gap rule. Nothing lowers it.",
         "",
     ]
+    lines += _changes_lines(rs)
+    lines += _level_lines(rs)
+    lines += _jurisdiction_lines(rs, questionnaire)
     lines += _risk_order_lines(rs)
+    lines += _unknown_reading_lines(rs, questionnaire)
     lines += ["## Escalation triggers", ""]
     for rule in rs.get("triggers", []):
         lines += _rule_block(rule, "###")
@@ -489,7 +597,7 @@ def describe_markdown(questionnaire_doc: Doc, ruleset_doc: Doc) -> str:
         "",
     ]
     lines += _questionnaire_lines(q)
-    lines += _ruleset_lines(rs)
+    lines += _ruleset_lines(rs, q)
     while lines and lines[-1] == "":
         lines.pop()
     return "\n".join(lines) + "\n"

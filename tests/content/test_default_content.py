@@ -1,4 +1,5 @@
-"""The shipped default content: it parses, checks clean, is monotone, and meets the section F acceptance cases."""
+"""The shipped default content, every version: it parses, checks clean, is monotone, and meets the section F
+acceptance cases. What version 2 adds is tested in test_default_content_v2.py."""
 
 from __future__ import annotations
 
@@ -11,11 +12,12 @@ import yaml
 
 from app.content import (
     CONTENT_DIR,
-    QUESTIONNAIRE_FILE,
-    RULESET_FILE,
+    QUESTIONNAIRE_FILES,
+    RULESET_FILES,
     default_documents,
     default_questionnaire,
     default_ruleset,
+    load,
     read_text,
 )
 from app.scoring import (
@@ -273,15 +275,27 @@ VIGNETTES = [
 
 # --- fixtures ---------------------------------------------------------------------------------------------
 
+# Each shipped rule set with the questionnaire it scores (version n scores questionnaire version n).
+SHIPPED_PAIRS = [
+    pytest.param((questionnaire, ruleset), id=f"v{n}")
+    for n, (questionnaire, ruleset) in enumerate(zip(QUESTIONNAIRE_FILES, RULESET_FILES, strict=True), start=1)
+]
+
+
+@pytest.fixture(scope="module", params=SHIPPED_PAIRS)
+def shipped_pair(request: pytest.FixtureRequest) -> tuple[str, str]:
+    pair: tuple[str, str] = request.param
+    return pair
+
 
 @pytest.fixture(scope="module")
-def questionnaire_doc() -> dict[str, Any]:
-    return default_questionnaire()
+def questionnaire_doc(shipped_pair: tuple[str, str]) -> dict[str, Any]:
+    return load(shipped_pair[0])
 
 
 @pytest.fixture(scope="module")
-def ruleset_doc() -> dict[str, Any]:
-    return default_ruleset()
+def ruleset_doc(shipped_pair: tuple[str, str]) -> dict[str, Any]:
+    return load(shipped_pair[1])
 
 
 @pytest.fixture(scope="module")
@@ -321,19 +335,25 @@ def _conditions(node: object) -> Iterator[Mapping[str, Any]]:
 
 
 def test_shipped_files_are_package_data() -> None:
-    assert (CONTENT_DIR / QUESTIONNAIRE_FILE).is_file()
-    assert (CONTENT_DIR / RULESET_FILE).is_file()
+    for name in (*QUESTIONNAIRE_FILES, *RULESET_FILES):
+        assert (CONTENT_DIR / name).is_file(), name
     kinds = [(kind, doc["key"], doc["version"]) for kind, doc in default_documents()]
-    assert kinds == [("questionnaire", "online-exposure", 1), ("ruleset", "online-harm-england", 1)]
+    assert kinds == [
+        ("questionnaire", "online-exposure", 1),
+        ("questionnaire", "online-exposure", 2),
+        ("ruleset", "online-harm-england", 1),
+        ("ruleset", "online-harm-england", 2),
+    ]
 
 
-@pytest.mark.parametrize("name", [QUESTIONNAIRE_FILE, RULESET_FILE])
+def test_the_default_content_is_the_latest_version() -> None:
+    assert (default_questionnaire()["version"], default_ruleset()["version"]) == (2, 2)
+
+
+@pytest.mark.parametrize("name", [*QUESTIONNAIRE_FILES, *RULESET_FILES])
 def test_plain_safe_load_reads_the_same_document(name: str) -> None:
     """Anchors and merges expand under yaml.safe_load too, and no answer code turns into a YAML 1.1 boolean."""
-    text = read_text(name)
-    assert (
-        yaml.safe_load(text) == dict(default_documents())["questionnaire" if name == QUESTIONNAIRE_FILE else "ruleset"]
-    )
+    assert yaml.safe_load(read_text(name)) == load(name)
 
 
 def test_ruleset_targets_the_questionnaire(ruleset: RuleSet, questionnaire: Questionnaire) -> None:
@@ -532,6 +552,8 @@ def test_conditional_items(questionnaire_doc: dict[str, Any]) -> None:
     }
     assert items["child_age_years"]["required"] is True
     assert (items["child_age_years"]["min"], items["child_age_years"]["max"]) == (0, 17)
+    # from version 2 an age that cannot be established may be answered "unknown"
+    assert items["child_age_years"].get("allow_unknown", False) is (questionnaire_doc["version"] >= 2)
     assert items["jurisdiction"]["required"] is True
     assert "england" in {o["code"] for o in items["jurisdiction"]["options"]}
     for choice in ("missing_episodes", "meeting_arranged_or_occurred", "image_recipient", "content_pornography"):
@@ -545,8 +567,10 @@ def test_conditional_items(questionnaire_doc: dict[str, Any]) -> None:
 def test_gap_rule_is_f6(ruleset_doc: dict[str, Any]) -> None:
     gap = ruleset_doc["unknown_answers"]
     assert gap["level"] == "medium"
-    assert set(gap["items"]) == EXPECTED_GAP_ITEMS
-    assert len(gap["items"]) == len(EXPECTED_GAP_ITEMS)
+    # from version 2 the child's age may be unknown, and T4 and F3 read it
+    expected = EXPECTED_GAP_ITEMS | ({"child_age_years"} if ruleset_doc["version"] >= 2 else set())
+    assert set(gap["items"]) == expected
+    assert len(gap["items"]) == len(expected)
     assert gap["actions"] == ["clarify_unresolved_questions"]
 
 
@@ -648,10 +672,11 @@ def test_disclaimer(ruleset_doc: dict[str, Any]) -> None:
 # --- the generated description ----------------------------------------------------------------------------
 
 
-def test_committed_description_is_current(questionnaire_doc: dict[str, Any], ruleset_doc: dict[str, Any]) -> None:
+def test_committed_description_is_current() -> None:
+    """docs/default-content.md describes the latest version."""
     from app.content.describe import describe_markdown
 
-    expected = describe_markdown(questionnaire_doc, ruleset_doc)
+    expected = describe_markdown(default_questionnaire(), default_ruleset())
     actual = DOC_PATH.read_text(encoding="utf-8") if DOC_PATH.exists() else ""
     assert actual == expected, (
         "docs/default-content.md is stale; regenerate it with "

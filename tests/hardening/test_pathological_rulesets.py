@@ -85,6 +85,7 @@ async def test_pathological_rulesets_are_refused_with_pointers(
 
     # A flood of rules: more than the array limit is refused before parsing.
     doc = ruleset("patho-flood")
+    doc["tests"] = []  # within the body size limit, so the array limit is what refuses it
     doc["triggers"] = [dict(doc["triggers"][0], id=f"t{i}") for i in range(1500)]
     for url in ("/v1/rulesets/validate", "/v1/rulesets/patho-flood/versions"):
         response = await client.post(

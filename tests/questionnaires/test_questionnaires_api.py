@@ -17,7 +17,8 @@ async def test_shipped_questionnaire_is_listed_and_readable_as_yaml(
     listed = await client.get("/v1/questionnaires", headers=tenant.headers(R.assessor))
     assert listed.status_code == 200
     assert [(i["key"], i["version"], i["status"]) for i in listed.json()["items"]] == [
-        ("online-exposure", 1, "published")
+        ("online-exposure", 1, "published"),
+        ("online-exposure", 2, "published"),
     ]
     got = await client.get(
         "/v1/questionnaires/online-exposure/versions/1",
@@ -121,7 +122,7 @@ async def test_pagination_with_cursor(client: httpx.AsyncClient, tenant: Tenant,
         cursor = page["next_cursor"]
         if cursor is None:
             break
-    assert seen == [("online-exposure", 1), ("paged", 1), ("paged", 2), ("paged", 3)]
+    assert seen == [("online-exposure", 1), ("online-exposure", 2), ("paged", 1), ("paged", 2), ("paged", 3)]
     drafts = await client.get("/v1/questionnaires/paged/versions?status=draft", headers=tenant.headers(R.assessor))
     assert len(drafts.json()["items"]) == 3
     bad = await client.get("/v1/questionnaires?cursor=!!!", headers=tenant.headers(R.assessor))

@@ -44,7 +44,7 @@ async def test_resolution_errors_name_the_field(
                 ruleset_version=1,
             )
         with pytest.raises(ValidationFailed) as wrong_version:
-            resolve_ruleset(session, org, questionnaire_key="online-exposure", questionnaire_version=2)
+            resolve_ruleset(session, org, questionnaire_key="online-exposure", questionnaire_version=3)
         assert wrong_version.value.errors is not None
         assert wrong_version.value.errors[0].pointer == "/questionnaire/version"
         with pytest.raises(ValidationFailed) as wrong_key:

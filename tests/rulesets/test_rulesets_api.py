@@ -50,7 +50,10 @@ async def test_shipped_rule_set_is_readable_by_every_role(
 ) -> None:
     listed = await client.get("/v1/rulesets?status=published", headers=tenant.headers(R.assessor))
     assert listed.status_code == 200
-    assert [(i["key"], i["owner"]) for i in listed.json()["items"]] == [("online-harm-england", "system")]
+    assert [(i["key"], i["version"], i["owner"]) for i in listed.json()["items"]] == [
+        ("online-harm-england", 1, "system"),
+        ("online-harm-england", 2, "system"),
+    ]
     got = await client.get(SYSTEM_RULES, headers=tenant.headers(R.auditor))
     assert got.status_code == 200
     assert got.json()["questionnaire"] == {"key": "online-exposure", "version": 1}
@@ -200,7 +203,7 @@ async def test_current_rulesets_adopt_roll_back_and_protect_retirement(
     assert default.json()["items"] == [
         {
             "questionnaire_key": "online-exposure",
-            "ruleset": {"key": "online-harm-england", "version": 1},
+            "ruleset": {"key": "online-harm-england", "version": 2},
             "source": "default",
             "updated_at": None,
             "updated_by": None,
