@@ -21,6 +21,7 @@ from app.auth import service as auth_service
 from app.auth.permissions import Role
 from app.auth.schemas import KeyExpiry
 from app.content.cli import describe
+from app.content_cli import content_app
 from app.core.config import get_settings
 from app.core.db import create_db_engine, make_sessionmaker
 from app.core.errors import ProblemError
@@ -216,6 +217,7 @@ def serve(
 
 rules_app.command("describe")(describe)
 cli.add_typer(rules_app, name="rules", help="Check, test and describe rule sets")
+cli.add_typer(content_app, name="content")
 
 
 def main() -> None:

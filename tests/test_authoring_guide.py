@@ -53,6 +53,15 @@ STEPS = [
     "/v1/organisation/current-rulesets",
     "/v1/rulesets/phq-9-screening/versions/1/retire",
     "/v1/rulesets/validate",
+    "riskapi content questionnaire draft",
+    "riskapi content questionnaire publish",
+    "riskapi content ruleset draft",
+    "riskapi content ruleset validate",
+    "riskapi content ruleset impact",
+    "--make-current",
+    "riskapi content ruleset make-current",
+    "riskapi content ruleset retire",
+    "riskapi content questionnaire retire",
 ]
 
 
