@@ -24,9 +24,9 @@ from app.scoring import (
     run_tests,
 )
 from app.scoring.models import PointsTerm
-from tests.runnable_docs import run_document, scan
+from tests.runnable_docs import scan
 from tests.servers import ROOT
-from tests.test_integration_guide import reader_environment
+from tests.test_integration_guide import run_in_checkout
 from tests.test_openapi_examples import Served, served  # noqa: F401  (the fixture)
 
 GUIDE = ROOT / "docs" / "authoring.md"
@@ -129,20 +129,7 @@ def test_the_guide_excerpts_are_in_the_example_files() -> None:
 
 
 def test_the_authoring_guide_runs_against_a_real_server(served: Served, tmp_path: Path) -> None:  # noqa: F811
-    checkout = tmp_path / "checkout"
-    (checkout / "var").mkdir(parents=True)
-    key_file = checkout / "var" / "dev-api-key"
-    key_file.write_text(served.key + "\n")
-    key_file.chmod(0o600)
-    (checkout / "docs").symlink_to(ROOT / "docs")
-    ran = run_document(
-        GUIDE,
-        cwd=checkout,
-        env=reader_environment(RISKAPI_URL=served.base),
-        scratch=tmp_path / "blocks",
-        name="docs/authoring.md",
-        timeout=BLOCK_TIMEOUT,
-    )
+    ran = run_in_checkout(GUIDE, served, tmp_path, timeout=BLOCK_TIMEOUT)
     executed = "".join(item.block.body for item in ran)
     not_executed = [step for step in STEPS if step not in executed]
     assert not not_executed, f"the guide no longer runs these steps: {not_executed}"

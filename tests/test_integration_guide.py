@@ -12,10 +12,11 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.runnable_docs import GuideError, json_matches, run_document, scan, text_matches
+from tests.runnable_docs import GuideError, Ran, json_matches, run_document, scan, text_matches
 from tests.servers import ROOT
 from tests.test_openapi_examples import Served, served  # noqa: F401  (the fixture)
 
@@ -48,20 +49,26 @@ def reader_environment(**extra: str) -> dict[str, str]:
     return {**environment, **extra}
 
 
-def test_the_integration_guide_runs_against_a_real_server(served: Served, tmp_path: Path) -> None:  # noqa: F811
+def run_in_checkout(guide: Path, server: Served, tmp_path: Path, **options: Any) -> list[Ran]:
+    """Runs `guide` in a directory laid out like a checkout after `make run`, against `server`."""
     checkout = tmp_path / "checkout"
     (checkout / "var").mkdir(parents=True)
     key_file = checkout / "var" / "dev-api-key"
-    key_file.write_text(served.key + "\n")
+    key_file.write_text(server.key + "\n")
     key_file.chmod(0o600)
     (checkout / "docs").symlink_to(ROOT / "docs")
-    ran = run_document(
-        GUIDE,
+    return run_document(
+        guide,
         cwd=checkout,
-        env=reader_environment(RISKAPI_URL=served.base),
+        env=reader_environment(RISKAPI_URL=server.base),
         scratch=tmp_path / "blocks",
-        name="docs/integration.md",
+        name=str(guide.relative_to(ROOT)),
+        **options,
     )
+
+
+def test_the_integration_guide_runs_against_a_real_server(served: Served, tmp_path: Path) -> None:  # noqa: F811
+    ran = run_in_checkout(GUIDE, served, tmp_path)
     executed = "".join(item.block.body for item in ran)
     not_executed = [step for step in STEPS if step not in executed]
     assert not not_executed, f"the guide no longer runs these steps: {not_executed}"

@@ -20,9 +20,10 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator, FormatChecker
 
 from app.assessments.service import dates_after_today
+from app.content import default_documents
 from app.core.errors import ProblemError
 from app.core.json_guard import JsonLimits, check_document
-from app.scoring import AnswerError, CompiledRuleSet
+from app.scoring import AnswerError, CompiledRuleSet, compile_ruleset, parse_questionnaire, parse_ruleset
 from app.scoring.answers_schema import INEXACT_PRESENCE, PERMITTED_DISAGREEMENTS, answers_schema
 from app.scoring.checker import items_read_by_triggers
 from app.scoring.conditions import UNKNOWN, holds
@@ -271,3 +272,21 @@ def answer_sets(draw: st.DrawFn, pair: Pair) -> dict[str, Any]:
         elif kind == "extra":
             answers[draw(st.sampled_from(["not_an_item", "Child_age_years", "", "x" * 200]))] = "yes"
     return answers
+
+
+def shipped_pairs() -> list[tuple[str, Pair]]:
+    """Each shipped rule set with the shipped questionnaire version it targets, found from the content itself."""
+    documents = default_documents()
+    questionnaires = {}
+    for kind, document in documents:
+        if kind == "questionnaire":
+            parsed = parse_questionnaire(document)
+            questionnaires[parsed.key, parsed.version] = parsed
+    pairs = []
+    for kind, document in documents:
+        if kind == "ruleset":
+            ruleset = parse_ruleset(document)
+            questionnaire = questionnaires[ruleset.questionnaire.key, ruleset.questionnaire.version]
+            name = f"{questionnaire.key}.v{questionnaire.version}+{ruleset.key}.v{ruleset.version}"
+            pairs.append((name, Pair(compile_ruleset(ruleset, questionnaire))))
+    return pairs

@@ -10,30 +10,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from app.content import default_documents
-from app.scoring import compile_ruleset, parse_questionnaire, parse_ruleset
 from app.scoring.answers_schema import PERMITTED_DISAGREEMENTS
-from tests.scoring.answers_schema_support import Pair, agreement, answer_sets
+from tests.scoring.answers_schema_support import Pair, agreement, answer_sets, shipped_pairs
 from tests.scoring.conftest import build, questionnaire_doc
 from tests.scoring.test_score_kinds import PRORATED, SCALE
-
-
-def shipped_pairs() -> list[tuple[str, Pair]]:
-    """Each shipped rule set with the shipped questionnaire version it targets, found from the content itself."""
-    documents = default_documents()
-    questionnaires = {}
-    for kind, document in documents:
-        if kind == "questionnaire":
-            parsed = parse_questionnaire(document)
-            questionnaires[parsed.key, parsed.version] = parsed
-    pairs = []
-    for kind, document in documents:
-        if kind == "ruleset":
-            ruleset = parse_ruleset(document)
-            questionnaire = questionnaires[ruleset.questionnaire.key, ruleset.questionnaire.version]
-            name = f"{questionnaire.key}.v{questionnaire.version}+{ruleset.key}.v{ruleset.version}"
-            pairs.append((name, Pair(compile_ruleset(ruleset, questionnaire))))
-    return pairs
-
 
 SHIPPED = shipped_pairs()
 

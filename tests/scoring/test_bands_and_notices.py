@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 
-from app.content import default_documents
 from app.scoring import (
     Issue,
     authoring_issues,
@@ -19,6 +18,7 @@ from app.scoring import (
     run_tests,
 )
 from app.scoring.result import Result
+from tests.scoring.answers_schema_support import shipped_pairs
 from tests.scoring.conftest import answers, questionnaire_doc, ruleset_doc
 
 Doc = dict[str, Any]
@@ -217,17 +217,8 @@ def test_the_new_keys_are_required_in_the_result_schema() -> None:
 
 def test_shipped_rule_sets_still_compile_and_their_bands_carry_reasons() -> None:
     """Shipped versions are published, so exempt from the authoring checks; v1's bands carry both anyway."""
-    documents = default_documents()
-    questionnaires = {}
-    for kind, document in documents:
-        if kind == "questionnaire":
-            parsed = parse_questionnaire(document)
-            questionnaires[parsed.key, parsed.version] = parsed
-    for kind, document in documents:
-        if kind == "ruleset":
-            ruleset = parse_ruleset(document)
-            target = ruleset.questionnaire
-            compiled = compile_ruleset(ruleset, questionnaires[target.key, target.version])
-            assert all(outcome.passed for outcome in run_tests(compiled)), ruleset.version
-            if ruleset.version == 1:
-                assert authoring_issues(ruleset) == []
+    for name, pair in shipped_pairs():
+        compiled = pair.compiled
+        assert all(outcome.passed for outcome in run_tests(compiled)), name
+        if compiled.ruleset.version == 1:
+            assert authoring_issues(compiled.ruleset) == []
