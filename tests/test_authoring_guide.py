@@ -128,6 +128,9 @@ def test_the_guide_excerpts_are_in_the_example_files() -> None:
         )
 
 
+# The guide's calls do not depend on the database behind the API (the API tests cover both); it starts its own
+# server and runs a minute or more: SQLite only, to keep `make test` within its budget.
+@pytest.mark.parametrize("served", ["sqlite"], indirect=True)
 def test_the_authoring_guide_runs_against_a_real_server(served: Served, tmp_path: Path) -> None:  # noqa: F811
     ran = run_in_checkout(GUIDE, served, tmp_path, timeout=BLOCK_TIMEOUT)
     executed = "".join(item.block.body for item in ran)

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import httpx
+import pytest
 from typer.testing import CliRunner, Result
 
 from app.cli import cli
@@ -17,6 +18,11 @@ from tests.test_openapi_examples import Served, served  # noqa: F401  (the fixtu
 EXAMPLES = ROOT / "docs" / "examples"
 QUESTIONNAIRE = str(EXAMPLES / "phq9.questionnaire.yaml")
 RULESET = str(EXAMPLES / "phq9.ruleset.yaml")
+
+
+# An HTTP client's behaviour does not depend on the database behind the API (the API tests cover both), and
+# each run starts a server: SQLite only, to keep `make test` within its budget.
+ON_SQLITE = pytest.mark.parametrize("served", ["sqlite"], indirect=True)
 
 
 class Cli:
@@ -35,6 +41,7 @@ class Cli:
         return body
 
 
+@ON_SQLITE
 def test_the_whole_workflow_from_the_command_line(served: Served, tmp_path: Path) -> None:  # noqa: F811
     riskapi = Cli(served)
     author = ("--acting-user", "author-5")
@@ -88,6 +95,7 @@ def test_the_whole_workflow_from_the_command_line(served: Served, tmp_path: Path
     ]
 
 
+@ON_SQLITE
 def test_errors_go_to_stderr_with_their_pointers_and_exit_1(served: Served, tmp_path: Path) -> None:  # noqa: F811
     riskapi = Cli(served)
     broken = tmp_path / "broken.json"
