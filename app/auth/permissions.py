@@ -26,6 +26,7 @@ class Operation(enum.StrEnum):
     publish_content = "publish_content"
     read_audit = "read_audit"
     manage_keys = "manage_keys"
+    manage_webhooks = "manage_webhooks"
 
 
 R = Role
@@ -41,6 +42,7 @@ GRANTS: dict[Operation, frozenset[Role]] = {
     Operation.publish_content: frozenset({R.rule_publisher, R.admin}),
     Operation.read_audit: frozenset({R.auditor, R.admin}),
     Operation.manage_keys: frozenset({R.admin}),
+    Operation.manage_webhooks: frozenset({R.admin}),
 }
 
 # Operations that read or write case data: X-Acting-User is required and refusals are audited.

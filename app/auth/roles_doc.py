@@ -50,6 +50,11 @@ OPERATION_SCOPES: dict[Operation, str] = {
     ),
     Operation.read_audit: "list the organisation's audit events and verify its audit chain",
     Operation.manage_keys: "create, list, rotate and revoke API clients and their keys",
+    Operation.manage_webhooks: (
+        "subscribe endpoints to the organisation's events, enable and disable them, rotate their signing secrets,"
+        " read their delivery attempts and redeliver an event (subscribing to assessment events also needs"
+        " read_assessments)"
+    ),
 }
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import enum
 from functools import lru_cache
+from datetime import date
 from pathlib import Path
+from urllib.parse import urlsplit
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -15,6 +17,9 @@ from app.core.seams import StateReadSeam
 
 DEFAULT_SQLITE_PATH = Path("var/riskapi.db")
 DEVELOPMENT_SECRET = "development-only-secret"  # noqa: S105 - refused outside development
+DEVELOPMENT_BASE_URL = "http://127.0.0.1:8000"
+# Retry delays of a webhook delivery after each failed attempt (seconds): 11 attempts over about 27 hours.
+DEFAULT_RETRY_SCHEDULE = (5.0, 30.0, 120.0, 600.0, 1800.0, 3600.0, 7200.0, 14400.0, 28800.0, 43200.0)
 
 
 class Environment(enum.StrEnum):
@@ -57,6 +62,35 @@ class Settings(BaseSettings):
     # Counted steps the checks of one rule set may take on validate and publish (app/scoring/budget.py;
     # docs/rule-language.md). The shipped default rule set takes 21,859.
     ruleset_check_max_steps: int = Field(default=1_000_000, ge=10_000)
+    # Events out (docs/webhooks.md). Links in event payloads are absolute URLs under public_base_url (absolute, no
+    # trailing slash, query or fragment; required and https in production, the development address otherwise).
+    public_base_url: str | None = None
+    event_retention_days: int = Field(default=30, ge=1, le=3650)
+    # Seconds before each retry of a failed delivery; one more failure after the last is a dead letter. Each delay
+    # is jittered by up to webhook_retry_jitter of itself, either way.
+    webhook_retry_schedule_seconds: Annotated[list[float], NoDecode] = Field(
+        default_factory=lambda: list(DEFAULT_RETRY_SCHEDULE)
+    )
+    webhook_retry_jitter: float = Field(default=0.2, ge=0, le=0.5)
+    # Consecutive failed attempts (of any of its deliveries) after which an endpoint is disabled.
+    webhook_disable_after_failures: int = Field(default=20, ge=1)
+    # Hosts and networks (comma-separated: names, IPs or CIDRs) a webhook may reach although they are loopback,
+    # private, link-local, unique-local or metadata addresses; production refuses those otherwise.
+    webhook_outbound_allowlist: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    webhook_connect_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    webhook_read_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    webhook_response_cap_bytes: int = Field(default=4096, ge=0, le=1024 * 1024)
+    # After a secret rotation the previous secret signs too (two signatures) for this long.
+    webhook_secret_overlap_hours: float = Field(default=24.0, ge=0, le=24 * 30)
+    # The worker: polling interval (at most a second), how long a claimed delivery stays claimed, how often overdue
+    # reviews are looked for, and where its own /metrics is served (none when unset).
+    worker_poll_seconds: float = Field(default=1.0, gt=0, le=1.0)
+    worker_lease_seconds: float = Field(default=60.0, ge=5, le=3600)
+    review_due_scan_seconds: float = Field(default=60.0, gt=0, le=86400)
+    worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    # Assessments created before events were kept (migration 0006) raise assessment.review_due only when this is set
+    # and their review date in force is on or after it.
+    review_due_cutoff: date | None = None
     # A test seam (app/core/seams.py), passed in code by tests and None everywhere else; it accepts no string, so an
     # environment variable cannot set it.
     state_read_seam: StateReadSeam | None = Field(default=None, exclude=True, repr=False)
@@ -66,6 +100,30 @@ class Settings(BaseSettings):
     def _comma_separated(cls, value: object) -> object:
         return [part.strip() for part in value.split(",") if part.strip()] if isinstance(value, str) else value
 
+    @field_validator("webhook_retry_schedule_seconds", "webhook_outbound_allowlist", mode="before")
+    @classmethod
+    def _comma_separated_values(cls, value: object) -> object:
+        return [part.strip() for part in value.split(",") if part.strip()] if isinstance(value, str) else value
+
+    @field_validator("webhook_retry_schedule_seconds")
+    @classmethod
+    def _positive_delays(cls, value: list[float]) -> list[float]:
+        if not value or any(delay <= 0 for delay in value):
+            raise ValueError("the retry schedule is one or more positive numbers of seconds")
+        return value
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _absolute_base_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("RISKAPI_PUBLIC_BASE_URL must be an absolute http(s) URL")
+        if value.endswith("/") or parts.query or parts.fragment or "?" in value or "#" in value:
+            raise ValueError("RISKAPI_PUBLIC_BASE_URL takes no trailing slash, query or fragment")
+        return value
+
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:
         if self.environment is Environment.production:
@@ -74,7 +132,14 @@ class Settings(BaseSettings):
                 raise ValueError("RISKAPI_SECRET_KEY must be set to a random value of 32+ characters in production")
             if self.database_url.startswith("sqlite") and ":memory:" in self.database_url:
                 raise ValueError("an in-memory database loses every assessment on restart")
+            if self.public_base_url is None or not self.public_base_url.startswith("https://"):
+                raise ValueError("RISKAPI_PUBLIC_BASE_URL must be set to the service's https address in production")
         return self
+
+    @property
+    def base_url(self) -> str:
+        """The absolute address links in events start with (the development address unless configured)."""
+        return self.public_base_url or DEVELOPMENT_BASE_URL
 
     @property
     def is_sqlite(self) -> bool:
