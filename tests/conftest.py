@@ -1,7 +1,8 @@
 """Shared fixtures: every API test runs on SQLite and, when RISKAPI_TEST_POSTGRES_URL is set, on PostgreSQL.
 
 Each test gets a freshly migrated schema: SQLite copies a migrated template file; PostgreSQL migrates one database
-per test worker once and truncates every table after each test.
+per test worker once and truncates every table after each test (but the ones migrations fill: alembic_version
+and event_log_start).
 """
 
 from __future__ import annotations
@@ -100,7 +101,10 @@ def truncate_all(engine: Engine) -> None:
         tables = [
             r[0]
             for r in conn.execute(
-                text("SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'")
+                text(
+                    "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+                    "AND tablename NOT IN ('alembic_version', 'event_log_start')"
+                )
             )
         ]
         if tables:
