@@ -64,6 +64,28 @@ def emit(
     return Event(**values, sequence=sequence)
 
 
+def assessment_data(
+    *,
+    base_url: str,
+    assessment_id: str,
+    computed_level: str,
+    level: str,
+    ruleset_key: str,
+    ruleset_version: int,
+    **extra: Any,
+) -> dict[str, Any]:
+    """The `data` of an assessment.* event: ids, levels (computed and final), the rule set, a link; `extra` adds
+    other ids or dates (`supersedes`, `review_by`), never subject_ref, answers or free text."""
+    return {
+        "assessment_id": assessment_id,
+        "computed_level": computed_level,
+        "level": level,
+        "ruleset": {"key": ruleset_key, "version": ruleset_version},
+        **extra,
+        "links": {"assessment": f"{base_url}/v1/assessments/{assessment_id}"},
+    }
+
+
 def envelope(event: Event) -> dict[str, Any]:
     """The event as a webhook body and as an item of the changes feed (the same object)."""
     return {
