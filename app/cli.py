@@ -7,28 +7,22 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-import uvicorn
-from fastapi import FastAPI
-from pydantic import TypeAdapter, ValidationError
-from sqlalchemy.orm import Session
 
 from app.audit.cli import audit_cli
-from app.auth import repository as auth_repository
-from app.auth import service as auth_service
 from app.auth.permissions import Role
-from app.auth.schemas import KeyExpiry
 from app.content.cli import describe
 from app.content_cli import content_app
-from app.core.config import get_settings
-from app.core.db import create_db_engine, make_sessionmaker
-from app.core.errors import ProblemError
-from app.core.gc_tuning import tune_garbage_collector
-from app.health.service import alembic_config
-from app.main import create_app
 from app.rules_cli import rules_app
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+    from sqlalchemy.orm import Session
+
+# Each command imports what it needs when it runs: `riskapi content`, an HTTP client, starts without loading the web
+# application, the ORM or the database driver.
 
 cli = typer.Typer(help="riskapi administration", no_args_is_help=True, pretty_exceptions_enable=False)
 db_cli = typer.Typer(help="Database migrations", no_args_is_help=True)
@@ -44,6 +38,9 @@ DEMO_ORG_SLUG = "demo"
 
 @contextmanager
 def session_scope() -> Iterator[Session]:
+    from app.core.config import get_settings
+    from app.core.db import create_db_engine, make_sessionmaker
+
     engine = create_db_engine(get_settings())
     session = make_sessionmaker(engine)()
     try:
@@ -57,9 +54,6 @@ def session_scope() -> Iterator[Session]:
         engine.dispose()
 
 
-KEY_EXPIRY: TypeAdapter[datetime] = TypeAdapter(KeyExpiry)  # the API's rule: a zone, and in the future
-
-
 def _fail(message: str) -> typer.Exit:
     typer.secho(message, fg=typer.colors.RED, err=True)
     return typer.Exit(code=1)
@@ -70,6 +64,8 @@ def db_upgrade(revision: str = "head") -> None:
     """Apply migrations (default: to the head)."""
     from alembic import command
 
+    from app.health.service import alembic_config
+
     command.upgrade(alembic_config(), revision)
 
 
@@ -77,6 +73,8 @@ def db_upgrade(revision: str = "head") -> None:
 def db_downgrade(revision: str) -> None:
     """Revert migrations down to REVISION ('base' removes every table)."""
     from alembic import command
+
+    from app.health.service import alembic_config
 
     command.downgrade(alembic_config(), revision)
 
@@ -86,12 +84,17 @@ def db_current() -> None:
     """Show the database's migration revision."""
     from alembic import command
 
+    from app.health.service import alembic_config
+
     command.current(alembic_config())
 
 
 @org_cli.command("create")
 def org_create(slug: str, name: str) -> None:
     """Create an organisation (tenant)."""
+    from app.auth import service as auth_service
+    from app.core.errors import ProblemError
+
     with session_scope() as session:
         try:
             organisation = auth_service.create_organisation(session, slug, name)
@@ -110,8 +113,16 @@ def key_create(
     ] = None,
 ) -> None:
     """Create an API client and print its key (shown once)."""
+    from pydantic import TypeAdapter, ValidationError
+
+    from app.auth import repository as auth_repository
+    from app.auth import service as auth_service
+    from app.auth.schemas import KeyExpiry
+    from app.core.config import get_settings
+
+    key_expiry: TypeAdapter[datetime] = TypeAdapter(KeyExpiry)  # the API's rule: a zone, and in the future
     try:
-        expires_at = KEY_EXPIRY.validate_python(expires) if expires is not None else None
+        expires_at = key_expiry.validate_python(expires) if expires is not None else None
     except ValidationError as exc:
         raise _fail(f"--expires {exc.errors()[0]['msg'].lower()}") from exc
     with session_scope() as session:
@@ -131,6 +142,10 @@ def key_revoke(
     client_id: Annotated[str, typer.Argument(help="client id (revokes every key it holds)")],
 ) -> None:
     """Revoke a client and all its keys."""
+    from app.auth import repository as auth_repository
+    from app.auth import service as auth_service
+    from app.core.errors import ProblemError
+
     with session_scope() as session:
         organisation = auth_repository.organisation_by_slug(session, org)
         if organisation is None:
@@ -155,6 +170,10 @@ def seed() -> None:
 @cli.command("dev-setup")
 def dev_setup() -> None:
     """Development only: migrate, seed, and create a demo organisation and an all-roles key if none exists."""
+    from app.auth import repository as auth_repository
+    from app.auth import service as auth_service
+    from app.core.config import get_settings
+
     settings = get_settings()
     if settings.environment.value == "production":
         raise _fail("dev-setup refuses to run with RISKAPI_ENVIRONMENT=production")
@@ -189,6 +208,10 @@ def served_app() -> FastAPI:
     """The application as `riskapi serve` runs it in each worker process: built from the environment's settings,
     then the garbage collector tuned for a long-lived server (app/core/gc_tuning.py), which freezes what start-up
     built. Tests and tools that build many applications in one process call `create_app` and leave it alone."""
+    from app.core.config import get_settings
+    from app.core.gc_tuning import tune_garbage_collector
+    from app.main import create_app
+
     app = create_app(get_settings())
     tune_garbage_collector()
     return app
@@ -201,6 +224,8 @@ def serve(
     workers: Annotated[int, typer.Option(min=1)] = 1,
 ) -> None:
     """Serve the API with uvicorn (migrations are a separate command: `riskapi db upgrade`)."""
+    import uvicorn
+
     uvicorn.run(
         "app.cli:served_app",
         factory=True,

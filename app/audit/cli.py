@@ -6,12 +6,6 @@ from typing import Annotated
 
 import typer
 
-from app.audit import service
-from app.auth import service as auth_service
-from app.core.config import get_settings
-from app.core.db import create_db_engine, make_sessionmaker
-from app.main import CASE_RECORDS
-
 audit_cli = typer.Typer(help="Audit trail", no_args_is_help=True)
 
 
@@ -20,6 +14,12 @@ def verify(
     org: Annotated[str | None, typer.Option(help="organisation slug (default: every organisation)")] = None,
 ) -> None:
     """Verify each organisation's audit hash chain from genesis to its head."""
+    from app.audit import service
+    from app.auth import service as auth_service
+    from app.core.config import get_settings
+    from app.core.db import create_db_engine, make_sessionmaker
+    from app.main import CASE_RECORDS
+
     engine = create_db_engine(get_settings())
     try:
         with make_sessionmaker(engine)() as session, session.begin():
