@@ -133,6 +133,23 @@ async def test_a_cursor_before_the_oldest_kept_event_is_a_410_naming_the_oldest_
     newest = await create(client, tenant, "case-new")
     after = page_of(await feed(client, tenant, cursor=fresh["next_cursor"]))
     assert [(i["sequence"], i["data"]["assessment_id"]) for i in after["items"]] == [(4, newest)]
+    described = await client.get("/problems/cursor-expired")
+    assert described.status_code == 200
+    assert "oldest_cursor" in described.text
+
+
+async def test_a_hole_the_purge_leaves_behind_the_oldest_kept_event_never_traps_a_poller(
+    client: httpx.AsyncClient, tenant: Tenant, app: FastAPI
+) -> None:
+    """The purge goes by age; a writer that waited for the head lock may hold an older timestamp than the event
+    before it, so the purge can leave an event and take the one after it. 410 goes by the oldest event kept only."""
+    for n in range(3):
+        await create(client, tenant, f"case-{n}")
+    after_first = page_of(await feed(client, tenant, limit=1))["next_cursor"]
+    with app.state.sessionmaker.begin() as session:
+        session.execute(delete(Event).where(Event.organisation_id == tenant.organisation_id, Event.sequence == 2))
+    page = page_of(await feed(client, tenant, cursor=after_first))
+    assert [item["sequence"] for item in page["items"]] == [3]
 
 
 async def test_each_page_is_audited_naming_every_assessment_and_child_on_it(

@@ -21,7 +21,7 @@ from app.events import service as events_service
 from app.events.models import Event
 from tests.assessments.conftest import LOW, answers, new_body
 from tests.conftest import Tenant
-from tests.events.conftest import stored_events
+from tests.events.conftest import documented_envelopes, shape, stored_events
 
 BASE = "http://127.0.0.1:8000"
 SUBJECT = "case-7f3a9c-secret-subject"
@@ -103,7 +103,9 @@ async def test_each_assessment_change_emits_one_thin_event(
         "links": {"assessment": link},
     }
     assert stored[3].payload == stored[2].payload  # the final level when it was entered in error
+    documented = documented_envelopes()
     for event in stored:
+        assert shape(events_service.envelope(event)) == shape(documented[event.type]), event.type  # docs/events.md
         assert event.subject_ref == SUBJECT  # kept beside the event, for the audit of who was told
         assert event.organisation_id == tenant.organisation_id
         assert set(event.payload) - {"supersedes"} == ASSESSMENT_KEYS
@@ -285,6 +287,9 @@ async def test_publishing_and_choosing_a_rule_set_emit_their_events(
     assert stored[2].payload["ruleset"] == {"key": "online-harm-england", "version": 1}
     assert stored[2].payload["previous"] == {"key": key, "version": 1}
     assert all(e.assessment_id is None and e.subject_ref is None for e in stored)
+    documented = documented_envelopes()
+    for event in (stored[0], stored[2]):
+        assert shape(events_service.envelope(event)) == shape(documented[event.type]), event.type  # docs/events.md
 
 
 async def test_a_refused_or_failed_publish_emits_nothing(
