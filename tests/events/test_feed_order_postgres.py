@@ -30,14 +30,16 @@ WRITERS, PER_WRITER = 6, 8
 
 
 @pytest.fixture
-def postgres_app(app: FastAPI) -> FastAPI:
-    if app.state.settings.is_sqlite:
+def postgres_app(request: pytest.FixtureRequest, database_url: str) -> FastAPI:
+    """The app, on PostgreSQL only (skipped before any app is made on SQLite, which runs one write at a time)."""
+    if database_url.startswith("sqlite"):
         pytest.skip("concurrent writers: PostgreSQL (SQLite runs one write at a time)")
+    app: FastAPI = request.getfixturevalue("app")
     return app
 
 
 async def test_a_poller_sees_every_committed_event_once_in_order_while_writers_commit(
-    client: httpx.AsyncClient, tenant: Tenant, postgres_app: FastAPI, monkeypatch: pytest.MonkeyPatch
+    postgres_app: FastAPI, client: httpx.AsyncClient, tenant: Tenant, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     emit = events_service.emit
 
