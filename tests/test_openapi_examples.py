@@ -144,6 +144,7 @@ PLAN: list[Step] = [
     Step("post", "/v1/rulesets/{key}/versions/{version}/impact", RULESET_V1),
     Step("get", "/v1/organisation/current-rulesets"),
     Step("put", "/v1/organisation/current-rulesets"),  # back to the shipped rule set, so the example one can retire
+    Step("get", "/v1/events"),  # the changes feed: every change above, from the oldest kept event
     Step("get", "/v1/audit/events"),
     Step("get", "/v1/audit/verify"),
     # last, each on a resource made above for it
