@@ -20,7 +20,6 @@ from tests.conftest import Tenant, make_tenant
 from tests.webhooks.conftest import HOOKS, RECEIVER, admin, audit_events, store_event, subscribe
 
 ADMIN_ONLY = (Role.admin,)
-pytestmark = pytest.mark.usefixtures("seeded")
 
 ENDPOINT_FIELDS = {
     "id",
@@ -53,6 +52,7 @@ def _invalid(response: httpx.Response, pointer: str, contains: str = "") -> str:
     return details[pointer]
 
 
+@pytest.mark.usefixtures("seeded")
 async def test_create_shows_the_secret_once_and_stores_it_only_encrypted(
     app: FastAPI, client: httpx.AsyncClient, tenant: Tenant
 ) -> None:
@@ -273,6 +273,7 @@ async def test_event_types_must_be_known_distinct_and_at_least_one(client: httpx
     _invalid(extra, "/secret")
 
 
+@pytest.mark.usefixtures("seeded")
 async def test_min_levels_name_a_usable_rule_set_once_and_one_of_its_levels(
     client: httpx.AsyncClient, tenant: Tenant
 ) -> None:
@@ -325,6 +326,7 @@ async def test_the_list_is_paginated_oldest_first(
     _invalid(refused, "/cursor")
 
 
+@pytest.mark.usefixtures("seeded")
 async def test_patch_disables_enables_and_changes_as_a_merge_patch(
     app: FastAPI, client: httpx.AsyncClient, tenant: Tenant
 ) -> None:
