@@ -9,7 +9,7 @@ import pytest
 from app.core.config import Environment, Settings
 from app.webhooks.addresses import allowlisted, refused_reason
 
-PRODUCTION_SECRET = "a-production-secret-of-enough-length-0123456789"
+PRODUCTION_SECRET = "a-production-secret-of-enough-length-0123456789"  # pragma: allowlist secret
 
 
 def settings(environment: Environment = Environment.production, allowlist: list[str] | None = None) -> Settings:

@@ -165,7 +165,7 @@ REFUSED_URLS = [
     ("ftp://cms.example.org/hook", "absolute http"),
     ("/relative/hook", "absolute http"),
     ("cms.example.org/hook", "absolute http"),
-    ("https://user:pass@cms.example.org/hook", "user information"),
+    ("https://user:pass@cms.example.org/hook", "user information"),  # pragma: allowlist secret
     ("https://token@cms.example.org/hook", "user information"),
     ("https://cms.example.org/hook#part", "fragment"),
     ("https://cms.example.org/hook#", "fragment"),
