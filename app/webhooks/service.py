@@ -24,7 +24,7 @@ from app.core.errors import Conflict, FieldError, Forbidden, NotFound, Validatio
 from app.events.service import ASSESSMENT_EVENT_TYPES, EventType
 from app.rulesets import service as rulesets
 from app.webhooks import repository, secrets
-from app.webhooks.addresses import IPAddress, refused_reason
+from app.webhooks.addresses import IPAddress, allowlisted, refused_reason
 from app.webhooks.models import WebhookDelivery, WebhookEndpoint
 from app.webhooks.schemas import (
     AttemptList,
@@ -123,7 +123,15 @@ def url_problem(url: str, settings: Settings) -> str | None:
         reason = refused_reason(ip, settings)
         if reason is not None:
             return f"names {ip}, {reason}, which webhooks may not reach (RISKAPI_WEBHOOK_OUTBOUND_ALLOWLIST)"
+    elif _is_localhost(host) and settings.environment is Environment.production and not allowlisted(host, settings):
+        return f"names {host}, which is always a loopback address: webhooks may not reach it in production"
     return None
+
+
+def _is_localhost(host: str) -> bool:
+    """`localhost` and the names under it, loopback by definition (RFC 6761), whatever DNS says."""
+    name = host.rstrip(".").lower()
+    return name == "localhost" or name.endswith(".localhost")
 
 
 def _duplicates(values: Sequence[str]) -> list[int]:

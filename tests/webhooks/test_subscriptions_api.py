@@ -248,6 +248,8 @@ async def test_production_takes_https_only_and_refuses_loopback_unless_allowlist
         _invalid(await post("https://127.0.0.1/hook"), "/url", "a loopback address")
         _invalid(await post("https://[::1]/hook"), "/url", "a loopback address")
         _invalid(await post("https://10.21.0.1/hook"), "/url", "a private address")
+        _invalid(await post("https://localhost/hook"), "/url", "always a loopback address")
+        _invalid(await post("https://api.LOCALHOST./hook"), "/url", "always a loopback address")
         for url in ("https://10.20.3.4/hook", "https://hooks.internal.example/x", "https://cms.example.org/hook"):
             assert (await post(url)).status_code == 201, url
     production_app.state.engine.dispose()
