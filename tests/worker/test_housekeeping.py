@@ -85,7 +85,7 @@ def test_the_worker_command_delivers_and_stops_on_sigterm(
     }
     log_path = tmp_path / "worker.log"
     with log_path.open("wb") as log_file:
-        process = subprocess.Popen(  # noqa: S603 - our own command
+        process = subprocess.Popen(
             [sys.executable, "-m", "app.worker"],
             cwd=ROOT,
             env=env,
