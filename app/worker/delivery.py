@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import structlog
@@ -47,9 +47,9 @@ class Claimed:
     event_occurred_at: datetime
     assessment_id: str | None
     subject_ref: str | None
-    url: str
-    signing_secrets: tuple[str, ...] | None
-    body: bytes
+    url: str = field(repr=False)
+    signing_secrets: tuple[str, ...] | None = field(repr=False)
+    body: bytes = field(repr=False)
 
 
 def body_of(event: Event) -> bytes:

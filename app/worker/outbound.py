@@ -151,7 +151,10 @@ def _caused_by_tls(exc: BaseException) -> bool:
 
 
 def _scheme_refused(url: str, settings: Settings) -> bool:
-    scheme = urlsplit(url).scheme
+    try:
+        scheme = urlsplit(url).scheme
+    except ValueError:
+        return False  # httpx refuses it in turn: an invalid_url failure
     if settings.environment is Environment.production:
         return scheme != "https"
     return scheme not in ("http", "https")
@@ -188,6 +191,8 @@ def post(client: httpx.Client, url: str, body: bytes, headers: Mapping[str, str]
     except httpx.TransportError as exc:
         outcome = "tls_error" if _caused_by_tls(exc) else "connect_error"
         return Sent(outcome, None, time.monotonic() - started, reason=outcome)
+    except (httpx.InvalidURL, ValueError):  # a URL httpx cannot send to: a failure like any other, never a crash
+        return Sent("connect_error", None, time.monotonic() - started, reason="invalid_url")
     latency = time.monotonic() - started
     if 200 <= status < 300:
         return Sent("delivered", status, latency, read)

@@ -204,3 +204,8 @@ def test_a_huge_response_is_not_read_past_the_cap(local_server: tuple[int, dict[
 def test_a_closed_port_is_a_connect_error() -> None:
     sent = _post(development(), "http://127.0.0.1:9/ok")
     assert sent.outcome == "connect_error"
+
+
+def test_an_unusable_url_is_a_failed_attempt_not_a_crash() -> None:
+    assert _post(development(), "http://[::1/broken").outcome == "connect_error"
+    assert _post(development(), "ftp://127.0.0.1/x").reason == "scheme"

@@ -7,6 +7,7 @@ import threading
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -14,6 +15,7 @@ from app.assessments.models import Assessment, AssessmentEnteredInError, Assessm
 from app.core.config import Settings
 from app.core.db import new_id, utcnow
 from app.events.models import Event, EventLogStart
+from app.worker import reviews
 from app.worker.main import Worker
 from app.worker.reviews import dedupe_key
 from tests.worker.conftest import fast_settings
@@ -124,7 +126,9 @@ def test_latest_revisions_not_in_error_and_each_review_date_in_force(
     sessions: sessionmaker[Session],
     organisation_id: str,
     make_worker: Callable[..., Worker],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setattr(reviews, "SCAN_BATCH", 1)  # one assessment per page: the scan pages on
     past = utcnow() - timedelta(hours=5)
     amended = add_assessment(sessions, organisation_id, review_by=past)
     latest = add_assessment(sessions, organisation_id, review_by=past, supersedes=amended)
