@@ -271,6 +271,7 @@ def record(
         status_code=sent.status_code,
         latency_ms=sent.latency_ms,
         outcome=sent.outcome,
+        refused=sent.detail,
         delivery_status=status,
     )
     metrics.ATTEMPT_LATENCY.labels(sent.outcome).observe(sent.latency_seconds)

@@ -20,6 +20,7 @@ from app.audit import repository as audit_repository
 from app.core.config import Settings
 from app.events.models import Event
 from app.events.service import EventType, envelope
+from app.rulesets.seed import seed_default_content
 from app.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from app.worker.delivery import WORKER_ACTOR
 from app.worker.main import Worker
@@ -268,3 +269,29 @@ def test_fan_out_follows_subscriptions(
     got: dict[str, Any] = {(d.endpoint_id, d.event_id): d.status for d in _deliveries(sessions)}
     # the min_levels names another rule set: this one's events are always delivered
     assert set(got) == {(subscribed, event.id), (urgent_only, event.id)}
+
+
+def test_min_levels_use_the_rule_set_versions_level_order(
+    settings: Settings,
+    sessions: sessionmaker[Session],
+    organisation_id: str,
+    receiver: Receiver,
+    make_worker: Callable[..., Worker],
+) -> None:
+    with sessions.begin() as session:
+        seed_default_content(session)  # online-harm-england: levels low, medium, high, immediate
+    endpoint_id, _ = add_endpoint(
+        sessions,
+        settings,
+        organisation_id,
+        receiver.url,
+        ["assessment.created"],
+        min_levels=[{"ruleset_key": "online-harm-england", "level": "high"}],
+    )
+    levels = {
+        level: emit_assessment_event(sessions, settings, organisation_id, level=level).id
+        for level in ("low", "medium", "high", "immediate")
+    }
+    make_worker(settings).run_round()
+    delivered_for = {d.event_id for d in _deliveries(sessions) if d.endpoint_id == endpoint_id}
+    assert delivered_for == {levels["high"], levels["immediate"]}
