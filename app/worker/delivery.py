@@ -197,7 +197,9 @@ def record(
             .where(WebhookDelivery.id == claimed.delivery_id)
             .values(attempts=WebhookDelivery.attempts + 1, leased_until=None)
             .returning(WebhookDelivery.attempts)
-        ).scalar_one()
+        ).scalar_one_or_none()
+        if attempts is None:  # purged by retention while it was being sent: nothing left to record against
+            return "purged"
         failures = 0
         if sent.delivered:
             status = "delivered"

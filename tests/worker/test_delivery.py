@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from standardwebhooks import Webhook
 
 from app.audit import repository as audit_repository
+from app.audit import service as audit_service
 from app.core.config import Settings
 from app.events.models import Event
 from app.events.service import EventType, envelope
@@ -108,6 +109,9 @@ def test_deliveries_are_signed_with_both_secrets_during_a_rotation(
     assert told[0].resources == [{"id": event.assessment_id, "subject_ref": "case-signed-7"}]
     assert told[0].details is not None
     assert told[0].details["endpoint_id"] == endpoint_id
+
+    with sessions() as session:
+        assert audit_service.verify(session, organisation_id).ok  # the worker's events keep the chain whole
 
     logs = captured_logs.getvalue()
     assert '"webhook.attempt"' in logs
