@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from standardwebhooks import Webhook
@@ -232,6 +233,7 @@ def test_a_failing_endpoint_is_disabled_with_its_event(
     assert sum(r.path.startswith("/failing") for r in receiver.received) == failing_tries
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_an_unreadable_secret_fails_the_attempt_without_sending(
     database_url: str,
     sessions: sessionmaker[Session],

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -66,6 +67,7 @@ def test_queue_depth_is_measured(
     assert failures >= 3
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # the wake-up on PostgreSQL: test_postgres.py
 def test_the_worker_command_delivers_and_stops_on_sigterm(
     settings: Settings,
     sessions: sessionmaker[Session],
@@ -73,8 +75,6 @@ def test_the_worker_command_delivers_and_stops_on_sigterm(
     receiver: Receiver,
     tmp_path: Path,
 ) -> None:
-    if not settings.is_sqlite:
-        return  # the process is the same on PostgreSQL; its wake-up is tested in test_postgres.py
     add_endpoint(sessions, settings, organisation_id, receiver.url)
     env = {
         **os.environ,
