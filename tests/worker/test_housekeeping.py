@@ -4,6 +4,7 @@ as a process: it starts, delivers, and exits cleanly on SIGTERM."""
 from __future__ import annotations
 
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -12,6 +13,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import select
@@ -21,7 +23,11 @@ from app.core.config import Settings
 from app.core.db import utcnow
 from app.events.models import Event
 from app.webhooks.models import WebhookAttempt, WebhookDelivery
+from app.worker import metrics
+from app.worker.delivery import next_retry_delay
 from app.worker.main import Worker
+from tests.conftest import make_settings
+from tests.servers import free_port
 from tests.worker.conftest import Receiver, add_endpoint, emit_assessment_event, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -117,3 +123,28 @@ def test_riskapi_worker_is_a_command() -> None:
     result = CliRunner().invoke(cli, ["worker", "--help"])
     assert result.exit_code == 0
     assert "SIGTERM" in result.output
+
+
+def test_retry_delays_follow_the_schedule_with_jitter_then_a_dead_letter() -> None:
+    settings = make_settings(
+        "sqlite:///var/unused.db", webhook_retry_schedule_seconds="10,100", webhook_retry_jitter=0.2
+    )
+    rng = random.Random(7)
+    first = [next_retry_delay(settings, 1, rng) for _ in range(200)]
+    second = [next_retry_delay(settings, 2, rng) for _ in range(200)]
+    assert all(d is not None and 8 <= d <= 12 for d in first)
+    assert all(d is not None and 80 <= d <= 120 for d in second)
+    assert len({round(d or 0, 3) for d in first}) > 100  # jittered, not a fixed delay
+    assert next_retry_delay(settings, 3, rng) is None  # after the last delay: dead
+
+
+def test_the_worker_serves_its_metrics() -> None:
+    port = free_port()
+    metrics.serve(port)
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    for name in (
+        "riskapi_webhook_queue_depth",
+        "riskapi_webhook_delivery_latency_seconds",
+        "riskapi_webhook_delivery_failures_total",
+    ):
+        assert name in text
