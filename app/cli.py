@@ -245,6 +245,7 @@ def serve(
 def worker() -> None:
     """Deliver webhooks, raise the reviews that fall due and purge expired events, until SIGTERM or SIGINT
     (docs/worker.md). Run as many as you like on PostgreSQL; one on SQLite."""
+    from app.core.config import get_settings
     from app.worker.main import run
 
     run(get_settings())

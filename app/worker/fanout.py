@@ -18,7 +18,8 @@ from sqlalchemy.orm import Session
 from app.core.db import new_id
 from app.events.models import Event
 from app.webhooks.models import WebhookDelivery, WebhookEndpoint
-from app.worker.matching import LevelOrders, matches
+from app.webhooks.service import matches
+from app.worker.matching import LevelOrders
 
 FANOUT_BATCH = 200
 _DELIVERIES = cast(Table, WebhookDelivery.__table__)

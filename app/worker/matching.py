@@ -1,39 +1,17 @@
-"""Which endpoints an event goes to: the event type subscribed, and `min_levels` (per rule set, the lowest final
-level delivered, in that rule-set version's level order). Events of a rule set the list does not name, and events
-without a level, are always delivered, so a rule set with its own levels never loses its urgent events."""
+"""The level orders the fan-out's `matches` (app/webhooks/service.py) ranks events by, read once per rule-set
+version."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.rulesets.models import RuleSetVersion
-from app.webhooks.models import WebhookEndpoint
 
 LevelOrderOf = Callable[[str, int], Sequence[str]]
-
-
-def matches(endpoint: WebhookEndpoint, event_type: str, data: dict[str, Any], level_order_of: LevelOrderOf) -> bool:
-    """The endpoint subscribes to the event: its type, and its level when the endpoint names the event's rule set."""
-    if event_type not in endpoint.event_types:
-        return False
-    ruleset = data.get("ruleset")
-    level = data.get("level")
-    if not isinstance(ruleset, dict) or not isinstance(level, str):
-        return True
-    for minimum in endpoint.min_levels or ():
-        if minimum.get("ruleset_key") != ruleset.get("key"):
-            continue
-        order = list(level_order_of(str(ruleset.get("key")), int(ruleset.get("version", 0))))
-        wanted = minimum.get("level")
-        if level not in order or wanted not in order:
-            return True  # a version without the named level cannot rank it: deliver rather than lose it
-        return order.index(level) >= order.index(wanted)
-    return True
 
 
 class LevelOrders:

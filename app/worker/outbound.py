@@ -22,7 +22,7 @@ import httpcore
 import httpx
 
 from app.core.config import Environment, Settings
-from app.worker.addresses import allowlisted, refused_reason
+from app.webhooks.addresses import allowlisted, refused_reason
 
 USER_AGENT = "riskapi-webhooks"
 

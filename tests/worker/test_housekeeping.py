@@ -26,6 +26,7 @@ from app.webhooks.models import WebhookAttempt, WebhookDelivery
 from app.worker import metrics
 from app.worker.delivery import next_retry_delay
 from app.worker.main import Worker
+from app.worker.retention import purge_expired
 from tests.conftest import make_settings
 from tests.servers import free_port
 from tests.worker.conftest import Receiver, add_endpoint, emit_assessment_event, wait_for
@@ -51,6 +52,22 @@ def test_expired_events_are_purged_with_their_deliveries_and_attempts(
         assert {d.event_id for d in session.scalars(select(WebhookDelivery))} == {kept.id}
         assert {a.event_id for a in session.scalars(select(WebhookAttempt))} == {kept.id}
     assert expired.id != kept.id
+
+
+def test_the_purge_removes_a_prefix_of_the_sequence_so_what_is_kept_stays_contiguous(
+    settings: Settings, sessions: sessionmaker[Session], organisation_id: str
+) -> None:
+    """`occurred_at` is taken before a writer waits for the sequence lock: an event may carry an older time than the
+    one before it. Deleting by time alone would leave a hole the feed cannot tell from a purge; by sequence, not."""
+    old = utcnow() - timedelta(days=settings.event_retention_days, hours=1)
+    first = emit_assessment_event(sessions, settings, organisation_id, occurred_at=old)
+    recent = emit_assessment_event(sessions, settings, organisation_id)
+    late_old = emit_assessment_event(sessions, settings, organisation_id, occurred_at=old)
+    kept = emit_assessment_event(sessions, settings, organisation_id)
+    assert [first.sequence, recent.sequence, late_old.sequence, kept.sequence] == [1, 2, 3, 4]
+    assert purge_expired(sessions, settings, utcnow()) == 3
+    with sessions() as session:
+        assert list(session.scalars(select(Event.sequence))) == [4]
 
 
 def test_queue_depth_is_measured(
