@@ -419,6 +419,8 @@ def redeliver(session: Session, caller: Caller, endpoint_id: str, event_id: str)
         raise Conflict(f"The endpoint does not receive {event.type} events: add the type to its event_types first")
     if not endpoint.enabled:
         raise Conflict("The endpoint is disabled: enable it (PATCH with enabled true) before redelivering")
+    # The delivery row before the audit head: the worker locks them in this order too, so the two cannot deadlock.
+    repository.requeue_delivery(session, caller.organisation_id, endpoint.id, event.id, utcnow())
     resources = [audit.Resource(event.assessment_id, event.subject_ref)] if event.assessment_id else None
     _audit(
         session,
@@ -429,7 +431,6 @@ def redeliver(session: Session, caller: Caller, endpoint_id: str, event_id: str)
         status=202,
         resources=resources,
     )
-    repository.requeue_delivery(session, caller.organisation_id, endpoint.id, event.id, utcnow())
     delivery = repository.delivery(session, caller.organisation_id, endpoint.id, event.id)
     if delivery is None:  # pragma: no cover - made by the statement above
         raise NotFound(f"No delivery of event {event_id}")
