@@ -23,3 +23,46 @@ def test_settings_come_from_riskapi_environment_variables(monkeypatch: pytest.Mo
     assert settings.max_body_bytes == 2048
     assert not settings.is_sqlite
     assert "development-only" not in repr(settings)
+
+
+PRODUCTION = {"environment": Environment.production, "secret_key": "x" * 40}
+
+
+def test_production_requires_an_https_public_base_url() -> None:
+    with pytest.raises(ValidationError, match="RISKAPI_PUBLIC_BASE_URL must be set"):
+        Settings(**PRODUCTION)
+    with pytest.raises(ValidationError, match="RISKAPI_PUBLIC_BASE_URL must be set"):
+        Settings(**PRODUCTION, public_base_url="http://riskapi.example.org")
+    assert Settings(**PRODUCTION, public_base_url="https://riskapi.example.org").base_url == (
+        "https://riskapi.example.org"
+    )
+
+
+def test_the_development_base_url_is_the_default_outside_production() -> None:
+    assert Settings().base_url == "http://127.0.0.1:8000"
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("riskapi.example.org", "absolute"),
+        ("ftp://riskapi.example.org", "absolute"),
+        ("https://riskapi.example.org/", "trailing slash"),
+        ("https://riskapi.example.org/api?x=1", "query"),
+        ("https://riskapi.example.org#top", "fragment"),
+    ],
+)
+def test_a_public_base_url_is_absolute_without_trailing_slash_query_or_fragment(value: str, message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        Settings(public_base_url=value)
+
+
+def test_the_retry_schedule_and_the_allowlist_are_comma_separated(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RISKAPI_WEBHOOK_RETRY_SCHEDULE_SECONDS", "0.5, 2,10")
+    monkeypatch.setenv("RISKAPI_WEBHOOK_OUTBOUND_ALLOWLIST", "hooks.trust.nhs.uk, 10.20.0.0/16")
+    settings = Settings()
+    assert settings.webhook_retry_schedule_seconds == [0.5, 2.0, 10.0]
+    assert settings.webhook_outbound_allowlist == ["hooks.trust.nhs.uk", "10.20.0.0/16"]
+    monkeypatch.setenv("RISKAPI_WEBHOOK_RETRY_SCHEDULE_SECONDS", "5,0")
+    with pytest.raises(ValidationError, match="positive"):
+        Settings()
