@@ -24,6 +24,7 @@ from app.core.openapi import install_openapi
 from app.core.query_parameters import RefuseUnknownQueryParameters
 from app.core.ratelimit import build_rate_limiters
 from app.core.security_headers import SecurityHeadersMiddleware
+from app.events.router import router as events_router
 from app.health.router import router as health_router
 from app.health.service import head_revisions
 from app.organisation.router import router as organisation_router
@@ -46,6 +47,7 @@ Authenticate with `Authorization: Bearer <api key>` (use *Authorize* above). Cas
 ROUTERS: list[APIRouter] = [
     assessments_router,
     audit_router,
+    events_router,
     questionnaires_router,
     rulesets_router,
     organisation_router,

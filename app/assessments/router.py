@@ -34,6 +34,7 @@ from app.assessments.schemas import (
 )
 from app.audit.routing import AuditRefusals
 from app.content import examples
+from app.core.config import SettingsDep
 from app.core.db import SessionDep
 from app.core.errors import (
     BadRequest,
@@ -88,6 +89,7 @@ def create_assessment(
     idempotency: WriterIdempotency,
     session: SessionDep,
     today: TodayDep,
+    settings: SettingsDep,
     response: Response,
 ) -> AssessmentRead | Response:
     """Score a questionnaire about one child and store the assessment (201 with Location).
@@ -98,7 +100,9 @@ def create_assessment(
     `ruleset`. Send an `Idempotency-Key` to make retries safe: a retry gets the first 201
     again; a refusal (invalid answers, a rule set that does not exist) leaves the key free for the corrected request.
     """
-    created = service.create_assessment(session, caller, body, today=today, explain=explain, idempotency=idempotency)
+    created = service.create_assessment(
+        session, caller, body, today=today, base_url=settings.base_url, explain=explain, idempotency=idempotency
+    )
     session.commit()  # 201 only once stored
     if isinstance(created, service.Replay):
         return _replayed(created)
@@ -235,6 +239,7 @@ def amend_assessment(
     explain: ExplainDep,
     seam: StateReadSeamDep,
     today: TodayDep,
+    settings: SettingsDep,
     response: Response,
 ) -> AssessmentRead | Response:
     """Amend an assessment: a new assessment that supersedes it (only the latest revision: 409 otherwise).
@@ -254,6 +259,7 @@ def amend_assessment(
         assessment_id,
         body,
         today=today,
+        base_url=settings.base_url,
         explain=explain,
         state_read_seam=seam,
         idempotency=idempotency,
@@ -278,6 +284,7 @@ def override_assessment(
     session: SessionDep,
     explain: ExplainDep,
     seam: StateReadSeamDep,
+    settings: SettingsDep,
 ) -> AssessmentRead | Response:
     """Set the final level by professional judgement, with a rationale (supervisor).
 
@@ -287,7 +294,14 @@ def override_assessment(
     or entered in error, or the 422 of a refused direction. A level the rule set does not have leaves the key free.
     """
     overridden = service.override_assessment(
-        session, caller, assessment_id, body, explain=explain, state_read_seam=seam, idempotency=idempotency
+        session,
+        caller,
+        assessment_id,
+        body,
+        base_url=settings.base_url,
+        explain=explain,
+        state_read_seam=seam,
+        idempotency=idempotency,
     )
     return _replayed(overridden) if isinstance(overridden, service.Replay) else overridden
 
@@ -305,6 +319,7 @@ def mark_entered_in_error(
     idempotency: SupervisorIdempotency,
     session: SessionDep,
     seam: StateReadSeamDep,
+    settings: SettingsDep,
 ) -> AssessmentRead | Response:
     """Mark an assessment as entered in error, with a reason (supervisor). Nothing is deleted; lists hide it.
 
@@ -312,7 +327,7 @@ def mark_entered_in_error(
     already marked.
     """
     marked = service.mark_entered_in_error(
-        session, caller, assessment_id, body, state_read_seam=seam, idempotency=idempotency
+        session, caller, assessment_id, body, base_url=settings.base_url, state_read_seam=seam, idempotency=idempotency
     )
     return _replayed(marked) if isinstance(marked, service.Replay) else marked
 

@@ -50,6 +50,8 @@ from app.core.errors import Conflict, FieldError, IdempotencyKeyReused, NotFound
 from app.core.metrics import ASSESSMENTS_CREATED
 from app.core.pagination import Position
 from app.core.seams import StateReadSeam
+from app.events import service as events
+from app.events.service import EventType
 from app.rulesets.service import (
     ResolvedRuleSet,
     cached_resolution,
@@ -521,9 +523,12 @@ def _store_new(
     new: _New,
     action: str,
     details: dict[str, Any],
+    *,
+    base_url: str,
     response: dict[str, Any] | None = None,
 ) -> None:
-    """The new assessment's row (with its Idempotency-Key's `response`) and the audit event of its creation."""
+    """The new assessment's row (with its Idempotency-Key's `response`), the audit event of its creation and its
+    outbox event (`assessment.created`, or `assessment.revised` for a revision)."""
     repository.add_assessment(session, new.values, response)
     audit.record(
         session,
@@ -537,7 +542,47 @@ def _store_new(
         status=201,
         record_digest=repository.assessment_digest(new.values),
     )
+    supersedes = new.values["supersedes"]
+    _emit_about(
+        session,
+        EventType.assessment_created if supersedes is None else EventType.assessment_revised,
+        new.values,
+        level=new.values["computed_level"],
+        base_url=base_url,
+        **({} if supersedes is None else {"supersedes": supersedes}),
+    )
     ASSESSMENTS_CREATED.labels(new.values["computed_level"]).inc()
+
+
+def _emit_about(
+    session: Session, event_type: EventType, row: Mapping[str, Any], *, level: str, base_url: str, **extra: Any
+) -> None:
+    """The outbox event of a change to the assessment `row` (its column values), after the change's audit event:
+    ids, levels and rule set in `data`; its subject_ref only beside it, for the audit of deliveries."""
+    events.emit(
+        session,
+        organisation_id=row["organisation_id"],
+        type=event_type,
+        data=events.assessment_data(
+            base_url=base_url,
+            assessment_id=row["id"],
+            computed_level=row["computed_level"],
+            level=level,
+            ruleset_key=row["ruleset_key"],
+            ruleset_version=row["ruleset_version"],
+            **extra,
+        ),
+        assessment_id=row["id"],
+        subject_ref=row["subject_ref"],
+    )
+
+
+def _columns(row: Assessment) -> dict[str, Any]:
+    """The values of an assessment's row that its events name."""
+    return {
+        name: getattr(row, name)
+        for name in ("id", "organisation_id", "subject_ref", "computed_level", "ruleset_key", "ruleset_version")
+    }
 
 
 class _Choice(TypedDict):
@@ -562,10 +607,12 @@ def create_assessment(
     body: AssessmentCreate,
     *,
     today: date,
+    base_url: str,
     explain: Collection[str] = frozenset(),
     idempotency: Idempotency | None = None,
 ) -> ShownAssessment | Replay:
-    """`today` is the UK's date (date answers after the day after it are refused).
+    """`today` is the UK's date (date answers after the day after it are refused); `base_url`, the absolute address
+    the links of its `assessment.created` event start with.
 
     Statements in order: the Idempotency-Key's claim, the rule-set resolution unless cached, the assessment (and
     the key's response), the audit event; the caller's COMMIT follows. With the resolution cached, the scoring and
@@ -594,7 +641,7 @@ def create_assessment(
         response = _created_response(session, idempotency, new.shown.model, new.shown.location)
     details = {"level": new.values["computed_level"], "ruleset": f"{resolved.ruleset_key}@{resolved.ruleset_version}"}
     try:
-        _store_new(session, caller, new, "assessment.create", details, response)
+        _store_new(session, caller, new, "assessment.create", details, base_url=base_url, response=response)
     except IntegrityError as exc:  # the same key committed between our claim's snapshot and its lock
         raise IdempotencyInFlight() from exc
     return new.shown
@@ -621,11 +668,13 @@ def amend_assessment(
     body: RevisionCreate,
     *,
     today: date,
+    base_url: str,
     explain: Collection[str] = frozenset(),
     state_read_seam: StateReadSeam | None,
     idempotency: Idempotency | None = None,
 ) -> ShownAssessment | Replay:
-    """`today`: the UK's date (date answers after the day after it are refused, wherever they came from)."""
+    """`today`: the UK's date (date answers after the day after it are refused, wherever they came from);
+    `base_url`, the absolute address the links of its `assessment.revised` event start with."""
     replay = _claim_key(session, caller, idempotency, "assessment.amend")
     if replay is not None:
         return replay
@@ -679,7 +728,7 @@ def amend_assessment(
     if patch is not None:
         details["answers_patch"] = True
     try:
-        _store_new(session, caller, new, "assessment.amend", details)
+        _store_new(session, caller, new, "assessment.amend", details, base_url=base_url)
     except IntegrityError as exc:  # the unique `supersedes`: a concurrent amendment won
         raise StateConflict("This assessment has already been amended: amend its latest revision") from exc
     _keep_created(session, idempotency, new.shown.model, new.shown.location)
@@ -915,10 +964,12 @@ def override_assessment(
     assessment_id: str,
     body: OverrideCreate,
     *,
+    base_url: str,
     explain: Collection[str] = frozenset(),
     state_read_seam: StateReadSeam | None,
     idempotency: Idempotency | None = None,
 ) -> AssessmentRead | Replay:
+    """`base_url`: the absolute address the links of its `assessment.overridden` event start with."""
     replay = _claim_key(session, caller, idempotency, "assessment.override")
     if replay is not None:
         return replay
@@ -958,6 +1009,7 @@ def override_assessment(
         status=201,
         record_digest=repository.override_digest(values),
     )
+    _emit_about(session, EventType.assessment_overridden, _columns(row), level=body.level, base_url=base_url)
     _keep_created(session, idempotency, shown, None)
     return shown
 
@@ -968,9 +1020,11 @@ def mark_entered_in_error(
     assessment_id: str,
     body: EnteredInErrorCreate,
     *,
+    base_url: str,
     state_read_seam: StateReadSeam | None,
     idempotency: Idempotency | None = None,
 ) -> AssessmentRead | Replay:
+    """`base_url`: the absolute address the links of its `assessment.entered_in_error` event start with."""
     replay = _claim_key(session, caller, idempotency, "assessment.entered_in_error")
     if replay is not None:
         return replay
@@ -999,6 +1053,9 @@ def mark_entered_in_error(
         shown,
         status=201,
         record_digest=repository.entered_in_error_digest(values),
+    )
+    _emit_about(
+        session, EventType.assessment_entered_in_error, _columns(loaded.row), level=loaded.level, base_url=base_url
     )
     _keep_created(session, idempotency, shown, None)
     return shown

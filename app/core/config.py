@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import enum
-from functools import lru_cache
 from datetime import date
+from functools import lru_cache
 from pathlib import Path
-from urllib.parse import urlsplit
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from fastapi import Depends, Request
 from pydantic import Field, IPvAnyNetwork, SecretStr, field_validator, model_validator

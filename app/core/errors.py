@@ -67,6 +67,11 @@ class Problem(BaseModel):
         default=None,
         description="Extension: every invalid field (on each 422 and some 400s); absent when no field is named.",
     )
+    oldest_cursor: str | None = Field(
+        default=None,
+        description="Extension of `/problems/cursor-expired` (410): the oldest `cursor` the changes feed still "
+        "accepts (it returns the oldest event kept first); absent on other problems.",
+    )
 
 
 class ProblemError(Exception):
@@ -89,6 +94,7 @@ class ProblemError(Exception):
         self.detail = detail
         self.errors = list(errors) if errors else None
         self.headers = dict(headers or {})
+        self.extensions: dict[str, Any] = {}  # further members of the problem document (fields of `Problem`)
 
 
 class BadRequest(ProblemError):
@@ -161,6 +167,20 @@ class IdempotencyKeyReused(ProblemError):
     )
 
 
+class CursorExpired(ProblemError):
+    status, kind, title = 410, "cursor-expired", "The cursor points before the oldest event kept"
+    description = (
+        "Events older than the retention period (RISKAPI_EVENT_RETENTION_DAYS) are deleted, and some this cursor "
+        "would have returned are gone. `oldest_cursor` is the oldest cursor still accepted; reconcile through the "
+        "API what may have changed meanwhile, then poll from it."
+    )
+    example_detail = "Events after this cursor up to sequence 1041 are no longer kept (retention: 30 days)"
+
+    def __init__(self, detail: str, *, oldest_cursor: str) -> None:
+        super().__init__(detail)
+        self.extensions["oldest_cursor"] = oldest_cursor
+
+
 class RateLimited(ProblemError):
     status, kind, title = 429, "rate-limited", "Too many requests"
     description = "Your client exceeded its request rate; retry after the number of seconds in Retry-After."
@@ -197,6 +217,7 @@ PROBLEM_TYPES: dict[str, type[ProblemError]] = {
         UnsupportedMediaType,
         IdempotencyKeyReused,
         ValidationFailed,  # after the other 422: the one an HTTPException with status 422 is shown as
+        CursorExpired,
         RateLimited,
         ServiceUnavailable,
         HeadersTooLarge,
@@ -262,6 +283,7 @@ def problem_response(
     instance: str | None = None,
     errors: Sequence[FieldError] | None = None,
     headers: Mapping[str, str] | None = None,
+    extensions: Mapping[str, Any] | None = None,
 ) -> JSONResponse:
     body = Problem(
         type=f"/problems/{kind}",
@@ -271,6 +293,7 @@ def problem_response(
         instance=instance,
         request_id=current_request_id(),
         errors=list(errors) if errors else None,
+        **(extensions or {}),
     )
     return JSONResponse(
         body.model_dump(exclude_none=True),
@@ -289,6 +312,7 @@ def render(error: ProblemError, instance: str | None) -> JSONResponse:
         instance=instance,
         errors=error.errors,
         headers=error.headers,
+        extensions=error.extensions,
     )
 
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, exists, insert, select, update
+from sqlalchemy import Table, bindparam, exists, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from app.core.pagination import Keyset
 from app.events.models import Event, EventHead
 
 _HEAD = cast(Table, EventHead.__table__)
@@ -75,3 +76,34 @@ def lock_head(session: Session, organisation_id: str) -> None:
 def dedupe_key_exists(session: Session, organisation_id: str, dedupe_key: str) -> bool:
     query = select(exists().where(_EVENTS.c.organisation_id == organisation_id, _EVENTS.c.dedupe_key == dedupe_key))
     return bool(session.execute(query).scalar())
+
+
+# --- the changes feed -------------------------------------------------------------------------------------------
+
+
+def head_sequence(session: Session, organisation_id: str) -> int:
+    """The organisation's last allocated sequence (0 before its first event). Every event up to it has committed:
+    the head moves in the transaction that inserts the event."""
+    found = session.execute(select(_HEAD.c.sequence).where(_HEAD.c.organisation_id == organisation_id)).scalar()
+    return int(found or 0)
+
+
+def events_after(session: Session, organisation_id: str, after: int, limit: int) -> list[Event]:
+    """The organisation's kept events with a sequence after `after`, in sequence order, at most `limit`."""
+    query = (
+        select(Event)
+        .where(Event.organisation_id == organisation_id, Event.sequence > after)
+        .order_by(Event.sequence)
+        .limit(limit)
+    )
+    return list(session.scalars(query))
+
+
+def oldest_sequence(session: Session, organisation_id: str) -> int | None:
+    """The sequence of the organisation's oldest kept event (None when none is kept)."""
+    found = session.execute(select(func.min(Event.sequence)).where(Event.organisation_id == organisation_id)).scalar()
+    return None if found is None else int(found)
+
+
+FEED = Keyset("events", (Event.sequence,), within=(Event.organisation_id,))
+"""The order of the changes feed: a cursor holds the sequence of the last event returned."""

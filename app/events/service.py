@@ -8,9 +8,14 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from app.audit import service as audit
+from app.audit.chain import digest
+from app.auth.caller import Caller
 from app.core.db import new_id, utcnow
+from app.core.errors import CursorExpired, FieldError, ValidationFailed
 from app.events import repository
 from app.events.models import Event
+from app.events.schemas import EventPage, EventRead
 
 
 class EventType(enum.StrEnum):
@@ -96,3 +101,91 @@ def envelope(event: Event) -> dict[str, Any]:
         "sequence": event.sequence,
         "data": event.payload,
     }
+
+
+# --- the changes feed -------------------------------------------------------------------------------------------
+
+
+def _feed_scope(organisation_id: str) -> dict[str, str]:
+    return {"organisation_id": organisation_id}
+
+
+def _cursor_refused(detail: str) -> ValidationFailed:
+    return ValidationFailed(
+        f"The cursor is refused: {detail}", errors=[FieldError(pointer="/cursor", detail=detail, location="query")]
+    )
+
+
+def _after(cursor: str | None, organisation_id: str) -> int | None:
+    """The sequence a cursor of the organisation's feed holds (None: no cursor); a 422 naming `cursor` otherwise."""
+    if cursor is None:
+        return None
+    try:
+        position = repository.FEED.decode(cursor, _feed_scope(organisation_id))
+    except ValidationFailed:
+        raise _cursor_refused(
+            "not a cursor of your organisation's changes feed (altered, issued to another organisation or by "
+            "another list); start from the cursor you last stored, or without one"
+        ) from None
+    assert position is not None
+    sequence = int(position[0])
+    if sequence < 0:
+        raise _cursor_refused("not a cursor of your organisation's changes feed")
+    return sequence
+
+
+def feed_cursor(organisation_id: str, sequence: int) -> str:
+    """The cursor of the organisation's feed that returns the events after `sequence` (0: from the start)."""
+    return repository.FEED.encode((sequence,), _feed_scope(organisation_id))
+
+
+def changes(session: Session, caller: Caller, *, cursor: str | None, limit: int, retention_days: int) -> EventPage:
+    """The caller's organisation's events after `cursor` (without one, from the oldest kept), in sequence order,
+    audited as `event.list` naming every assessment and subject_ref on the page.
+
+    Sequences are gapless and commit in order (the head row lock), so a page never hides an event that commits
+    later with a smaller sequence, and a missing sequence after the cursor can only be a purged one: 410. The head
+    is read before the events, so every sequence up to it has committed by the time they are read."""
+    organisation_id = caller.organisation_id
+    after = _after(cursor, organisation_id)
+    head = repository.head_sequence(session, organisation_id)
+    if after is not None and after > head:
+        raise _cursor_refused("ahead of your organisation's changes feed: not a cursor it returned")
+    rows = repository.events_after(session, organisation_id, after or 0, limit + 1)
+    if after is not None and (rows[0].sequence > after + 1 if rows else after < head):
+        raise _expired(session, organisation_id, head, retention_days)
+    items = rows[:limit]
+    if items:
+        next_cursor = feed_cursor(organisation_id, items[-1].sequence)
+    else:
+        # Nothing after the cursor: keep it; without one, every event up to the head (if any) was purged.
+        next_cursor = cursor if cursor is not None else feed_cursor(organisation_id, head)
+    page = EventPage(
+        items=[EventRead.model_validate(envelope(event)) for event in items],
+        next_cursor=next_cursor,
+        has_more=len(rows) > limit,
+    )
+    named: dict[str, str | None] = {}
+    for event in items:
+        if event.assessment_id is not None:
+            named.setdefault(event.assessment_id, event.subject_ref)
+    audit.record(
+        session,
+        caller=caller,
+        action="event.list",
+        resource_type="event",
+        details={"count": len(items), "after": after},
+        response_digest=digest(page.model_dump(mode="json")),
+        resources=[audit.Resource(assessment_id, subject_ref) for assessment_id, subject_ref in named.items()],
+    )
+    return page
+
+
+def _expired(session: Session, organisation_id: str, head: int, retention_days: int) -> CursorExpired:
+    oldest = repository.oldest_sequence(session, organisation_id)
+    first_kept = head + 1 if oldest is None else oldest
+    return CursorExpired(
+        f"Events after this cursor up to sequence {first_kept - 1} are no longer kept (retention: {retention_days} "
+        f"days); poll from `oldest_cursor`, after reconciling through the API what may have changed meanwhile",
+        oldest_cursor=feed_cursor(organisation_id, first_kept - 1),
+    )

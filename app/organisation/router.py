@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends
 from app.auth.caller import Caller
 from app.auth.dependencies import Authorize
 from app.auth.permissions import Operation
+from app.core.config import SettingsDep
 from app.core.db import SessionDep
 from app.core.errors import BadRequest, Forbidden, NotFound, Unauthenticated, ValidationFailed, problem_responses
 from app.rulesets import service as ruleset_service
@@ -28,7 +29,11 @@ def list_current_rulesets(caller: Reader, session: SessionDep) -> CurrentRuleSet
 
 
 @router.put("/current-rulesets", responses={**COMMON, **problem_responses(NotFound)})
-def set_current_ruleset(body: CurrentRuleSetUpdate, caller: Publisher, session: SessionDep) -> CurrentRuleSetRead:
+def set_current_ruleset(
+    body: CurrentRuleSetUpdate, caller: Publisher, session: SessionDep, settings: SettingsDep
+) -> CurrentRuleSetRead:
     """Adopt a published rule-set version for its questionnaire key, or roll back to an earlier published one.
     Stored assessments keep the version they were scored with. Audited."""
-    return ruleset_service.set_current_ruleset(session, caller, body.ruleset.key, body.ruleset.version)
+    return ruleset_service.set_current_ruleset(
+        session, caller, body.ruleset.key, body.ruleset.version, base_url=settings.base_url
+    )

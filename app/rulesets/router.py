@@ -92,7 +92,14 @@ def publish_ruleset_version(
     `make_current: true` also makes it your current rule set for new assessments."""
     options = body or PublishOptions()
     published = service.publish(
-        session, caller, key, version, if_match, settings.ruleset_check_max_steps, make_current=options.make_current
+        session,
+        caller,
+        key,
+        version,
+        if_match,
+        settings.ruleset_check_max_steps,
+        base_url=settings.base_url,
+        make_current=options.make_current,
     )
     response.headers["ETag"] = etag(published)
     return published

@@ -24,6 +24,8 @@ from app.content_versions.service import DRAFT, PUBLISHED
 from app.core.config import Settings
 from app.core.db import utcnow
 from app.core.errors import Conflict, FieldError, NotFound, ValidationFailed
+from app.events import service as events
+from app.events.service import EventType
 from app.questionnaires import service as questionnaire_service
 from app.questionnaires.diff import diff_questionnaires
 from app.rulesets import repository
@@ -567,11 +569,13 @@ def publish(
     if_match: str | None,
     max_steps: int,
     *,
+    base_url: str,
     make_current: bool = False,
 ) -> RuleSetVersionRead:
     """The publish gate: static checks clean (monotonicity included when declared), at least one embedded test and
     every one passing, and the target questionnaire version published. Otherwise 422 listing every failure. The
-    checks and tests may take `max_steps` (the setting ruleset_check_max_steps)."""
+    checks and tests may take `max_steps` (the setting ruleset_check_max_steps). A published version of the
+    organisation's emits `ruleset.published` (links under `base_url`)."""
     row = versions.publish(
         session,
         KIND,
@@ -582,10 +586,25 @@ def publish(
         gate=lambda row: _publish_gate(session, caller.organisation_id, row, max_steps),
         details={"make_current": make_current},
     )
+    if row.owner_organisation_id is not None:
+        events.emit(
+            session,
+            organisation_id=row.owner_organisation_id,
+            type=EventType.ruleset_published,
+            data={
+                "ruleset": {"key": row.key, "version": row.version},
+                "questionnaire": {"key": row.questionnaire_key, "version": row.questionnaire_version},
+                "links": {"ruleset": _version_link(base_url, row)},
+            },
+        )
     _invalidate_after_commit(session)
     if make_current:
-        _make_current(session, caller, row)
+        _make_current(session, caller, row, base_url)
     return to_read(row)
+
+
+def _version_link(base_url: str, row: RuleSetVersion) -> str:
+    return f"{base_url}/v1/rulesets/{row.key}/versions/{row.version}"
 
 
 def _publish_gate(session: Session, organisation_id: str, row: RuleSetVersion, max_steps: int) -> None:
@@ -674,18 +693,21 @@ def _current_read(choice: CurrentRuleSet) -> CurrentRuleSetRead:
     )
 
 
-def set_current_ruleset(session: Session, caller: Caller, key: str, version: int) -> CurrentRuleSetRead:
-    """Adopt a published version (or roll back to an earlier published one) for new assessments."""
+def set_current_ruleset(
+    session: Session, caller: Caller, key: str, version: int, *, base_url: str
+) -> CurrentRuleSetRead:
+    """Adopt a published version (or roll back to an earlier published one) for new assessments; a change of the
+    version in force emits `organisation.current_ruleset_changed` (links under `base_url`)."""
     row = _visible(session, caller.organisation_id, key, version)
     if row.status != PUBLISHED:
         raise ValidationFailed(
             f"rule set '{key}' version {version} is {row.status}: only a published version can be current",
             errors=[FieldError(pointer="/ruleset/version", detail=f"version {version} is {row.status}")],
         )
-    return _make_current(session, caller, row)
+    return _make_current(session, caller, row, base_url)
 
 
-def _make_current(session: Session, caller: Caller, row: RuleSetVersion) -> CurrentRuleSetRead:
+def _make_current(session: Session, caller: Caller, row: RuleSetVersion, base_url: str) -> CurrentRuleSetRead:
     choice = repository.current_choice(session, caller.organisation_id, row.questionnaire_key)
     previous = None if choice is None else {"key": choice.ruleset_key, "version": choice.ruleset_version}
     now = utcnow()
@@ -718,6 +740,21 @@ def _make_current(session: Session, caller: Caller, row: RuleSetVersion) -> Curr
             "previous": previous,
         },
     )
+    if previous != {"key": row.key, "version": row.version}:
+        events.emit(
+            session,
+            organisation_id=caller.organisation_id,
+            type=EventType.organisation_current_ruleset_changed,
+            data={
+                "questionnaire": {"key": row.questionnaire_key, "version": row.questionnaire_version},
+                "ruleset": {"key": row.key, "version": row.version},
+                "previous": previous,
+                "links": {
+                    "ruleset": _version_link(base_url, row),
+                    "current_rulesets": f"{base_url}/v1/organisation/current-rulesets",
+                },
+            },
+        )
     return _current_read(choice)
 
 
