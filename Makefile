@@ -1,4 +1,4 @@
-# Two commands matter: `make run` (serve on SQLite with default content) and `make test` (every check).
+# Two commands matter: `make run` (serve on SQLite with default content, and the worker) and `make test` (every check).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -23,8 +23,11 @@ lock: $(STAMP)
 	$(BIN)/uv pip compile --quiet pyproject.toml -o requirements.lock --python-version 3.11
 	$(BIN)/uv pip compile --quiet pyproject.toml --extra dev -c requirements.lock -o requirements-dev.lock --python-version 3.11
 
+# The worker (webhook delivery, reviews due) runs in the background beside the server and stops with it.
 run: $(STAMP)
 	$(BIN)/riskapi dev-setup
+	$(BIN)/riskapi worker & worker=$$!; \
+	trap 'kill -TERM $$worker 2>/dev/null; wait $$worker' EXIT INT TERM; \
 	$(BIN)/riskapi serve --host 127.0.0.1 --port 8000
 
 lint: $(STAMP)

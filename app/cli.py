@@ -1,4 +1,5 @@
-"""Admin CLI: `riskapi serve`, `riskapi db upgrade`, `riskapi seed`, organisations, keys, rules, audit."""
+"""Admin CLI: `riskapi serve`, `riskapi worker`, `riskapi db upgrade`, `riskapi seed`, organisations, keys, rules,
+audit."""
 
 from __future__ import annotations
 
@@ -213,6 +214,15 @@ def serve(
         # loop by uvicorn's 5 s health check.
         timeout_worker_healthcheck=30,
     )
+
+
+@cli.command("worker")
+def worker() -> None:
+    """Deliver webhooks, raise the reviews that fall due and purge expired events, until SIGTERM or SIGINT
+    (docs/worker.md). Run as many as you like on PostgreSQL; one on SQLite."""
+    from app.worker.main import run
+
+    run(get_settings())
 
 
 rules_app.command("describe")(describe)

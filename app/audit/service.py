@@ -170,6 +170,36 @@ def record_key_operation(
     )
 
 
+def record_system(
+    session: Session,
+    *,
+    organisation_id: str,
+    acting_user: str,
+    action: str,
+    resource_type: str,
+    resource_id: str | None = None,
+    subject_ref: str | None = None,
+    details: dict[str, Any] | None = None,
+    resources: Sequence[Resource] | None = None,
+) -> None:
+    """An event a background process (the webhook worker) records in an organisation's chain, in the session's
+    transaction: no client, `acting_user` names the process; `resources` names every case resource concerned."""
+    _append(
+        session,
+        organisation_id=organisation_id,
+        client_id=None,
+        acting_user=acting_user,
+        action=action,
+        resource_type=resource_type,
+        resource_id=resource_id,
+        subject_ref=subject_ref,
+        details=details,
+        digest_value=None,
+        status=200,
+        resources=resources,
+    )
+
+
 def record_refusal(
     engine_or_sessionmaker: Engine | sessionmaker[Session],
     *,

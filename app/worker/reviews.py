@@ -1,0 +1,138 @@
+"""Reviews that fall due: `assessment.review_due` once per assessment per review date in force, when it has passed.
+
+Only the latest revision of a chain, not entered in error, is considered. The review date in force is the one every
+response shows (app/assessments/repository.effective_review_by: the latest override's, else the assessment's own).
+Each event carries `dedupe_key = review_due:{assessment id}:{review date}`; `emit` writes nothing when that key is
+already committed, so two workers, or a restart, raise it once. An override that brings the review forward is a new
+review date, hence a new event.
+
+Dedupe keys live as long as their events (RISKAPI_EVENT_RETENTION_DAYS), so only review dates within that window
+are looked at: an event raised for such a date is still kept, and a date older than the window was raised before it
+left (or the worker was stopped for longer than the window; docs/worker.md). Assessments created before events were
+kept (event_log_start) raise the event only when RISKAPI_REVIEW_DUE_CUTOFF is set and their review date in force is
+on or after it."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import exists, func, select, tuple_, union
+from sqlalchemy.orm import Session, aliased, sessionmaker
+
+from app.assessments.models import Assessment, AssessmentEnteredInError, AssessmentOverride
+from app.assessments.repository import effective_review_by
+from app.core.config import Settings
+from app.events.models import Event, EventLogStart
+from app.events.service import EventType, assessment_data, emit
+
+SCAN_BATCH = 200
+
+_Next = aliased(Assessment)
+
+
+def dedupe_key(assessment_id: str, review_by: datetime) -> str:
+    return f"review_due:{assessment_id}:{review_by.isoformat()}"
+
+
+def _final_level() -> Any:
+    latest = (
+        select(AssessmentOverride.level)
+        .where(
+            AssessmentOverride.organisation_id == Assessment.organisation_id,
+            AssessmentOverride.assessment_id == Assessment.id,
+        )
+        .order_by(AssessmentOverride.id.desc())
+        .limit(1)
+        .correlate(Assessment)
+        .scalar_subquery()
+    )
+    return func.coalesce(latest, Assessment.computed_level)
+
+
+def _due_batch(
+    session: Session, since: datetime, now: datetime, after: tuple[datetime, str] | None, limit: int
+) -> list[tuple[Assessment, str, datetime]]:
+    """Latest, not-in-error assessments (every organisation) whose review date in force is in [since, now), in
+    (review date, id) order after `after`, with their final level."""
+    candidates = union(
+        select(Assessment.id).where(Assessment.review_by >= since, Assessment.review_by < now),
+        select(AssessmentOverride.assessment_id).where(
+            AssessmentOverride.review_by >= since, AssessmentOverride.review_by < now
+        ),
+    )
+    review_by = effective_review_by()
+    query = (
+        select(Assessment, _final_level().label("level"), review_by.label("review_by"))
+        .where(
+            Assessment.id.in_(candidates),
+            review_by >= since,
+            review_by < now,
+            ~exists().where(_Next.organisation_id == Assessment.organisation_id, _Next.supersedes == Assessment.id),
+            ~exists().where(
+                AssessmentEnteredInError.organisation_id == Assessment.organisation_id,
+                AssessmentEnteredInError.assessment_id == Assessment.id,
+            ),
+        )
+        .order_by(review_by, Assessment.id)
+        .limit(limit)
+    )
+    if after is not None:
+        query = query.where(tuple_(review_by, Assessment.id) > tuple_(*after))
+    return [(row.Assessment, row.level, row.review_by) for row in session.execute(query)]
+
+
+def _already_raised(session: Session, keys: list[tuple[str, str]]) -> set[tuple[str, str]]:
+    if not keys:
+        return set()
+    rows = session.execute(
+        select(Event.organisation_id, Event.dedupe_key).where(
+            Event.dedupe_key.in_([key for _, key in keys]), Event.type == EventType.assessment_review_due.value
+        )
+    )
+    return {(row.organisation_id, row.dedupe_key) for row in rows}
+
+
+def _eligible(assessment: Assessment, review_by: datetime, log_started_at: datetime, settings: Settings) -> bool:
+    if assessment.created_at >= log_started_at:
+        return True
+    cutoff = settings.review_due_cutoff
+    return cutoff is not None and review_by.date() >= cutoff
+
+
+def raise_due_reviews(session_factory: sessionmaker[Session], settings: Settings, now: datetime) -> int:
+    """Emit the review_due events not raised yet; returns how many were written (each in its own transaction)."""
+    since = now - timedelta(days=settings.event_retention_days)
+    written = 0
+    after: tuple[datetime, str] | None = None
+    while True:
+        with session_factory() as session, session.begin():
+            log_started_at = session.execute(select(EventLogStart.started_at)).scalar_one()
+            batch = _due_batch(session, since, now, after, SCAN_BATCH)
+            keys = [(a.organisation_id, dedupe_key(a.id, review_by)) for a, _, review_by in batch]
+            raised = _already_raised(session, keys)
+        for (assessment, level, review_by), key in zip(batch, keys, strict=True):
+            if key in raised or not _eligible(assessment, review_by, log_started_at, settings):
+                continue
+            with session_factory() as session, session.begin():
+                event = emit(
+                    session,
+                    organisation_id=assessment.organisation_id,
+                    type=EventType.assessment_review_due,
+                    data=assessment_data(
+                        base_url=settings.base_url,
+                        assessment_id=assessment.id,
+                        computed_level=assessment.computed_level,
+                        level=level,
+                        ruleset_key=assessment.ruleset_key,
+                        ruleset_version=assessment.ruleset_version,
+                        review_by=review_by.isoformat().replace("+00:00", "Z"),
+                    ),
+                    assessment_id=assessment.id,
+                    subject_ref=assessment.subject_ref,
+                    dedupe_key=key[1],
+                )
+            written += event is not None
+        if len(batch) < SCAN_BATCH:
+            return written
+        after = (batch[-1][2], batch[-1][0].id)
