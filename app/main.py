@@ -30,6 +30,7 @@ from app.health.service import head_revisions
 from app.organisation.router import router as organisation_router
 from app.questionnaires.router import router as questionnaires_router
 from app.rulesets.router import router as rulesets_router
+from app.webhooks.router import router as webhooks_router
 
 API_DESCRIPTION = """
 Scores a structured questionnaire about one child's online exposure against a **versioned rule set**
@@ -52,6 +53,7 @@ ROUTERS: list[APIRouter] = [
     rulesets_router,
     organisation_router,
     clients_router,
+    webhooks_router,
     health_router,
 ]
 

@@ -21,8 +21,13 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import create_engine, select
+from sqlalchemy.orm import Session
 
+from app.assessments.models import Assessment
 from app.content.examples import assessment_request_json
+from app.events.models import Event
+from app.events.service import EventType, assessment_data, emit
 from app.openapi_dump import openapi_text
 from tests.conftest import backends, create_postgres_database, drop_postgres_database, require_postgres
 from tests.servers import ROOT, start_server
@@ -79,6 +84,44 @@ FIRST = {"assessment_id": lambda c: c["first_revision"]}
 PATCHED = {"assessment_id": lambda c: c["patched"]}
 AMENDED = {"assessment_id": lambda c: c["amended"]}
 CLIENT = {"client_id": lambda c: c["client_id"]}
+HOOK = {"endpoint_id": lambda c: c["endpoint_id"]}
+
+
+def _an_assessment_event(context: Context) -> str:
+    """The id of an assessment.created event of the organisation the steps work in (the assessment steps emit
+    them); one is written if this build emits none."""
+    engine = create_engine(context["database_url"])
+    try:
+        with Session(engine) as session, session.begin():
+            assessment = session.get(Assessment, context["first_revision"])
+            assert assessment is not None
+            found = session.scalar(
+                select(Event.id).where(
+                    Event.organisation_id == assessment.organisation_id, Event.type == EventType.assessment_created
+                )
+            )
+            if found is not None:
+                return found
+            data = assessment_data(
+                base_url="http://127.0.0.1:8000",
+                assessment_id=assessment.id,
+                computed_level=assessment.computed_level,
+                level=assessment.computed_level,
+                ruleset_key=assessment.ruleset_key,
+                ruleset_version=assessment.ruleset_version,
+            )
+            event = emit(
+                session,
+                organisation_id=assessment.organisation_id,
+                type=EventType.assessment_created,
+                data=data,
+                assessment_id=assessment.id,
+                subject_ref=assessment.subject_ref,
+            )
+            assert event is not None
+            return event.id
+    finally:
+        engine.dispose()
 
 
 def _draft_lifecycle(kind: str, named: dict[str, Any], etag: str, reads: Sequence[Step] = ()) -> list[Step]:
@@ -144,6 +187,16 @@ PLAN: list[Step] = [
     Step("post", "/v1/rulesets/{key}/versions/{version}/impact", RULESET_V1),
     Step("get", "/v1/organisation/current-rulesets"),
     Step("put", "/v1/organisation/current-rulesets"),  # back to the shipped rule set, so the example one can retire
+    # webhooks: subscribe, read, change, rotate the secret, see the attempts, redeliver an assessment event
+    Step("get", "/v1/webhooks"),
+    Step("post", "/v1/webhooks", remember=_remember("endpoint_id")),
+    Step("get", "/v1/webhooks/{endpoint_id}", HOOK),
+    Step("patch", "/v1/webhooks/{endpoint_id}", HOOK),
+    Step("post", "/v1/webhooks/{endpoint_id}/rotate-secret", HOOK),
+    Step("get", "/v1/webhooks/{endpoint_id}/attempts", HOOK),
+    Step(
+        "post", "/v1/webhooks/{endpoint_id}/deliveries/{event_id}/redeliver", {**HOOK, "event_id": _an_assessment_event}
+    ),
     Step("get", "/v1/audit/events"),
     Step("get", "/v1/audit/verify"),
     # last, each on a resource made above for it
@@ -242,6 +295,7 @@ def dev_setup(database_url: str, key_path: Path) -> str:
 class Served:
     base: str
     key: str
+    database_url: str
 
 
 @pytest.fixture(params=backends())
@@ -256,7 +310,7 @@ def served(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Served]:
         key = dev_setup(database_url, tmp_path / "dev-api-key")
         server = start_server(database_url, tmp_path / "server.log")
         try:
-            yield Served(server.base, key)
+            yield Served(server.base, key, database_url)
         finally:
             server.stop()
     finally:
@@ -294,6 +348,7 @@ def test_every_operation_runs_with_its_documented_examples(served: Served) -> No
         assert not named - sent, f"named body examples the example test does not send: {named - sent}"
 
         context: Context = {
+            "database_url": served.database_url,
             "questionnaire_key": body_example(document, documented["post", "/v1/questionnaires/{key}/versions"])["key"],
             "ruleset_key": body_example(document, documented["post", "/v1/rulesets/{key}/versions"])["key"],
         }

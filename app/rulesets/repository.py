@@ -200,6 +200,22 @@ def levels_by_hash(session: Session, organisation_id: str, content_hashes: Colle
     return {row.content_hash: row.levels for row in rows}
 
 
+def levels_of_key(session: Session, organisation_id: str, key: str) -> list[Any]:
+    """The `levels` member of each published or retired version of rule set `key` the organisation can see,
+    oldest version first (as stored: the caller checks its shape); [] when it has none."""
+    return list(
+        session.scalars(
+            select(RuleSetVersion.document["levels"])
+            .where(
+                versions.visible(RuleSetVersion, organisation_id),
+                RuleSetVersion.key == key,
+                RuleSetVersion.status.in_(("published", "retired")),
+            )
+            .order_by(RuleSetVersion.version)
+        )
+    )
+
+
 # --- current rule sets -------------------------------------------------------------------------------------
 
 

@@ -288,6 +288,16 @@ def usable_levels(session: Session, organisation_id: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(level for h in hashes for level in known.get(h, ())))
 
 
+def levels_of_ruleset(session: Session, organisation_id: str, ruleset_key: str) -> tuple[str, ...] | None:
+    """Every level of the published and retired versions of one rule set the organisation can use (drafts do not
+    count), oldest version first, each in its own order; None when it has no such version."""
+    found = repository.levels_of_key(session, organisation_id, ruleset_key)
+    if not found:
+        return None
+    levels = (level for stored in found if isinstance(stored, list) for level in stored if isinstance(level, str))
+    return tuple(dict.fromkeys(levels))
+
+
 def get_ruleset_for_replay(
     session: Session, organisation_id: str, ruleset_key: str, ruleset_version: int
 ) -> ResolvedRuleSet:

@@ -7,7 +7,7 @@ import os
 import shutil
 import subprocess
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute, iter_route_contexts
 from sqlalchemy import Engine, inspect, text
 
-from app.auth.dependencies import Authorize, Public
+from app.auth.dependencies import Authorize, Public, conditional_policies
 from app.auth.permissions import CASE_DATA_OPERATIONS, GRANTS, Operation, Role
 from app.content import default_ruleset
 from tests.test_route_policies import DOCS_PATHS, _policies
@@ -35,6 +35,8 @@ class RouteInfo:
     name: str
     operation: Operation | None  # None: public
     has_body: bool
+    # further operations some of its requests need (AuthorizeWhen), e.g. read_answers with include=answers
+    conditions: tuple[Operation, ...] = field(default=(), compare=False)
 
     @property
     def case_data(self) -> bool:
@@ -64,7 +66,8 @@ def route_table(app: FastAPI) -> list[RouteInfo]:
         for method in sorted(route.methods or []):
             if method in ("HEAD", "OPTIONS"):
                 continue
-            table.append(RouteInfo(method, route.path, route.name, operation, has_body))
+            conditions = tuple(policy.operation for policy in conditional_policies(route.dependant))
+            table.append(RouteInfo(method, route.path, route.name, operation, has_body, conditions))
     return table
 
 
