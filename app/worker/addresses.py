@@ -50,6 +50,8 @@ def _category(address: IPAddress) -> str | None:
         return "metadata"
     if address.is_loopback:
         return "loopback"
+    if address.is_unspecified:  # 0.0.0.0 and :: reach the local host
+        return "not_global"
     if address.is_link_local:
         return "link_local"
     if isinstance(address, ipaddress.IPv6Address) and address in _UNIQUE_LOCAL:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import structlog
@@ -47,9 +47,9 @@ class Claimed:
     event_occurred_at: datetime
     assessment_id: str | None
     subject_ref: str | None
-    url: str
-    signing_secrets: tuple[str, ...] | None
-    body: bytes
+    url: str = field(repr=False)
+    signing_secrets: tuple[str, ...] | None = field(repr=False)
+    body: bytes = field(repr=False)
 
 
 def body_of(event: Event) -> bytes:
@@ -197,7 +197,9 @@ def record(
             .where(WebhookDelivery.id == claimed.delivery_id)
             .values(attempts=WebhookDelivery.attempts + 1, leased_until=None)
             .returning(WebhookDelivery.attempts)
-        ).scalar_one()
+        ).scalar_one_or_none()
+        if attempts is None:  # purged by retention while it was being sent: nothing left to record against
+            return "purged"
         failures = 0
         if sent.delivered:
             status = "delivered"
@@ -271,6 +273,7 @@ def record(
         status_code=sent.status_code,
         latency_ms=sent.latency_ms,
         outcome=sent.outcome,
+        refused=sent.detail,
         delivery_status=status,
     )
     metrics.ATTEMPT_LATENCY.labels(sent.outcome).observe(sent.latency_seconds)

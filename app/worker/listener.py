@@ -107,7 +107,10 @@ class Listener:
                 self._stop.wait(min(remaining, self._poll_seconds))
                 return False
             try:
-                for _ in self._connection.notifies(timeout=min(remaining, WAIT_SLICE_SECONDS), stop_after=1):
+                notified = any(
+                    True for _ in self._connection.notifies(timeout=min(remaining, WAIT_SLICE_SECONDS), stop_after=1)
+                )
+                if notified:
                     self._drain()
                     return True
             except psycopg.Error as exc:

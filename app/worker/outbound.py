@@ -8,6 +8,7 @@ environment are not used, and the response body is read up to a cap and discarde
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import socket
 import ssl
@@ -68,10 +69,10 @@ class CheckedNetworkBackend(httpcore.NetworkBackend):
         if allowlisted(host, self._settings):
             usable = found
         else:
-            reasons = {address: refused_reason(address, self._settings) for address in found}
+            reasons = {address: refused_reason(ipaddress.ip_address(address), self._settings) for address in found}
             usable = [address for address, reason in reasons.items() if reason is None]
             if not usable:
-                raise RefusedAddress(next(iter(reasons.values()), None) or "unresolved")
+                raise RefusedAddress(next(iter(reasons.values()), None) or "no address")
         failure: httpcore.ConnectError | httpcore.ConnectTimeout | None = None
         for address in usable:
             try:
@@ -84,7 +85,7 @@ class CheckedNetworkBackend(httpcore.NetworkBackend):
     def connect_unix_socket(
         self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
     ) -> httpcore.NetworkStream:
-        raise RefusedAddress("unix_socket")
+        raise RefusedAddress("a unix socket")
 
     def sleep(self, seconds: float) -> None:
         self._inner.sleep(seconds)
@@ -131,6 +132,7 @@ class Sent:
     latency_seconds: float
     bytes_read: int = 0
     reason: str | None = None
+    detail: str | None = None  # why an address was refused (no URL, no host name)
 
     @property
     def delivered(self) -> bool:
@@ -151,7 +153,10 @@ def _caused_by_tls(exc: BaseException) -> bool:
 
 
 def _scheme_refused(url: str, settings: Settings) -> bool:
-    scheme = urlsplit(url).scheme
+    try:
+        scheme = urlsplit(url).scheme
+    except ValueError:
+        return False  # httpx refuses it in turn: an invalid_url failure
     if settings.environment is Environment.production:
         return scheme != "https"
     return scheme not in ("http", "https")
@@ -172,7 +177,7 @@ def post(client: httpx.Client, url: str, body: bytes, headers: Mapping[str, str]
     """POST the body; never raises for a network failure (the outcome says what happened)."""
     started = time.monotonic()
     if _scheme_refused(url, settings):
-        return Sent("refused_address", None, 0.0, reason="scheme")
+        return Sent("refused_address", None, 0.0, detail="a scheme other than https")
     deadline = started + settings.webhook_connect_timeout_seconds + settings.webhook_read_timeout_seconds
     try:
         with client.stream("POST", url, content=body, headers=dict(headers)) as response:
@@ -182,12 +187,14 @@ def post(client: httpx.Client, url: str, body: bytes, headers: Mapping[str, str]
             except httpx.TransportError:  # the status is the answer; the body is only drained
                 read = 0
     except RefusedAddress as exc:
-        return Sent("refused_address", None, time.monotonic() - started, reason=exc.reason)
+        return Sent("refused_address", None, time.monotonic() - started, detail=exc.reason)
     except httpx.TimeoutException:
         return Sent("timeout", None, time.monotonic() - started, reason="timeout")
     except httpx.TransportError as exc:
         outcome = "tls_error" if _caused_by_tls(exc) else "connect_error"
         return Sent(outcome, None, time.monotonic() - started, reason=outcome)
+    except (httpx.InvalidURL, ValueError):  # a URL httpx cannot send to: a failure like any other, never a crash
+        return Sent("connect_error", None, time.monotonic() - started, reason="invalid_url")
     latency = time.monotonic() - started
     if 200 <= status < 300:
         return Sent("delivered", status, latency, read)

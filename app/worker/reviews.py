@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from app.assessments.models import Assessment, AssessmentEnteredInError, AssessmentOverride
 from app.assessments.repository import effective_review_by
+from app.auth.models import Organisation
 from app.core.config import Settings
 from app.events.models import Event, EventLogStart
 from app.events.service import EventType, assessment_data, emit
@@ -51,20 +52,31 @@ def _final_level() -> Any:
 
 
 def _due_batch(
-    session: Session, since: datetime, now: datetime, after: tuple[datetime, str] | None, limit: int
+    session: Session,
+    organisation_id: str,
+    since: datetime,
+    now: datetime,
+    after: tuple[datetime, str] | None,
+    limit: int,
 ) -> list[tuple[Assessment, str, datetime]]:
-    """Latest, not-in-error assessments (every organisation) whose review date in force is in [since, now), in
-    (review date, id) order after `after`, with their final level."""
+    """The organisation's latest, not-in-error assessments whose review date in force is in [since, now), in
+    (review date, id) order after `after`, with their final level. The review date in force is one of the stored
+    ones (the assessment's or an override's), so the indexes on (organisation, review_by) find the candidates."""
     candidates = union(
-        select(Assessment.id).where(Assessment.review_by >= since, Assessment.review_by < now),
+        select(Assessment.id).where(
+            Assessment.organisation_id == organisation_id, Assessment.review_by >= since, Assessment.review_by < now
+        ),
         select(AssessmentOverride.assessment_id).where(
-            AssessmentOverride.review_by >= since, AssessmentOverride.review_by < now
+            AssessmentOverride.organisation_id == organisation_id,
+            AssessmentOverride.review_by >= since,
+            AssessmentOverride.review_by < now,
         ),
     )
     review_by = effective_review_by()
     query = (
         select(Assessment, _final_level().label("level"), review_by.label("review_by"))
         .where(
+            Assessment.organisation_id == organisation_id,
             Assessment.id.in_(candidates),
             review_by >= since,
             review_by < now,
@@ -82,15 +94,13 @@ def _due_batch(
     return [(row.Assessment, row.level, row.review_by) for row in session.execute(query)]
 
 
-def _already_raised(session: Session, keys: list[tuple[str, str]]) -> set[tuple[str, str]]:
+def _already_raised(session: Session, organisation_id: str, keys: list[str]) -> set[str]:
     if not keys:
         return set()
-    rows = session.execute(
-        select(Event.organisation_id, Event.dedupe_key).where(
-            Event.dedupe_key.in_([key for _, key in keys]), Event.type == EventType.assessment_review_due.value
-        )
+    rows = session.scalars(
+        select(Event.dedupe_key).where(Event.organisation_id == organisation_id, Event.dedupe_key.in_(keys))
     )
-    return {(row.organisation_id, row.dedupe_key) for row in rows}
+    return {key for key in rows if key is not None}
 
 
 def _eligible(assessment: Assessment, review_by: datetime, log_started_at: datetime, settings: Settings) -> bool:
@@ -103,21 +113,37 @@ def _eligible(assessment: Assessment, review_by: datetime, log_started_at: datet
 def raise_due_reviews(session_factory: sessionmaker[Session], settings: Settings, now: datetime) -> int:
     """Emit the review_due events not raised yet; returns how many were written (each in its own transaction)."""
     since = now - timedelta(days=settings.event_retention_days)
+    with session_factory() as session:
+        log_started_at = session.execute(select(EventLogStart.started_at)).scalar_one()
+        organisation_ids = list(session.scalars(select(Organisation.id).order_by(Organisation.id)))
+    written = 0
+    for organisation_id in organisation_ids:
+        written += _raise_for(session_factory, settings, organisation_id, since, now, log_started_at)
+    return written
+
+
+def _raise_for(
+    session_factory: sessionmaker[Session],
+    settings: Settings,
+    organisation_id: str,
+    since: datetime,
+    now: datetime,
+    log_started_at: datetime,
+) -> int:
     written = 0
     after: tuple[datetime, str] | None = None
     while True:
-        with session_factory() as session, session.begin():
-            log_started_at = session.execute(select(EventLogStart.started_at)).scalar_one()
-            batch = _due_batch(session, since, now, after, SCAN_BATCH)
-            keys = [(a.organisation_id, dedupe_key(a.id, review_by)) for a, _, review_by in batch]
-            raised = _already_raised(session, keys)
+        with session_factory() as session:
+            batch = _due_batch(session, organisation_id, since, now, after, SCAN_BATCH)
+            keys = [dedupe_key(assessment.id, review_by) for assessment, _, review_by in batch]
+            raised = _already_raised(session, organisation_id, keys)
         for (assessment, level, review_by), key in zip(batch, keys, strict=True):
             if key in raised or not _eligible(assessment, review_by, log_started_at, settings):
                 continue
             with session_factory() as session, session.begin():
                 event = emit(
                     session,
-                    organisation_id=assessment.organisation_id,
+                    organisation_id=organisation_id,
                     type=EventType.assessment_review_due,
                     data=assessment_data(
                         base_url=settings.base_url,
@@ -130,7 +156,7 @@ def raise_due_reviews(session_factory: sessionmaker[Session], settings: Settings
                     ),
                     assessment_id=assessment.id,
                     subject_ref=assessment.subject_ref,
-                    dedupe_key=key[1],
+                    dedupe_key=key,
                 )
             written += event is not None
         if len(batch) < SCAN_BATCH:

@@ -12,14 +12,17 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from standardwebhooks import Webhook
 
 from app.audit import repository as audit_repository
+from app.audit import service as audit_service
 from app.core.config import Settings
 from app.events.models import Event
 from app.events.service import EventType, envelope
+from app.rulesets.seed import seed_default_content
 from app.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from app.worker.delivery import WORKER_ACTOR
 from app.worker.main import Worker
@@ -107,6 +110,9 @@ def test_deliveries_are_signed_with_both_secrets_during_a_rotation(
     assert told[0].resources == [{"id": event.assessment_id, "subject_ref": "case-signed-7"}]
     assert told[0].details is not None
     assert told[0].details["endpoint_id"] == endpoint_id
+
+    with sessions() as session:
+        assert audit_service.verify(session, organisation_id).ok  # the worker's events keep the chain whole
 
     logs = captured_logs.getvalue()
     assert '"webhook.attempt"' in logs
@@ -227,6 +233,7 @@ def test_a_failing_endpoint_is_disabled_with_its_event(
     assert sum(r.path.startswith("/failing") for r in receiver.received) == failing_tries
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_an_unreadable_secret_fails_the_attempt_without_sending(
     database_url: str,
     sessions: sessionmaker[Session],
@@ -268,3 +275,29 @@ def test_fan_out_follows_subscriptions(
     got: dict[str, Any] = {(d.endpoint_id, d.event_id): d.status for d in _deliveries(sessions)}
     # the min_levels names another rule set: this one's events are always delivered
     assert set(got) == {(subscribed, event.id), (urgent_only, event.id)}
+
+
+def test_min_levels_use_the_rule_set_versions_level_order(
+    settings: Settings,
+    sessions: sessionmaker[Session],
+    organisation_id: str,
+    receiver: Receiver,
+    make_worker: Callable[..., Worker],
+) -> None:
+    with sessions.begin() as session:
+        seed_default_content(session)  # online-harm-england: levels low, medium, high, immediate
+    endpoint_id, _ = add_endpoint(
+        sessions,
+        settings,
+        organisation_id,
+        receiver.url,
+        ["assessment.created"],
+        min_levels=[{"ruleset_key": "online-harm-england", "level": "high"}],
+    )
+    levels = {
+        level: emit_assessment_event(sessions, settings, organisation_id, level=level).id
+        for level in ("low", "medium", "high", "immediate")
+    }
+    make_worker(settings).run_round()
+    delivered_for = {d.event_id for d in _deliveries(sessions) if d.endpoint_id == endpoint_id}
+    assert delivered_for == {levels["high"], levels["immediate"]}
