@@ -453,6 +453,15 @@ def assert_nothing_acknowledged_lost(ledger: Ledger, rows: dict[str, list[Any]])
     assert ledger.entered_in_error <= marked, "an acknowledged entered-in-error mark is lost"
 
 
+def delivery_states(url: str) -> list[Any]:
+    """Each delivery's status and attempts, for a failure's message."""
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        states = list(conn.execute(text("SELECT event_id, status, attempts FROM webhook_deliveries")))
+    engine.dispose()
+    return states
+
+
 def wait_until_drained(
     url: str, organisation_id: str, receiver: Receiver, worker: WorkerProcess, timeout: float
 ) -> None:
@@ -466,7 +475,8 @@ def wait_until_drained(
         assert worker.process.poll() is None, f"the worker exited:\n{worker.log()[-3000:]}"
         assert time.monotonic() < deadline, (
             f"not drained after {timeout} s: {len(rows['pending'])} deliveries not delivered, "
-            f"{len(subscribed - set(receiver.accepted()))} events not received\n{worker.log()[-3000:]}"
+            f"{len(subscribed - set(receiver.accepted()))} events not received; deliveries: {delivery_states(url)}; "
+            f"received: {[(r.status, r.headers.get('webhook-id')) for r in receiver.requests]}\n{worker.log()[-3000:]}"
         )
         time.sleep(0.2)
 
