@@ -228,6 +228,7 @@ class Receiver:
 
     def __init__(self) -> None:
         self.first: dict[str, tuple[float, float]] = {}  # event id -> (arrived, event timestamp), epoch seconds
+        self.assessments: dict[str, str] = {}  # assessment id -> the id of its first event delivered
         self.requests = 0
         self.lock = threading.Lock()
         receiver = self
@@ -241,6 +242,7 @@ class Receiver:
                 with receiver.lock:
                     receiver.requests += 1
                     receiver.first.setdefault(event["id"], (arrived, stamped))
+                    receiver.assessments.setdefault(event["data"].get("assessment_id", ""), event["id"])
                 self.send_response(204)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -257,6 +259,12 @@ class Receiver:
         """Seconds from each event's timestamp to its first delivery, for the events stamped from `start` on."""
         with self.lock:
             return [arrived - stamped for arrived, stamped in self.first.values() if stamped >= start]
+
+    def latencies_of(self, assessment_ids: list[str]) -> list[float]:
+        """Seconds from the timestamp of each assessment's first event to its first delivery."""
+        with self.lock:
+            firsts = [self.first[self.assessments[a]] for a in assessment_ids if a in self.assessments]
+        return [arrived - stamped for arrived, stamped in firsts]
 
     def stop(self) -> None:
         self.server.shutdown()
@@ -329,16 +337,18 @@ class EventsWorker:
     def paced(self, base: str, key: str, body_file: str, receiver: Receiver) -> list[float]:
         """PACED_CREATES creates one after another, PACED_GAP_SECONDS apart, with the worker idle: the delivery
         latency of each (seconds) once all are delivered, without the queueing of a saturating load."""
-        started = time.time()
         headers = {"Authorization": f"Bearer {key}", "X-Acting-User": "bench", "Content-Type": "application/json"}
         content = Path(body_file).read_bytes()
+        created = []
         with httpx.Client(base_url=base, headers=headers, timeout=30) as http:
             for _ in range(PACED_CREATES):
-                if http.post("/v1/assessments", content=content).status_code != 201:
+                response = http.post("/v1/assessments", content=content)
+                if response.status_code != 201:
                     raise RuntimeError("a paced create was not a 201")
+                created.append(response.json()["id"])
                 time.sleep(PACED_GAP_SECONDS)
         self.wait_drained()
-        return receiver.latencies_since(started)
+        return receiver.latencies_of(created)
 
     def stop(self) -> None:
         self.process.terminate()
