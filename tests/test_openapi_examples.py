@@ -197,6 +197,7 @@ PLAN: list[Step] = [
     Step(
         "post", "/v1/webhooks/{endpoint_id}/deliveries/{event_id}/redeliver", {**HOOK, "event_id": _an_assessment_event}
     ),
+    Step("get", "/v1/events"),  # the changes feed: every change above, from the oldest kept event
     Step("get", "/v1/audit/events"),
     Step("get", "/v1/audit/verify"),
     # last, each on a resource made above for it

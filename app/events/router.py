@@ -23,7 +23,7 @@ from app.core.errors import (
 )
 from app.core.pagination import DEFAULT_PAGE_SIZE, MAX_CURSOR_CHARS, LimitQuery
 from app.events import service
-from app.events.schemas import EXAMPLE_CURSOR, EventPage
+from app.events.schemas import EXAMPLE_OLDEST_CURSOR, EventPage
 
 router = APIRouter(prefix="/v1/events", tags=["events"], dependencies=[AuditRefusals])
 Reader = Annotated[Caller, Depends(Authorize(Operation.read_assessments))]
@@ -32,7 +32,7 @@ Reader = Annotated[Caller, Depends(Authorize(Operation.read_assessments))]
 def _responses() -> dict[int | str, dict[str, Any]]:
     responses = problem_responses(BadRequest, Unauthenticated, Forbidden, ValidationFailed, CursorExpired)
     gone = responses[CursorExpired.status]["content"][PROBLEM_MEDIA_TYPE]["examples"][CursorExpired.kind]
-    gone["value"] = {**gone["value"], "instance": "/v1/events", "oldest_cursor": EXAMPLE_CURSOR}
+    gone["value"] = {**gone["value"], "instance": "/v1/events", "oldest_cursor": EXAMPLE_OLDEST_CURSOR}
     return responses
 
 

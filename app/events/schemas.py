@@ -6,7 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-EXAMPLE_CURSOR = "WzEsImV2ZW50cyIsWzQyXSwiOWIxZjNjNWQ3ZTJhNGY2MCJd"
+EXAMPLE_CURSOR = "WzEsImV2ZW50cyIsWzQyXSwiMzM2MjEzNmQ3YzdhOTkzMiJd"  # after sequence 42 of the example organisation
+EXAMPLE_OLDEST_CURSOR = "WzEsImV2ZW50cyIsWzEwNDFdLCIwM2RkNDNiMzMxMjM5YTRiIl0"  # after sequence 1041
 
 EXAMPLE_EVENT: dict[str, Any] = {
     "id": "0f4e2b9c-3a7d-4c51-8e6f-2d1b9a7c5e30",

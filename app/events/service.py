@@ -144,16 +144,20 @@ def changes(session: Session, caller: Caller, *, cursor: str | None, limit: int,
     audited as `event.list` naming every assessment and subject_ref on the page.
 
     Sequences are gapless and commit in order (the head row lock), so a page never hides an event that commits
-    later with a smaller sequence, and a missing sequence after the cursor can only be a purged one: 410. The head
-    is read before the events, so every sequence up to it has committed by the time they are read."""
+    later with a smaller sequence. The head is read first: every sequence up to it has committed, so a cursor
+    beyond it was never issued (422), and a cursor before the oldest event kept (or, none kept, before the head)
+    would have returned purged events (410)."""
     organisation_id = caller.organisation_id
     after = _after(cursor, organisation_id)
     head = repository.head_sequence(session, organisation_id)
     if after is not None and after > head:
         raise _cursor_refused("ahead of your organisation's changes feed: not a cursor it returned")
+    if after is not None:
+        oldest = repository.oldest_sequence(session, organisation_id)
+        first_kept = head + 1 if oldest is None else oldest
+        if after < first_kept - 1:
+            raise _expired(organisation_id, first_kept, retention_days)
     rows = repository.events_after(session, organisation_id, after or 0, limit + 1)
-    if after is not None and (rows[0].sequence > after + 1 if rows else after < head):
-        raise _expired(session, organisation_id, head, retention_days)
     items = rows[:limit]
     if items:
         next_cursor = feed_cursor(organisation_id, items[-1].sequence)
@@ -181,9 +185,7 @@ def changes(session: Session, caller: Caller, *, cursor: str | None, limit: int,
     return page
 
 
-def _expired(session: Session, organisation_id: str, head: int, retention_days: int) -> CursorExpired:
-    oldest = repository.oldest_sequence(session, organisation_id)
-    first_kept = head + 1 if oldest is None else oldest
+def _expired(organisation_id: str, first_kept: int, retention_days: int) -> CursorExpired:
     return CursorExpired(
         f"Events after this cursor up to sequence {first_kept - 1} are no longer kept (retention: {retention_days} "
         f"days); poll from `oldest_cursor`, after reconciling through the API what may have changed meanwhile",
