@@ -548,7 +548,7 @@ def test_a_receiver_down_then_up_gets_every_delivery_by_the_retry_schedule(
     organisation_id, keys = organisation_with_keys(url)
     receiver = Receiver(free_port())  # not listening yet: connection refused
     endpoint_id = subscribe(url, organisation_id, receiver)
-    server = start_server(url, tmp_path / "server.log")
+    starting_server = STARTER.submit(start_server, url, tmp_path / "server.log")
     worker = start_worker(
         url,
         tmp_path / "worker.log",
@@ -556,6 +556,7 @@ def test_a_receiver_down_then_up_gets_every_delivery_by_the_retry_schedule(
         RISKAPI_WEBHOOK_RETRY_JITTER="0",
         RISKAPI_WEBHOOK_DISABLE_AFTER_FAILURES="1000",
     )
+    server = starting_server.result()
     try:
         with httpx.Client(base_url=server.base, timeout=10) as http:
             headers = {"Authorization": f"Bearer {keys['supervisor']}", "X-Acting-User": "events-outage"}
@@ -565,10 +566,10 @@ def test_a_receiver_down_then_up_gets_every_delivery_by_the_retry_schedule(
                 response = http.post("/v1/assessments", json=assessment_body(f"outage-{n}", answers), headers=headers)
                 assert response.status_code == 201, response.text
                 created.append(response.json()["id"])
-        time.sleep(2.0)  # refused connections: the first attempts and a retry or two fail
+        time.sleep(1.6)  # refused connections: the first attempt and a retry fail (0.5 s, then 1 s apart)
         receiver.status = 503
         receiver.start()
-        time.sleep(2.0)  # 503s: more retries fail
+        time.sleep(1.6)  # 503s: more retries fail
         receiver.status = 204
         up_at = time.time()
         wait_until_drained(url, organisation_id, receiver, worker, timeout=20)
