@@ -50,8 +50,9 @@ security: $(STAMP)
 
 test: lint typecheck unit security
 
-# Longer runs (schemathesis at 300 examples per operation, repeated SIGKILLs and database outages) and the
-# bench/soak.py load with crashes; each prints its figures.
+# Longer runs (schemathesis at 300 examples per operation, repeated SIGKILLs and database outages, eight rounds of
+# SIGKILLs of the API and the worker under load with every event checked at the receiver: test_events_crash.py) and
+# the bench/soak.py load with crashes; each prints its figures.
 soak: $(STAMP)
 	RISKAPI_SOAK=1 $(BIN)/pytest tests/hardening -m slow -p no:randomly -s
 	$(BIN)/python bench/soak.py

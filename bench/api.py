@@ -3,6 +3,7 @@ commit of riskapi, alternating in one run.
 
     .venv/bin/python bench/api.py [--against REF] [--seconds 10] [--rounds N] [--only postgres|sqlite]
                                   [--workers 1,2] [--concurrency 8,64] [--rate-limit on,off] [--json PATH]
+                                  [--events-worker paused|running]
 
 Apps, each a server of its own on 127.0.0.1 with a database of its own:
 - baseline: bench/baseline_app.py (sync endpoint, one ORM insert, no scoring, audit, idempotency or auth);
@@ -20,6 +21,17 @@ is expected: they are counted), OFF is RISKAPI_RATE_LIMIT_PER_MINUTE=0. Load: wr
 thread, bench/api_load.lua) when installed, else bench/api_load.py (asyncio + httpx), which saturates a core at
 64 clients, so that its figures measure the load generator more than the servers. req/s counts 201 responses
 only; every other status is counted per app.
+
+Events (issue 18): every create writes one event to the outbox in its transaction. With --events-worker paused
+(the default) no `riskapi worker` runs, so the figures are those of the outbox write alone. With running, the
+current tree's worker (`riskapi worker`, its own process) delivers every event to a receiver in this process on
+127.0.0.1, subscribed to every event type; after each load of the current app the bench waits until the outbox is
+drained (every event fanned out, every delivery delivered) before the next load, and prints, per cell: deliveries,
+the worker's CPU seconds per delivery (utime + stime from /proc/<pid>/stat, from the start of the load to the
+drain), and the delivery latency from the event's `timestamp` (taken in the create's transaction, just before its
+COMMIT) to the receiver's 2xx (first delivery of each event), p50 and p99: under the load (a saturating load
+queues events faster than one worker on the same cores delivers them, so this is mostly queueing), and paced (after
+each drain, 20 creates 0.1 s apart, one at a time: the latency of an idle worker).
 
 Output: a markdown table, also written as JSON under var/bench/ (or to --json), beside each server's log.
 PostgreSQL: RISKAPI_BENCH_POSTGRES_URL (default postgresql+psycopg://postgres@127.0.0.1:5432/postgres), used to
@@ -39,12 +51,14 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import IO, Any
 
@@ -161,8 +175,14 @@ def prepare_riskapi(tree: Tree, url: str) -> str:
     env = env_for(tree.root, url, 0)
     for command in (["db", "upgrade"], ["seed"], ["org", "create", "bench", "Bench"]):
         run_logged([tree.riskapi, *command], cwd=tree.root, env=env)
-    key_command = ["key", "create", "--org", "bench", "--name", "bench", "--role", "assessor"]
-    issued = run_logged([tree.riskapi, *key_command], cwd=tree.root, env=env).stdout
+    return issue_key(tree, url, "bench", ["assessor"])
+
+
+def issue_key(tree: Tree, url: str, name: str, roles: list[str]) -> str:
+    key_command = ["key", "create", "--org", "bench", "--name", name]
+    for role in roles:
+        key_command += ["--role", role]
+    issued = run_logged([tree.riskapi, *key_command], cwd=tree.root, env=env_for(tree.root, url, 0)).stdout
     match = re.search(r"^api key:\s+(\S+)$", issued, re.MULTILINE)
     if match is None:
         raise RuntimeError(f"no key in the output of `riskapi key create`:\n{issued}")
@@ -200,6 +220,184 @@ class Server:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+
+
+class Receiver:
+    """A webhook endpoint in this process: answers 204 at once and keeps, per event id, when its first delivery
+    arrived and the event's own `timestamp`."""
+
+    def __init__(self) -> None:
+        self.first: dict[str, tuple[float, float]] = {}  # event id -> (arrived, event timestamp), epoch seconds
+        self.assessments: dict[str, str] = {}  # assessment id -> the id of its first event delivered
+        self.requests = 0
+        self.lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                arrived = time.time()
+                event = json.loads(body)
+                stamped = datetime.fromisoformat(event["timestamp"].replace("Z", "+00:00")).timestamp()
+                with receiver.lock:
+                    receiver.requests += 1
+                    receiver.first.setdefault(event["id"], (arrived, stamped))
+                    receiver.assessments.setdefault(event["data"].get("assessment_id", ""), event["id"])
+                self.send_response(204)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/riskapi-events"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def latencies_since(self, start: float) -> list[float]:
+        """Seconds from each event's timestamp to its first delivery, for the events stamped from `start` on."""
+        with self.lock:
+            return [arrived - stamped for arrived, stamped in self.first.values() if stamped >= start]
+
+    def latencies_of(self, assessment_ids: list[str]) -> list[float]:
+        """Seconds from the timestamp of each assessment's first event to its first delivery."""
+        with self.lock:
+            firsts = [self.first[self.assessments[a]] for a in assessment_ids if a in self.assessments]
+        return [arrived - stamped for arrived, stamped in firsts]
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+EVERY_EVENT_TYPE = [
+    "assessment.created",
+    "assessment.revised",
+    "assessment.overridden",
+    "assessment.entered_in_error",
+    "assessment.review_due",
+    "ruleset.published",
+    "organisation.current_ruleset_changed",
+    "webhook.endpoint_disabled",
+]
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+PACED_CREATES, PACED_GAP_SECONDS = 20, 0.1
+WORKER_MODES = {
+    "paused": "no riskapi worker: the outbox write only",
+    "running": "the current tree's worker delivers to a local receiver; each load of current waits for the drain",
+}
+
+
+class EventsWorker:
+    """The current tree's `riskapi worker` for one database, with a subscription to `receiver`."""
+
+    def __init__(self, tree: Tree, url: str, server: Server, receiver: Receiver, env: dict[str, str], log: IO[bytes]):
+        subscriber = issue_key(tree, url, f"bench-subscriber-{time.monotonic_ns()}", ["admin", "assessor"])
+        response = httpx.post(
+            f"{server.base}/v1/webhooks",
+            json={"url": receiver.url, "event_types": EVERY_EVENT_TYPE},
+            headers={"Authorization": f"Bearer {subscriber}", "X-Acting-User": "bench"},
+            timeout=30,
+        )
+        if response.status_code != 201:
+            raise RuntimeError(f"could not subscribe the bench's receiver: {response.status_code} {response.text}")
+        self.url = url
+        self.process = subprocess.Popen(
+            [str(tree.riskapi), "worker"], cwd=tree.root, env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+        self.engine = create_engine(url, poolclass=NullPool)
+
+    def cpu_seconds(self) -> float:
+        """utime + stime of the worker process (all its threads) so far."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+    def backlog(self) -> int:
+        """Events not fanned out yet plus deliveries not delivered."""
+        with self.engine.connect() as conn:
+            return int(
+                conn.execute(
+                    text(
+                        "SELECT (SELECT count(*) FROM events WHERE fanned_out_at IS NULL) + "
+                        "(SELECT count(*) FROM webhook_deliveries WHERE status = 'pending')"
+                    )
+                ).scalar_one()
+            )
+
+    def wait_drained(self, timeout: float = 600) -> tuple[float, int]:
+        """Seconds until the backlog was empty (or the timeout), and the backlog left."""
+        started = time.monotonic()
+        while (left := self.backlog()) and time.monotonic() - started < timeout:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"riskapi worker exited with {self.process.returncode}")
+            time.sleep(0.2)
+        return time.monotonic() - started, left
+
+    def paced(self, base: str, key: str, body_file: str, receiver: Receiver) -> list[float]:
+        """PACED_CREATES creates one after another, PACED_GAP_SECONDS apart, with the worker idle: the delivery
+        latency of each (seconds) once all are delivered, without the queueing of a saturating load."""
+        headers = {"Authorization": f"Bearer {key}", "X-Acting-User": "bench", "Content-Type": "application/json"}
+        content = Path(body_file).read_bytes()
+        created = []
+        with httpx.Client(base_url=base, headers=headers, timeout=30) as http:
+            for _ in range(PACED_CREATES):
+                response = http.post("/v1/assessments", content=content)
+                if response.status_code != 201:
+                    raise RuntimeError("a paced create was not a 201")
+                created.append(response.json()["id"])
+                time.sleep(PACED_GAP_SECONDS)
+        self.wait_drained()
+        return receiver.latencies_of(created)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.engine.dispose()
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))] if ordered else float("nan")
+
+
+def worker_figures(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    deliveries = sum(r["deliveries"] for r in rounds)
+    latencies = [latency for r in rounds for latency in r.pop("latencies")]
+    paced = [latency for r in rounds for latency in r.pop("paced_latencies")]
+    return {
+        "paced_latency_p50_ms": 1000 * percentile(paced, 0.50),
+        "paced_latency_p99_ms": 1000 * percentile(paced, 0.99),
+        "paced_deliveries": len(paced),
+        "deliveries": deliveries,
+        "cpu_seconds": sum(r["cpu_seconds"] for r in rounds),
+        "cpu_ms_per_delivery": 1000 * sum(r["cpu_seconds"] for r in rounds) / deliveries if deliveries else None,
+        "latency_p50_ms": 1000 * percentile(latencies, 0.50),
+        "latency_p99_ms": 1000 * percentile(latencies, 0.99),
+        "latency_max_ms": 1000 * max(latencies, default=float("nan")),
+        "drain_seconds_max": max(r["drain_seconds"] for r in rounds),
+        "backlog_left": sum(r["backlog_left"] for r in rounds),
+        "rounds": rounds,
+    }
+
+
+def worker_line(cell: dict[str, Any]) -> str:
+    w = cell["worker"]
+    per_delivery = "n/a" if w["cpu_ms_per_delivery"] is None else f"{w['cpu_ms_per_delivery']:.2f} ms"
+    left = f", {w['backlog_left']} NOT DRAINED" if w["backlog_left"] else ""
+    return (
+        f"worker running ({cell['db']}, {cell['workers']} server worker(s), {cell['clients']} clients, rate limit "
+        f"{cell['rate_limit']}): {w['deliveries']} deliveries, worker CPU {per_delivery} per delivery, delivery "
+        f"latency from the event's timestamp to the receiver under this load p50 {w['latency_p50_ms']:.0f} ms / "
+        f"p99 {w['latency_p99_ms']:.0f} ms (max {w['latency_max_ms']:.0f} ms), drained at most "
+        f"{w['drain_seconds_max']:.1f} s after a load{left}; paced ({w['paced_deliveries']} creates "
+        f"{PACED_GAP_SECONDS:g} s apart after each drain) p50 {w['paced_latency_p50_ms']:.0f} ms / p99 "
+        f"{w['paced_latency_p99_ms']:.0f} ms"
+    )
 
 
 def balanced_orders(count: int) -> list[list[int]]:
@@ -373,6 +571,13 @@ def main() -> None:
     parser.add_argument("--concurrency", default="8,64")
     parser.add_argument("--rate-limit", default="on,off", help="on, off or on,off")
     parser.add_argument("--json", type=Path, help="where to write the results (default var/bench/api-<time>.json)")
+    parser.add_argument(
+        "--events-worker",
+        choices=["paused", "running"],
+        default="paused",
+        help="paused: no riskapi worker (the outbox write only); running: the current tree's worker delivers every "
+        "event to a local receiver, and its CPU per delivery and the delivery latency are printed",
+    )
     args = parser.parse_args()
     rounds = args.rounds or (5 if args.against else 2)
     modes = [mode.strip() for mode in args.rate_limit.split(",")]
@@ -400,6 +605,7 @@ def main() -> None:
         "rounds": rounds,
         "load_generator": "wrk" if WRK else "httpx",
         "rate_limit": {mode: {RATE_LIMIT_SETTING: value} for mode, value in RATE_LIMIT_MODES.items()},
+        "events_worker": args.events_worker,
         "load_average_before": load_average(),
         "server_logs": str(logs),
         "cells": [],
@@ -410,6 +616,7 @@ def main() -> None:
         f"{args.seconds:g} s per load after a 1 s warm-up, {rounds} rounds (balanced app orders), medians; "
         f"load generator: {'wrk' if WRK else 'httpx (install wrk for figures not bound by the load generator)'}; "
         f"rate limit on = {RATE_LIMIT_SETTING}={RATE_LIMIT_UNREACHABLE}, off = 0; "
+        f"events worker: {args.events_worker} ({WORKER_MODES[args.events_worker]}); "
         f"load average before: {report['load_average_before']}\n"
     )
     print(table_header(sides), flush=True)
@@ -476,13 +683,43 @@ def run_cells(
             stack.callback(servers[side].stop)
         for server in servers.values():
             server.wait_ready()
+        events_worker = None
+        if args.events_worker == "running":
+            receiver = Receiver()
+            stack.callback(receiver.stop)
+            log = stack.enter_context(open(logs / f"worker-{kind}-{workers}-{mode}.log", "w+b"))
+            env = env_for(ROOT, urls[CURRENT], rate_limit)
+            events_worker = EventsWorker(trees[CURRENT], urls[CURRENT], servers[CURRENT], receiver, env, log)
+            stack.callback(events_worker.stop)
+            events_worker.wait_drained()
         for clients in [int(c) for c in args.concurrency.split(",")]:
             runs: dict[str, list[dict[str, Any]]] = {side: [] for side in sides}
+            worker_rounds: list[dict[str, Any]] = []
             orders = balanced_orders(len(sides))
             for round_number in range(rounds):
                 for index in orders[round_number % len(orders)]:
                     side = sides[index]
+                    if side == CURRENT and events_worker is not None:
+                        started, cpu_before, delivered_before = (
+                            time.time(),
+                            events_worker.cpu_seconds(),
+                            len(receiver.first),
+                        )
                     runs[side].append(load(servers[side].base, keys[side], clients, args.seconds, body_file))
+                    if side == CURRENT and events_worker is not None:
+                        drain_seconds, left = events_worker.wait_drained()
+                        worker_rounds.append(
+                            {
+                                "deliveries": len(receiver.first) - delivered_before,
+                                "cpu_seconds": events_worker.cpu_seconds() - cpu_before,
+                                "drain_seconds": drain_seconds,
+                                "backlog_left": left,
+                                "latencies": receiver.latencies_since(started),
+                                "paced_latencies": events_worker.paced(
+                                    servers[side].base, keys[side], body_file, receiver
+                                ),
+                            }
+                        )
             cell: dict[str, Any] = {
                 "db": kind,
                 "workers": workers,
@@ -490,11 +727,15 @@ def run_cells(
                 "rate_limit": mode,
                 "apps": {side: summarise(results) for side, results in runs.items()},
             }
+            if worker_rounds:
+                cell["worker"] = worker_figures(worker_rounds)
             if kind == "postgres":
                 cell["postgres_connections"] = postgres_connections(admin_url, urls)
             cell["ratios"] = ratios(cell)
             cells.append(cell)
             print(table_row(cell, sides), flush=True)
+            if "worker" in cell:
+                print(worker_line(cell), flush=True)
     return cells
 
 

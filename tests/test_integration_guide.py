@@ -23,7 +23,8 @@ from tests.test_openapi_examples import Served, served  # noqa: F401  (the fixtu
 GUIDE = ROOT / "docs" / "integration.md"
 # What an integrator does, each shown by a block that runs: a key, the headers, the questionnaire and its answers
 # schema, a create with an Idempotency-Key and its retry, a read with the answers, an amendment by patch, an
-# override with a supervisor's key, the report, the reviews due and the audit trail.
+# override with a supervisor's key, the report, the reviews due and the audit trail; a webhook subscription and its
+# secret's rotation, and the changes feed (the receiver's code is run by tests/test_webhook_guide.py).
 STEPS = [
     "/v1/clients",
     "X-Acting-User:",
@@ -38,6 +39,9 @@ STEPS = [
     "next_cursor",
     "/v1/audit/events",
     "/v1/audit/verify",
+    "/v1/webhooks",
+    "/rotate-secret",
+    "/v1/events",
 ]
 
 
