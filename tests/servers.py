@@ -23,9 +23,10 @@ def free_port() -> int:
 
 
 @dataclass
-class Server:
+class Process:
+    """A process of ours started in its own process group (a server, a worker), and where its output goes."""
+
     process: subprocess.Popen[bytes]
-    base: str
     log_path: Path
 
     def kill(self) -> None:
@@ -44,6 +45,11 @@ class Server:
 
     def log(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace") if self.log_path.exists() else ""
+
+
+@dataclass
+class Server(Process):
+    base: str
 
 
 def start_server(
@@ -68,7 +74,7 @@ def start_server(
         start_new_session=True,  # its own process group, so a kill reaches every worker and nothing else
     )
     handle.close()
-    server = Server(process, f"http://127.0.0.1:{port}", log_path)
+    server = Server(process, log_path, base=f"http://127.0.0.1:{port}")
     deadline = time.monotonic() + ready_timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:

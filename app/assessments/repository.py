@@ -175,11 +175,13 @@ def stored_entered_in_error(session: Session, organisation_id: str) -> Iterator[
     return _stored_rows(session, _ERRORS, organisation_id, _ERRORS.c.assessment_id)
 
 
-def _final_level(organisation_id: str) -> Any:
+def final_level() -> Any:
+    """The level in force, for a select of `Assessment`: the latest override's, else the computed one (correlated
+    on the assessment's organisation, as `effective_review_by`)."""
     latest_override = (
         select(AssessmentOverride.level)
         .where(
-            AssessmentOverride.organisation_id == organisation_id,
+            AssessmentOverride.organisation_id == Assessment.organisation_id,
             AssessmentOverride.assessment_id == Assessment.id,
         )
         .order_by(AssessmentOverride.id.desc())
@@ -243,7 +245,7 @@ def _filtered(stmt: StatementT, organisation_id: str, f: ListFilter) -> Statemen
     if f.subject_ref is not None:
         stmt = stmt.where(Assessment.subject_ref == f.subject_ref)
     if f.level is not None:
-        stmt = stmt.where(_final_level(organisation_id) == f.level)
+        stmt = stmt.where(final_level() == f.level)
     if f.created_from is not None:
         stmt = stmt.where(Assessment.created_at >= f.created_from)
     if f.created_to is not None:

@@ -67,11 +67,9 @@ def event(session: Session, organisation_id: str, event_id: str) -> Event | None
     return session.scalar(select(Event).where(Event.organisation_id == organisation_id, Event.id == event_id))
 
 
-def requeue_delivery(session: Session, organisation_id: str, endpoint_id: str, event_id: str, now: datetime) -> None:
-    """Make the delivery of the event to the endpoint pending again from its first attempt, due now and claimed by
-    no worker; create it if the worker's fan-out never made it (one statement: concurrent requeues, and the
-    fan-out, meet on the (endpoint, event) unique key instead of failing)."""
-    values: dict[str, Any] = {
+def new_delivery(organisation_id: str, endpoint_id: str, event_id: str, now: datetime) -> dict[str, Any]:
+    """The row of a delivery not yet attempted, due now (the fan-out's and a redelivery's)."""
+    return {
         "id": new_id(),
         "organisation_id": organisation_id,
         "endpoint_id": endpoint_id,
@@ -83,6 +81,13 @@ def requeue_delivery(session: Session, organisation_id: str, endpoint_id: str, e
         "created_at": now,
         "delivered_at": None,
     }
+
+
+def requeue_delivery(session: Session, organisation_id: str, endpoint_id: str, event_id: str, now: datetime) -> None:
+    """Make the delivery of the event to the endpoint pending again from its first attempt, due now and claimed by
+    no worker; create it if the worker's fan-out never made it (one statement: concurrent requeues, and the
+    fan-out, meet on the (endpoint, event) unique key instead of failing)."""
+    values = new_delivery(organisation_id, endpoint_id, event_id, now)
     requeued = {"status": "pending", "attempts": 0, "next_attempt_at": now, "leased_until": None}
     dialect = session.get_bind().dialect.name
     insert = pg_insert(_DELIVERIES) if dialect == "postgresql" else sqlite_insert(_DELIVERIES)

@@ -15,9 +15,9 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from app.core.db import new_id
 from app.events.models import Event
 from app.webhooks.models import WebhookDelivery, WebhookEndpoint
+from app.webhooks.repository import new_delivery
 from app.webhooks.service import matches
 from app.worker.matching import LevelOrders
 
@@ -53,18 +53,7 @@ def fan_out(session: Session, levels: LevelOrders, now: datetime, limit: int = F
         endpoints = _endpoints(session, {event.organisation_id for event in events})
         level_order_of = levels.bound_to(session)
         rows: list[dict[str, Any]] = [
-            {
-                "id": new_id(),
-                "organisation_id": event.organisation_id,
-                "endpoint_id": endpoint.id,
-                "event_id": event.id,
-                "status": "pending",
-                "attempts": 0,
-                "next_attempt_at": now,
-                "leased_until": None,
-                "created_at": now,
-                "delivered_at": None,
-            }
+            new_delivery(event.organisation_id, endpoint.id, event.id, now)
             for event in events
             for endpoint in endpoints.get(event.organisation_id, ())
             if matches(endpoint, event.type, event.payload, level_order_of)

@@ -15,13 +15,12 @@ on or after it."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
 
-from sqlalchemy import exists, func, select, tuple_, union
+from sqlalchemy import exists, select, tuple_, union
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from app.assessments.models import Assessment, AssessmentEnteredInError, AssessmentOverride
-from app.assessments.repository import effective_review_by
+from app.assessments.repository import effective_review_by, final_level
 from app.auth.models import Organisation
 from app.core.config import Settings
 from app.events.models import Event, EventLogStart
@@ -34,21 +33,6 @@ _Next = aliased(Assessment)
 
 def dedupe_key(assessment_id: str, review_by: datetime) -> str:
     return f"review_due:{assessment_id}:{review_by.isoformat()}"
-
-
-def _final_level() -> Any:
-    latest = (
-        select(AssessmentOverride.level)
-        .where(
-            AssessmentOverride.organisation_id == Assessment.organisation_id,
-            AssessmentOverride.assessment_id == Assessment.id,
-        )
-        .order_by(AssessmentOverride.id.desc())
-        .limit(1)
-        .correlate(Assessment)
-        .scalar_subquery()
-    )
-    return func.coalesce(latest, Assessment.computed_level)
 
 
 def _due_batch(
@@ -74,7 +58,7 @@ def _due_batch(
     )
     review_by = effective_review_by()
     query = (
-        select(Assessment, _final_level().label("level"), review_by.label("review_by"))
+        select(Assessment, final_level().label("level"), review_by.label("review_by"))
         .where(
             Assessment.organisation_id == organisation_id,
             Assessment.id.in_(candidates),

@@ -12,7 +12,6 @@ import itertools
 import json
 import os
 import random
-import signal
 import subprocess
 import sys
 import threading
@@ -40,7 +39,7 @@ from app.webhooks.models import WebhookAttempt, WebhookEndpoint
 from tests.conftest import make_settings
 from tests.hardening.support import SOAK, assessment_body, embedded_tests
 from tests.hardening.test_crash_consistency import crash_database  # noqa: F401  (the fixture: a fresh database)
-from tests.servers import ROOT, Server, free_port, start_server
+from tests.servers import ROOT, Process, Server, free_port, start_server
 
 pytestmark = pytest.mark.xdist_group("servers")
 
@@ -138,28 +137,6 @@ class Receiver:
 # --- the worker process ------------------------------------------------------------------------------------------
 
 
-@dataclass
-class WorkerProcess:
-    process: subprocess.Popen[bytes]
-    log_path: Path
-
-    def kill(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait(timeout=20)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
-    def log(self) -> str:
-        return self.log_path.read_text(encoding="utf-8", errors="replace") if self.log_path.exists() else ""
-
-
 def worker_environment(database_url: str, **env: str) -> dict[str, str]:
     return {
         **os.environ,
@@ -175,7 +152,7 @@ def worker_environment(database_url: str, **env: str) -> dict[str, str]:
 WORKER_STARTED = '"event": "worker.started"'
 
 
-def start_worker(database_url: str, log_path: Path, *, ready_timeout: float = 40, **env: str) -> WorkerProcess:
+def start_worker(database_url: str, log_path: Path, *, ready_timeout: float = 40, **env: str) -> Process:
     started_before = log_path.read_text(errors="replace").count(WORKER_STARTED) if log_path.exists() else 0
     handle = log_path.open("ab")
     process = subprocess.Popen(
@@ -187,7 +164,7 @@ def start_worker(database_url: str, log_path: Path, *, ready_timeout: float = 40
         start_new_session=True,  # its own process group: a kill reaches it and nothing else
     )
     handle.close()
-    worker = WorkerProcess(process, log_path)
+    worker = Process(process, log_path)
     deadline = time.monotonic() + ready_timeout
     while worker.log().count(WORKER_STARTED) <= started_before:  # it logs this once it works the queue
         if process.poll() is not None:
@@ -309,7 +286,7 @@ def drive(base: str, key: str, ledger: Ledger, stop: threading.Event, client: in
                 latest = None
 
 
-def kill_mid_delivery(worker: WorkerProcess, receiver: Receiver) -> None:
+def kill_mid_delivery(worker: Process, receiver: Receiver) -> None:
     """SIGKILL the worker while the receiver holds one of its deliveries unanswered (when one comes within 3 s): that
     delivery was received but not recorded as delivered, so it is sent again, a duplicate."""
     receiver.hold()
@@ -320,8 +297,8 @@ def kill_mid_delivery(worker: WorkerProcess, receiver: Receiver) -> None:
 
 def load_with_kills(
     server: Server,
-    start_new_worker: Callable[[], WorkerProcess],
-    workers: list[Future[WorkerProcess]],
+    start_new_worker: Callable[[], Process],
+    workers: list[Future[Process]],
     receiver: Receiver,
     key: str,
     ledger: Ledger,
@@ -462,9 +439,7 @@ def delivery_states(url: str) -> list[Any]:
     return states
 
 
-def wait_until_drained(
-    url: str, organisation_id: str, receiver: Receiver, worker: WorkerProcess, timeout: float
-) -> None:
+def wait_until_drained(url: str, organisation_id: str, receiver: Receiver, worker: Process, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while True:
         rows = database_rows(url, organisation_id)
@@ -500,7 +475,7 @@ def crash_and_verify(url: str, tmp_path: Path, *, rounds: int, acks_per_round: i
     receiver.start()
     subscribe(url, organisation_id, receiver)
     server_log, worker_log = tmp_path / "server.log", tmp_path / "worker.log"
-    workers: list[Future[WorkerProcess]] = [STARTER.submit(start_worker, url, worker_log)]
+    workers: list[Future[Process]] = [STARTER.submit(start_worker, url, worker_log)]
     started = time.monotonic()
     try:
         ledger = Ledger()
