@@ -48,8 +48,9 @@ async def test_a_create_is_few_statements_then_commit(
     client: httpx.AsyncClient, tenant: Tenant, app: FastAPI, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """With the rule set's resolution cached: the key's claim (with a key), the assessment with the key's response,
-    the audit event (chained in the statement that reads the head) and the head move; then COMMIT. On PostgreSQL
-    the assessment and its response are one statement, and so are the event and the head move."""
+    the audit event (chained in the statement that reads the head) and the head move, then the outbox event
+    (numbered by its organisation's event head); then COMMIT. On PostgreSQL the assessment and its response are one
+    statement, the audit event and its head move another, the outbox event and its head move a third."""
     monkeypatch.setattr(service, "PURGE_PROBABILITY", 0.0)  # one create in 1,000 purges expired keys first
     assert (await post(client, tenant, "warm")).status_code == 201  # caches the resolution, creates the head
     with statements(app) as with_key:
@@ -57,11 +58,11 @@ async def test_a_create_is_few_statements_then_commit(
     with statements(app) as without_key:
         assert (await post(client, tenant)).status_code == 201
     if app.state.settings.is_sqlite:
-        assert with_key == ["BEGIN", "SELECT", "INSERT", "INSERT", "INSERT", "UPDATE"]
-        assert without_key == ["BEGIN", "INSERT", "INSERT", "UPDATE"]
+        assert with_key == ["BEGIN", "SELECT", "INSERT", "INSERT", "INSERT", "UPDATE", "UPDATE", "INSERT"]
+        assert without_key == ["BEGIN", "INSERT", "INSERT", "UPDATE", "UPDATE", "INSERT"]
     else:  # psycopg sends BEGIN itself; COMMIT follows
-        assert with_key == ["SELECT", "WITH", "WITH"]
-        assert without_key == ["INSERT", "WITH"]
+        assert with_key == ["SELECT", "WITH", "WITH", "WITH"]
+        assert without_key == ["INSERT", "WITH", "WITH"]
 
 
 async def test_a_replay_is_the_first_response_byte_for_byte(client: httpx.AsyncClient, tenant: Tenant) -> None:
