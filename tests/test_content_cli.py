@@ -114,7 +114,8 @@ def test_errors_go_to_stderr_with_their_pointers_and_exit_1(served: Served, tmp_
 
 
 def test_the_key_comes_from_the_environment_only() -> None:
-    riskapi = Cli(Served(base="http://127.0.0.1:9", key="", database_url=""))  # no server: the command stops before any request
+    # no server: the command stops before any request
+    riskapi = Cli(Served(base="http://127.0.0.1:9", key="", database_url=""))
     result = riskapi("questionnaire", "validate", "phq-9", "1", key="", exit_code=2)
     assert "set RISKAPI_KEY to your API key" in result.stderr
     assert riskapi("ruleset", "validate", "online-harm-england", "1", "--key", "x", exit_code=2).stdout == ""

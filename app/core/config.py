@@ -125,6 +125,16 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
+    def _lease_outlasts_an_attempt(self) -> Settings:
+        attempt = self.webhook_connect_timeout_seconds + self.webhook_read_timeout_seconds
+        if self.worker_lease_seconds <= attempt:
+            raise ValueError(
+                f"RISKAPI_WORKER_LEASE_SECONDS ({self.worker_lease_seconds:g}) must exceed one delivery attempt's "
+                f"connect and read timeouts ({attempt:g} s), or another worker may send a delivery still in flight"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:
         if self.environment is Environment.production:
             secret = self.secret_key.get_secret_value()

@@ -66,3 +66,9 @@ def test_the_retry_schedule_and_the_allowlist_are_comma_separated(monkeypatch: p
     monkeypatch.setenv("RISKAPI_WEBHOOK_RETRY_SCHEDULE_SECONDS", "5,0")
     with pytest.raises(ValidationError, match="positive"):
         Settings()
+
+
+def test_a_delivery_lease_outlasts_one_attempt() -> None:
+    with pytest.raises(ValidationError, match="RISKAPI_WORKER_LEASE_SECONDS"):
+        Settings(worker_lease_seconds=10, webhook_connect_timeout_seconds=5, webhook_read_timeout_seconds=10)
+    assert Settings(worker_lease_seconds=16, webhook_connect_timeout_seconds=5).worker_lease_seconds == 16

@@ -144,7 +144,9 @@ def worker_environment(database_url: str, **env: str) -> dict[str, str]:
         "RISKAPI_ENVIRONMENT": "test",
         "RISKAPI_LOG_LEVEL": "INFO",
         "RISKAPI_WORKER_POLL_SECONDS": "0.2",
-        "RISKAPI_WORKER_LEASE_SECONDS": "5",
+        "RISKAPI_WORKER_LEASE_SECONDS": "5",  # a killed worker's claims come free soon; one attempt takes at most 4 s
+        "RISKAPI_WEBHOOK_CONNECT_TIMEOUT_SECONDS": "1",
+        "RISKAPI_WEBHOOK_READ_TIMEOUT_SECONDS": "3",
         **env,
     }
 
