@@ -175,6 +175,14 @@ def stored_entered_in_error(session: Session, organisation_id: str) -> Iterator[
     return _stored_rows(session, _ERRORS, organisation_id, _ERRORS.c.assessment_id)
 
 
+def event_columns(row: Assessment) -> dict[str, Any]:
+    """The values of an assessment's row that its outbox events name (app/events/service.emit_about_assessment)."""
+    return {
+        name: getattr(row, name)
+        for name in ("id", "organisation_id", "subject_ref", "computed_level", "ruleset_key", "ruleset_version")
+    }
+
+
 def final_level() -> Any:
     """The level in force, for a select of `Assessment`: the latest override's, else the computed one (correlated
     on the assessment's organisation, as `effective_review_by`)."""

@@ -543,7 +543,7 @@ def _store_new(
         record_digest=repository.assessment_digest(new.values),
     )
     supersedes = new.values["supersedes"]
-    _emit_about(
+    events.emit_about_assessment(
         session,
         EventType.assessment_created if supersedes is None else EventType.assessment_revised,
         new.values,
@@ -552,37 +552,6 @@ def _store_new(
         **({} if supersedes is None else {"supersedes": supersedes}),
     )
     ASSESSMENTS_CREATED.labels(new.values["computed_level"]).inc()
-
-
-def _emit_about(
-    session: Session, event_type: EventType, row: Mapping[str, Any], *, level: str, base_url: str, **extra: Any
-) -> None:
-    """The outbox event of a change to the assessment `row` (its column values), after the change's audit event:
-    ids, levels and rule set in `data`; its subject_ref only beside it, for the audit of deliveries."""
-    events.emit(
-        session,
-        organisation_id=row["organisation_id"],
-        type=event_type,
-        data=events.assessment_data(
-            base_url=base_url,
-            assessment_id=row["id"],
-            computed_level=row["computed_level"],
-            level=level,
-            ruleset_key=row["ruleset_key"],
-            ruleset_version=row["ruleset_version"],
-            **extra,
-        ),
-        assessment_id=row["id"],
-        subject_ref=row["subject_ref"],
-    )
-
-
-def _columns(row: Assessment) -> dict[str, Any]:
-    """The values of an assessment's row that its events name."""
-    return {
-        name: getattr(row, name)
-        for name in ("id", "organisation_id", "subject_ref", "computed_level", "ruleset_key", "ruleset_version")
-    }
 
 
 class _Choice(TypedDict):
@@ -1009,7 +978,9 @@ def override_assessment(
         status=201,
         record_digest=repository.override_digest(values),
     )
-    _emit_about(session, EventType.assessment_overridden, _columns(row), level=body.level, base_url=base_url)
+    events.emit_about_assessment(
+        session, EventType.assessment_overridden, repository.event_columns(row), level=body.level, base_url=base_url
+    )
     _keep_created(session, idempotency, shown, None)
     return shown
 
@@ -1054,8 +1025,12 @@ def mark_entered_in_error(
         status=201,
         record_digest=repository.entered_in_error_digest(values),
     )
-    _emit_about(
-        session, EventType.assessment_entered_in_error, _columns(loaded.row), level=loaded.level, base_url=base_url
+    events.emit_about_assessment(
+        session,
+        EventType.assessment_entered_in_error,
+        repository.event_columns(loaded.row),
+        level=loaded.level,
+        base_url=base_url,
     )
     _keep_created(session, idempotency, shown, None)
     return shown

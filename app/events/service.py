@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -89,6 +90,38 @@ def assessment_data(
         **extra,
         "links": {"assessment": f"{base_url}/v1/assessments/{assessment_id}"},
     }
+
+
+def emit_about_assessment(
+    session: Session,
+    type: EventType,
+    assessment: Mapping[str, Any],
+    *,
+    level: str,
+    base_url: str,
+    dedupe_key: str | None = None,
+    **extra: Any,
+) -> Event | None:
+    """The event of a change to an assessment, from its row's values (`id`, `organisation_id`, `subject_ref`,
+    `computed_level`, `ruleset_key`, `ruleset_version`): its ids, levels and rule set in `data`, its subject_ref
+    only beside it, for the audit of deliveries."""
+    return emit(
+        session,
+        organisation_id=assessment["organisation_id"],
+        type=type,
+        data=assessment_data(
+            base_url=base_url,
+            assessment_id=assessment["id"],
+            computed_level=assessment["computed_level"],
+            level=level,
+            ruleset_key=assessment["ruleset_key"],
+            ruleset_version=assessment["ruleset_version"],
+            **extra,
+        ),
+        assessment_id=assessment["id"],
+        subject_ref=assessment["subject_ref"],
+        dedupe_key=dedupe_key,
+    )
 
 
 def envelope(event: Event) -> dict[str, Any]:

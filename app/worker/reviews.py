@@ -20,11 +20,11 @@ from sqlalchemy import exists, select, tuple_, union
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from app.assessments.models import Assessment, AssessmentEnteredInError, AssessmentOverride
-from app.assessments.repository import effective_review_by, final_level
+from app.assessments.repository import effective_review_by, event_columns, final_level
 from app.auth.models import Organisation
 from app.core.config import Settings
 from app.events.models import Event, EventLogStart
-from app.events.service import EventType, assessment_data, emit
+from app.events.service import EventType, emit_about_assessment
 
 SCAN_BATCH = 200
 
@@ -125,22 +125,14 @@ def _raise_for(
             if key in raised or not _eligible(assessment, review_by, log_started_at, settings):
                 continue
             with session_factory() as session, session.begin():
-                event = emit(
+                event = emit_about_assessment(
                     session,
-                    organisation_id=organisation_id,
-                    type=EventType.assessment_review_due,
-                    data=assessment_data(
-                        base_url=settings.base_url,
-                        assessment_id=assessment.id,
-                        computed_level=assessment.computed_level,
-                        level=level,
-                        ruleset_key=assessment.ruleset_key,
-                        ruleset_version=assessment.ruleset_version,
-                        review_by=review_by.isoformat().replace("+00:00", "Z"),
-                    ),
-                    assessment_id=assessment.id,
-                    subject_ref=assessment.subject_ref,
+                    EventType.assessment_review_due,
+                    event_columns(assessment),
+                    level=level,
+                    base_url=settings.base_url,
                     dedupe_key=key,
+                    review_by=review_by.isoformat().replace("+00:00", "Z"),
                 )
             written += event is not None
         if len(batch) < SCAN_BATCH:
