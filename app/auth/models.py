@@ -7,6 +7,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.db import Base, new_id, utcnow
 
+FHIR_IDENTIFIER_SYSTEM_MAX_LENGTH = 2048
+
 
 class Organisation(Base):
     __tablename__ = "organisations"
@@ -15,6 +17,8 @@ class Organisation(Base):
     slug: Mapped[str] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The identifier system of the pseudonymous case ids (subject_ref) in FHIR (docs/fhir.md); None until set.
+    fhir_identifier_system: Mapped[str | None] = mapped_column(String(FHIR_IDENTIFIER_SYSTEM_MAX_LENGTH), default=None)
 
 
 class ApiClient(Base):

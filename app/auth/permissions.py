@@ -27,6 +27,7 @@ class Operation(enum.StrEnum):
     read_audit = "read_audit"
     manage_keys = "manage_keys"
     manage_webhooks = "manage_webhooks"
+    manage_organisation = "manage_organisation"
 
 
 R = Role
@@ -43,6 +44,7 @@ GRANTS: dict[Operation, frozenset[Role]] = {
     Operation.read_audit: frozenset({R.auditor, R.admin}),
     Operation.manage_keys: frozenset({R.admin}),
     Operation.manage_webhooks: frozenset({R.admin}),
+    Operation.manage_organisation: frozenset({R.admin}),
 }
 
 # Operations that read or write case data: X-Acting-User is required and refusals are audited.

@@ -55,6 +55,9 @@ OPERATION_SCOPES: dict[Operation, str] = {
         " read their delivery attempts and redeliver an event (subscribing to assessment events also needs"
         " read_assessments)"
     ),
+    Operation.manage_organisation: (
+        "set the organisation's settings, such as the identifier system of its case ids in FHIR"
+    ),
 }
 
 

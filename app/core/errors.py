@@ -135,6 +135,15 @@ class Conflict(ProblemError):
     example_detail = "This revision was amended: override the latest revision (6c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f)"
 
 
+class FhirNotConfigured(ProblemError):
+    status, kind, title = 409, "fhir-not-configured", "FHIR is not configured for your organisation"
+    description = (
+        "Subjects in FHIR are identifiers in your organisation's own pseudonymous identifier system, and none is set. "
+        "An admin sets it with PUT /v1/organisation/fhir (or `riskapi org set-identifier-system`)."
+    )
+    example_detail = "Set your organisation's FHIR identifier system first: PUT /v1/organisation/fhir"
+
+
 class PreconditionFailed(ProblemError):
     status, kind, title = 412, "precondition-failed", "The resource has changed since you read it"
     description = "The If-Match ETag is stale: read the resource again and reapply your change."

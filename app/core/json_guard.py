@@ -28,7 +28,9 @@ import yaml
 from app.core.errors import BadRequest, FieldError, ValidationFailed
 from app.scoring.canonical import JsonCompatibleLoader
 
-JSON_MEDIA_TYPES = frozenset({"application/json", "application/problem+json", "application/merge-patch+json"})
+JSON_MEDIA_TYPES = frozenset(
+    {"application/json", "application/problem+json", "application/merge-patch+json", "application/fhir+json"}
+)
 YAML_MEDIA_TYPES = frozenset({"application/yaml", "application/x-yaml", "text/yaml"})
 BODY_MEDIA_TYPES = JSON_MEDIA_TYPES | YAML_MEDIA_TYPES
 # Integers every JSON implementation reads exactly (RFC 7493); beyond it a database column overflows.
