@@ -1,10 +1,11 @@
 """A questionnaire version as a FHIR R4 Questionnaire: the mapping (pure), and GET with Accept: application/fhir+json
 or `_format`. The enableWhen translation is checked against the engine's own reading of `enable_when` on generated
-conditions and answers, with an R4 enableWhen evaluator written here from the specification's operator table."""
+conditions and answers: flat lists with an R4 enableWhen evaluator written here from the specification's operator
+table, SDC enableWhenExpressions with fhirpathpy (the Python port of fhirpath.js, the evaluator LHC-Forms uses)."""
 
 from __future__ import annotations
 
-import datetime
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -13,12 +14,14 @@ import pytest
 import yaml
 from fastapi import FastAPI
 from fhir.resources.R4B.questionnaire import Questionnaire as FhirQuestionnaire
+from fhirpathpy import compile as compile_fhirpath
+from fhirpathpy.models import models as fhirpath_models
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app.auth.permissions import Role
 from app.fhir.canonical import SHIPPED_CANONICAL_BASE, YES_NO_UNKNOWN_SYSTEM, option_system
-from app.fhir.enable_when import SDC_ENABLE_WHEN_EXPRESSION, Atom, EnableRule, Translator, sibling_id
+from app.fhir.enable_when import SDC_ENABLE_WHEN_EXPRESSION, Atom, Coded, EnableRule, Translator, sibling_id
 from app.fhir.media import FHIR_JSON
 from app.fhir.questionnaire import (
     ITEM_CONTROL,
@@ -233,11 +236,12 @@ AGREEMENT = {
         {"id": "day", "section": "s", "type": "date", "question": "?", "allow_unknown": True},
         {"id": "note", "section": "s", "type": "text", "question": "?", "allow_unknown": True},
         {"id": "plain", "section": "s", "type": "text", "question": "?"},
+        {"id": "since", "section": "s", "type": "date", "question": "?"},
     ],
 }  # fmt: skip
 AGREEMENT_Q = parse_questionnaire(AGREEMENT)
 ITEMS = {item.id: item for item in AGREEMENT_Q.items}
-DAYS = ["2024-02-28", "2024-02-29", "2024-03-01"]
+DAYS = ["2020-02-29", "2021-02-28", "2021-03-01", "2024-02-28", "2024-02-29", "2024-03-01"]
 
 answer_values: dict[str, Any] = {
     "yn": st.sampled_from(["yes", "no", "unknown"]),
@@ -248,6 +252,7 @@ answer_values: dict[str, Any] = {
     "day": st.one_of(st.sampled_from(DAYS), st.just("unknown")),
     "note": st.sampled_from(["x", "unknown"]),
     "plain": st.sampled_from(["x", "unknown"]),
+    "since": st.sampled_from(DAYS),
 }
 
 
@@ -258,7 +263,7 @@ def leaves() -> st.SearchStrategy[dict[str, Any]]:
     )
     unknown = st.builds(
         lambda q: {"q": q, "is_unknown": True},
-        st.sampled_from(["yn", "single", "multi", "age", "day", "note", "plain"]),
+        st.sampled_from(["yn", "single", "multi", "age", "day", "note"]),
     )
     coded = st.one_of(
         st.builds(lambda op, v: {"q": "yn", op: v}, st.sampled_from(["eq", "ne"]), st.sampled_from(["yes", "no"])),
@@ -301,7 +306,24 @@ def leaves() -> st.SearchStrategy[dict[str, Any]]:
         ),
         st.builds(lambda a, b: {"q": "day", "between": sorted([a, b])}, st.sampled_from(DAYS), st.sampled_from(DAYS)),
     )
-    return st.one_of(presence, unknown, coded, ordered)
+    spans = st.sampled_from([("day", "since"), ("since", "day"), ("day", "day")])
+    differences = st.builds(
+        lambda unit, span, op, n: {f"{unit}_between": {"from": span[0], "to": span[1]}, op: n},
+        st.sampled_from(["days", "years"]),
+        spans,
+        st.sampled_from(["eq", "lt", "lte", "gt", "gte"]),
+        st.sampled_from([-1461, -365, -1, 0, 1, 2, 365, 366, 1095]),
+    ) | st.builds(
+        lambda unit, span, a, b: {
+            f"{unit}_between": {"from": span[0], "to": span[1]},
+            "between": [min(a, b), max(a, b)],
+        },
+        st.sampled_from(["days", "years"]),
+        spans,
+        st.integers(-4, 4),
+        st.integers(-4, 4),
+    )
+    return st.one_of(presence, unknown, coded, ordered, differences)
 
 
 def conditions() -> st.SearchStrategy[dict[str, Any]]:
@@ -358,6 +380,41 @@ def r4_holds(atom: Atom, response: dict[str, list[Any]]) -> bool:
     return any(compare[atom.operator](value, atom.answer) for value in answers)  # dates: ISO text compares as dates
 
 
+def as_questionnaire_response(response: dict[str, list[Any]]) -> dict[str, Any]:
+    """The answers as a QuestionnaireResponse, nested in a group as LHC-Forms nests them."""
+
+    def value(link_id: str, answer: Any) -> dict[str, Any]:
+        if isinstance(answer, Coded):
+            return {"valueCoding": {"system": answer.system, "version": answer.version, "code": answer.code}}
+        if isinstance(answer, bool):
+            return {"valueBoolean": answer}
+        if isinstance(answer, int):
+            return {"valueInteger": answer}
+        return {"valueDate": answer} if link_id in ("day", "since") else {"valueString": answer}
+
+    items = [
+        {"linkId": link_id, "answer": [value(link_id, answer) for answer in answers]}
+        for link_id, answers in response.items()
+    ]
+    return {
+        "resourceType": "QuestionnaireResponse",
+        "status": "completed",
+        "item": [{"linkId": "s.section", "item": items}],
+    }
+
+
+@functools.lru_cache(maxsize=256)
+def compiled(expression: str) -> Any:
+    return compile_fhirpath(expression, fhirpath_models["r4"])
+
+
+def fhirpath_enabled(expression: str, response: dict[str, list[Any]]) -> bool:
+    resource = as_questionnaire_response(response)
+    result = compiled(expression)(resource, {"resource": resource})
+    assert result in ([True], [False]), f"{expression} gave {result}: an enableWhenExpression must be true or false"
+    return bool(result[0])
+
+
 def r4_enabled(rule: EnableRule | None, response: dict[str, list[Any]]) -> bool:
     if rule is None:
         return True
@@ -365,7 +422,7 @@ def r4_enabled(rule: EnableRule | None, response: dict[str, list[Any]]) -> bool:
     return all(results) if rule.behavior in (None, "all") else any(results)
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     condition=conditions(),
     answers=st.fixed_dictionaries({}, optional=answer_values),
@@ -390,14 +447,17 @@ def test_enable_when_agrees_with_the_engine(
     translator = Translator({i.id: i for i in questionnaire.items}, BASE, "agreement", 1)
     rule = translator.rule(parsed, unknown_sibling_of="target" if paired else None)
     assert rule is not None
-    if rule.expression is not None:
-        assert translator.whens(parsed) is None or paired, "an expression only where no flat enableWhen exists"
-        return  # the expressions are read, not run: see test_expressions_read_as_the_engine
     response = response_items(answers, typed_unknown_text, sibling_false)
     expected = holds(parsed, answers, {})
+    ticked = {**response, "target.unknown": [True]}
+    if rule.expression is not None:
+        assert translator.whens(parsed) is None or paired, "an expression only where no flat enableWhen exists"
+        assert fhirpath_enabled(rule.expression, response) == expected
+        if paired:
+            assert fhirpath_enabled(rule.expression, ticked) is False
+        return
     assert r4_enabled(rule, response) == expected
     if paired:
-        ticked = {**response, "target.unknown": [True]}
         assert r4_enabled(rule, ticked) is False  # the typed item is disabled while "Not known" is ticked
 
 
@@ -453,26 +513,27 @@ def test_the_expression_extension_is_the_sdc_one() -> None:
     }
 
 
-def test_years_between_expression_counts_completed_years_as_the_engine() -> None:
-    """years_between is written with text slices of the dates (no calendar arithmetic on 29 February): checked
-    here by evaluating the same arithmetic in Python on the dates the engine sees."""
-
-    def completed(start: str, end: str) -> int:
-        def years(a: str, b: str) -> int:
-            return int(b[:4]) - int(a[:4]) - (1 if b[5:] < a[5:] else 0)
-
-        return years(start, end) if end >= start else 0 - years(end, start)
-
-    from app.scoring.conditions import years_between
-
-    days = [datetime.date(2020, 2, 27) + datetime.timedelta(days=n * 37) for n in range(0, 40)] + [
-        datetime.date(2020, 2, 29),
-        datetime.date(2021, 2, 28),
-        datetime.date(2024, 2, 29),
-    ]
-    for first in days:
-        for last in days:
-            assert completed(first.isoformat(), last.isoformat()) == years_between(first.isoformat(), last.isoformat())
+@pytest.mark.parametrize("unit", ["days", "years"])
+def test_date_differences_as_fhirpath_count_as_the_engine(unit: str) -> None:
+    """Every pair of dates around 29 February, both ways round: the expression and the engine agree."""
+    days = ["2019-03-01", "2020-02-28", "2020-02-29", "2021-02-28", "2021-03-01", "2024-02-29", "2025-02-28"]
+    for n in (-5, -1, 0, 1, 4, 365, 366):
+        condition = {f"{unit}_between": {"from": "day", "to": "since"}, "gte": n}
+        parsed = parse_questionnaire(
+            {**AGREEMENT, "items": [*AGREEMENT["items"], {"id": "t", "section": "s", "type": "boolean",
+                                                          "question": "?", "enable_when": condition}]}
+        ).items[-1].enable_when  # fmt: skip
+        assert parsed is not None
+        expression = Translator(ITEMS, BASE, "agreement", 1).expression(parsed)
+        outcomes = set()
+        for first in days:
+            for last in days:
+                expected = holds(parsed, {"day": first, "since": last}, {})
+                outcomes.add(expected)
+                assert fhirpath_enabled(expression, {"day": [first], "since": [last]}) == expected, (first, last, n)
+        assert fhirpath_enabled(expression, {"day": [days[0]]}) is False  # a date missing: false, as in the engine
+        if n in (0, 1):
+            assert outcomes == {True, False}
 
 
 # --- the route -----------------------------------------------------------------------------------------------------
