@@ -422,7 +422,7 @@ def r4_enabled(rule: EnableRule | None, response: dict[str, list[Any]]) -> bool:
     return all(results) if rule.behavior in (None, "all") else any(results)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     condition=conditions(),
     answers=st.fixed_dictionaries({}, optional=answer_values),
