@@ -171,6 +171,8 @@ PLAN: list[Step] = [
     Step("post", "/v1/rulesets/{key}/versions/{version}/evaluate", SHIPPED_RULESET),
     Step("get", "/v1/rulesets/{key}/versions/{version}/fixtures", SHIPPED_RULESET),
     Step("post", "/v1/rulesets/{key}/versions/{version}/impact", RULESET_V1),
+    Step("get", "/v1/fhir/Questionnaire"),  # canonical resolution (the shipped questionnaire)
+    Step("get", "/v1/fhir/CodeSystem"),
     Step("get", "/v1/organisation/current-rulesets"),
     Step("put", "/v1/organisation/current-rulesets"),  # back to the shipped rule set, so the example one can retire
     Step("get", "/v1/events"),  # the changes feed: every change above, from the oldest kept event

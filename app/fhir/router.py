@@ -5,7 +5,6 @@ resolves them, to the content the caller can see (shipped, and its organisation'
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Annotated, Any
 
 import orjson
@@ -20,12 +19,23 @@ from app.fhir.media import FHIR_JSON
 
 router = APIRouter(prefix="/v1/fhir", tags=["fhir"])
 
-Url = Annotated[
+URL_DESCRIPTION = "The canonical URL to resolve (required)."
+QuestionnaireUrl = Annotated[
     str | None,
     Query(
+        alias="url",
         max_length=2000,
-        description="The canonical URL to resolve (required), e.g. "
-        "`https://riskapi.org.uk/fhir/Questionnaire/online-exposure`.",
+        description=URL_DESCRIPTION,
+        examples=["https://riskapi.org.uk/fhir/Questionnaire/online-exposure"],
+    ),
+]
+CodeSystemUrl = Annotated[
+    str | None,
+    Query(
+        alias="url",
+        max_length=2000,
+        description=URL_DESCRIPTION,
+        examples=["https://riskapi.org.uk/fhir/CodeSystem/yes-no-unknown"],
     ),
 ]
 Version = Annotated[
@@ -126,34 +136,37 @@ BUNDLE_RESPONSE: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _search(name: str, resource_type: str, find: Callable[..., service.Found]) -> Callable[..., Response]:
-    def search(
-        caller: Reader,
-        session: SessionDep,
-        settings: SettingsDep,
-        request: Request,
-        url: Url = None,
-        version: Version = None,
-        format_: Format = None,
-    ) -> Response:
-        found = find(session, caller.organisation_id, _required(url), version, settings.base_url)
-        return _bundle(found, request, settings.base_url)
-
-    search.__name__ = name
-    search.__doc__ = (
-        f"Resolve a {resource_type} canonical: the versions of it that you can see (shipped content and your "
-        "organisation's own), as a FHIR searchset Bundle; `version` narrows to one. A URL that names nothing "
-        "gives an empty Bundle."
-    )
-    return search
+@router.get("/Questionnaire", responses={**COMMON, **BUNDLE_RESPONSE}, response_class=Response)
+def search_fhir_questionnaires(
+    caller: Reader,
+    session: SessionDep,
+    settings: SettingsDep,
+    request: Request,
+    url: QuestionnaireUrl = None,
+    version: Version = None,
+    format_: Format = None,
+) -> Response:
+    """Resolve a Questionnaire canonical (`https://riskapi.org.uk/fhir/Questionnaire/{key}` for shipped content,
+    `<RISKAPI_PUBLIC_BASE_URL>/fhir/Questionnaire/{key}` for your own): the versions of it that you can see
+    (shipped content and your organisation's own), as a FHIR searchset Bundle; `version` narrows to one. A URL that
+    names nothing gives an empty Bundle."""
+    found = service.search_questionnaires(session, caller.organisation_id, _required(url), version, settings.base_url)
+    return _bundle(found, request, settings.base_url)
 
 
-router.get(
-    "/CodeSystem", responses={**COMMON, **BUNDLE_RESPONSE}, response_class=Response, name="search_fhir_codesystems"
-)(_search("search_fhir_codesystems", "CodeSystem", service.search_codesystems))
-router.get(
-    "/Questionnaire",
-    responses={**COMMON, **BUNDLE_RESPONSE},
-    response_class=Response,
-    name="search_fhir_questionnaires",
-)(_search("search_fhir_questionnaires", "Questionnaire", service.search_questionnaires))
+@router.get("/CodeSystem", responses={**COMMON, **BUNDLE_RESPONSE}, response_class=Response)
+def search_fhir_codesystems(
+    caller: Reader,
+    session: SessionDep,
+    settings: SettingsDep,
+    request: Request,
+    url: CodeSystemUrl = None,
+    version: Version = None,
+    format_: Format = None,
+) -> Response:
+    """Resolve a CodeSystem canonical (yes-no-unknown, a choice item's options `{questionnaire key}.{item id}`, a
+    rule set's levels `{rule set key}.levels`): the versions of it that you can see (shipped content and your
+    organisation's own), as a FHIR searchset Bundle; `version` narrows to one. A URL that names nothing gives an
+    empty Bundle."""
+    found = service.search_codesystems(session, caller.organisation_id, _required(url), version, settings.base_url)
+    return _bundle(found, request, settings.base_url)
