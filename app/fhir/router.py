@@ -15,7 +15,7 @@ from app.core.config import SettingsDep
 from app.core.db import SessionDep
 from app.core.errors import BadRequest, FieldError
 from app.fhir import service
-from app.fhir.media import FHIR_JSON
+from app.fhir.media import FHIR_FORMATS, FHIR_JSON
 
 router = APIRouter(prefix="/v1/fhir", tags=["fhir"])
 
@@ -43,7 +43,13 @@ Version = Annotated[
     Query(max_length=20, description="The canonical's version (ours are whole numbers); default: every version."),
 ]
 Format = Annotated[
-    str | None, Query(alias="_format", max_length=50, description="Accepted as FHIR tools send it: the answer is JSON.")
+    str | None,
+    Query(
+        alias="_format",
+        max_length=50,
+        description="Accepted as FHIR tools send it: `json`, `application/fhir+json` or `application/json` (the "
+        "answer is FHIR JSON); another format is a 400.",
+    ),
 ]
 
 
@@ -82,6 +88,14 @@ def _outcome(detail: str) -> dict[str, Any]:
             "issue": [{"severity": "warning", "code": "processing", "diagnostics": detail}],
         }
     ).model_dump(mode="json", exclude_none=True)
+
+
+def _json_only(format_: str | None) -> None:
+    if format_ is not None and format_.strip().lower() not in FHIR_FORMATS:
+        raise BadRequest(
+            "_format names a representation this operation does not have",
+            errors=[FieldError(pointer="/_format", detail="use json (FHIR JSON)", location="query")],
+        )
 
 
 def _required(url: str | None) -> str:
@@ -150,6 +164,7 @@ def search_fhir_questionnaires(
     `<RISKAPI_PUBLIC_BASE_URL>/fhir/Questionnaire/{key}` for your own): the versions of it that you can see
     (shipped content and your organisation's own), as a FHIR searchset Bundle; `version` narrows to one. A URL that
     names nothing gives an empty Bundle."""
+    _json_only(format_)
     found = service.search_questionnaires(session, caller.organisation_id, _required(url), version, settings.base_url)
     return _bundle(found, request, settings.base_url)
 
@@ -168,5 +183,6 @@ def search_fhir_codesystems(
     rule set's levels `{rule set key}.levels`): the versions of it that you can see (shipped content and your
     organisation's own), as a FHIR searchset Bundle; `version` narrows to one. A URL that names nothing gives an
     empty Bundle."""
+    _json_only(format_)
     found = service.search_codesystems(session, caller.organisation_id, _required(url), version, settings.base_url)
     return _bundle(found, request, settings.base_url)

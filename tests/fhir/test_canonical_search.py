@@ -74,11 +74,20 @@ async def test_a_url_that_names_nothing_is_an_empty_bundle(
         assert "entry" not in bundle
 
 
-async def test_url_is_required(client: httpx.AsyncClient, tenant: Tenant, seeded: FastAPI) -> None:
+async def test_url_is_required_and_the_format_is_json(
+    client: httpx.AsyncClient, tenant: Tenant, seeded: FastAPI
+) -> None:
     for kind in ("Questionnaire", "CodeSystem"):
         got = await client.get(f"/v1/fhir/{kind}", headers=tenant.headers(Role.assessor))
         assert got.status_code == 400, got.text
         assert got.json()["errors"][0]["pointer"] == "/url"
+        xml = await client.get(
+            f"/v1/fhir/{kind}", params={"url": SHIPPED_Q, "_format": "xml"}, headers=tenant.headers(Role.assessor)
+        )
+        assert xml.status_code == 400, xml.text
+        assert xml.json()["errors"][0]["pointer"] == "/_format"
+        as_fhir_tools_ask = await search(client, tenant, kind, url=SHIPPED_Q, _format="json")
+        assert as_fhir_tools_ask["type"] == "searchset"
 
 
 async def test_the_codesystems_resolve(client: httpx.AsyncClient, tenant: Tenant, seeded: FastAPI) -> None:
