@@ -154,7 +154,7 @@ def create_assessment(
     )
     session.commit()  # 201 only once stored
     if isinstance(created, service.Replay):
-        return _replayed(created, fhir) if fhir is not None or created.status >= 300 else _replayed(created, vary=True)
+        return _replayed(created, fhir, vary=True)
     if fhir is not None:
         headers = {"Location": created.location, "ETag": fhir.etag}
         return fhir_response(fhir.resource, status_code=status.HTTP_201_CREATED, headers=headers)
