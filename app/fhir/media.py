@@ -52,7 +52,6 @@ def _format_parameter(
             "`application/fhir+json` or `application/json+fhir` asks for the FHIR representation (as `Accept: "
             "application/fhir+json` does; `_format` wins over `Accept`). Only JSON is served: any other value is "
             "a 422.",
-            examples=["json"],
         ),
     ] = None,
 ) -> str | None:
