@@ -4,8 +4,10 @@ override, and every notice, information gap, trigger and action of the shipped v
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -300,3 +302,11 @@ def test_the_documented_example_is_what_the_renderer_makes_of_its_assessment() -
     assert rendered == EXAMPLE, "regenerate app/fhir/risk_assessment_example.py:\n" + json.dumps(rendered, indent=4)
     RiskAssessment.model_validate(EXAMPLE)
     assert [extension["url"] for extension in EXAMPLE.get("extension", [])] == [REVIEW_BY]
+
+
+def test_the_documents_example_is_the_example() -> None:
+    """The RiskAssessment section's full example is the OpenAPI one (docs/fhir.md once the FHIR parts are merged)."""
+    docs = Path(__file__).resolve().parents[2] / "docs"
+    text = next(p for p in (docs / "fhir.md", docs / "fhir-risk-assessment.md") if p.exists()).read_text()
+    blocks = [json.loads(block) for block in re.findall(r"```json\n(.*?)\n```", text, flags=re.DOTALL)]
+    assert EXAMPLE in blocks

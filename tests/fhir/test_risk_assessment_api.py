@@ -250,15 +250,15 @@ async def test_revisions_overrides_and_entered_in_error_show_in_the_status(
     app: FastAPI, client: httpx.AsyncClient, configured: Tenant
 ) -> None:
     supervisor = configured.headers(Role.supervisor)
-    first = await created_id(client, configured, "Band: total 4 is medium")
+    medium = "Band: total 4 is medium"
+    first = await created_id(client, configured, medium)
     amended = await client.post(
-        f"/v1/assessments/{first}/revisions", json={"answers": answers_of("Band: total 4 is medium")}, headers=supervisor
+        f"/v1/assessments/{first}/revisions", json={"answers": answers_of(medium)}, headers=supervisor
     )
     assert amended.status_code == 201, amended.text
     second = amended.json()["id"]
-    overridden = await client.post(
-        f"/v1/assessments/{second}/override", json={"level": "high", "rationale": "Further contact."}, headers=supervisor
-    )
+    raise_to_high = {"level": "high", "rationale": "Further contact."}
+    overridden = await client.post(f"/v1/assessments/{second}/override", json=raise_to_high, headers=supervisor)
     assert overridden.status_code == 201, overridden.text
 
     earlier = parsed(await read(client, configured, first, FHIR))
