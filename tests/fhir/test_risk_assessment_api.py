@@ -30,7 +30,7 @@ UNKNOWN_AGE = "Unknown age alone"
 
 @pytest.fixture
 def tenant(app: FastAPI) -> Tenant:
-    return make_tenant(app, (Role.assessor,), (Role.supervisor,))
+    return make_tenant(app, (Role.assessor,), (Role.supervisor,), (Role.auditor,))
 
 
 @pytest.fixture
@@ -146,6 +146,20 @@ async def test_each_representation_has_its_etag_and_its_304(client: httpx.AsyncC
     # A tag of the other representation never matches.
     assert (await read(client, configured, assessment_id, {**FHIR, "If-None-Match": json_tag})).status_code == 200
     assert (await read(client, configured, assessment_id, {"If-None-Match": fhir_tag})).status_code == 200
+
+
+async def test_a_fhir_read_is_audited_with_the_digest_of_the_representation_returned(
+    client: httpx.AsyncClient, configured: Tenant
+) -> None:
+    assessment_id = await created_id(client, configured)
+    tag = (await read(client, configured, assessment_id, FHIR)).headers["etag"]
+    await read(client, configured, assessment_id, {**FHIR, "If-None-Match": tag})
+    listed = await client.get(
+        "/v1/audit/events", params={"limit": 200}, headers=configured.headers(Role.auditor, acting_user="dpo")
+    )
+    reads = [e for e in listed.json()["items"] if e["action"] == "assessment.read"]
+    assert [(e["resource_id"], e["status"]) for e in reads] == [(assessment_id, 200), (assessment_id, 304)]
+    assert {f'"{e["digest"]}-fhir"' for e in reads} == {tag}
 
 
 async def test_the_fhir_etag_changes_with_what_only_the_fhir_representation_shows(
@@ -311,6 +325,22 @@ async def test_a_fhir_create_replayed_under_json_accept_is_the_first_assessment_
     again = await create(client, configured, headers={**key, **FHIR})
     assert parsed(again) == parsed(first)
     assert assessments_stored(app) == 1
+
+
+async def test_format_is_no_part_of_the_request_an_idempotency_key_names(
+    client: httpx.AsyncClient, configured: Tenant
+) -> None:
+    key = {"Idempotency-Key": str(uuid.uuid4())}
+    first = await create(client, configured, headers=key)
+    replay = await client.post(
+        "/v1/assessments",
+        params={"_format": "json"},
+        json=create_body(V3),
+        headers={**configured.headers(Role.assessor), **key},
+    )
+    assert replay.status_code == 201, replay.text
+    assert replay.headers["idempotent-replayed"] == "true"
+    assert parsed(replay)["id"] == first.json()["id"]
 
 
 async def test_a_replay_renders_the_first_response_not_what_changed_since(
