@@ -73,9 +73,9 @@ IDEMPOTENCY_KEY_DESCRIPTION = (
     "Optional, per API client: makes a retry safe. A retry of the same request (method, path, query parameters "
     "other than `_format`, Content-Type and body) with the same key gets the first response again (kept at least "
     "24 hours) with `Idempotent-Replayed: true`: a 2xx, or a refusal due to the assessment's state (409 amended "
-    "or entered in error, 422 override direction refused). Any other error leaves the key free for the corrected request. The "
-    "same key with another request is a 422 `/problems/idempotency-key-reused`; a retry while the first is still "
-    "running is a 409 with Retry-After."
+    "or entered in error, 422 override direction refused). Any other error leaves the key free for the corrected "
+    "request. The same key with another request is a 422 `/problems/idempotency-key-reused`; a retry while the "
+    "first is still running is a 409 with Retry-After."
 )
 
 
