@@ -70,12 +70,12 @@ IncludeAnswersDep = Annotated[bool, Depends(_include_answers)]
 """Whether the request asked for the stored answers (`?include=answers`), its caller allowed to read them."""
 
 IDEMPOTENCY_KEY_DESCRIPTION = (
-    "Optional, per API client: makes a retry safe. A retry of the same request (method, path, query parameters, "
-    "Content-Type and body) with the same key gets the first response again (kept at least 24 hours) with "
-    "`Idempotent-Replayed: true`: a 2xx, or a refusal due to the assessment's state (409 amended or entered in "
-    "error, 422 override direction refused). Any other error leaves the key free for the corrected request. The "
-    "same key with another request is a 422 `/problems/idempotency-key-reused`; a retry while the first is still "
-    "running is a 409 with Retry-After."
+    "Optional, per API client: makes a retry safe. A retry of the same request (method, path, query parameters "
+    "other than `_format`, Content-Type and body) with the same key gets the first response again (kept at least "
+    "24 hours) with `Idempotent-Replayed: true`: a 2xx, or a refusal due to the assessment's state (409 amended "
+    "or entered in error, 422 override direction refused). Any other error leaves the key free for the corrected "
+    "request. The same key with another request is a 422 `/problems/idempotency-key-reused`; a retry while the "
+    "first is still running is a 409 with Retry-After."
 )
 
 
@@ -148,7 +148,8 @@ def request_fingerprint(
 
 
 async def _fingerprint(request: Request) -> str:
-    """The fingerprint of the request, its body as the middleware's guard parsed and checked it."""
+    """The fingerprint of the request, its body as the middleware's guard parsed and checked it. `_format` picks
+    the representation of the response, as `Accept` does: it is no part of the request."""
     checked: CheckedDocument | None = request.scope.get(CHECKED_DOCUMENT_KEY)
     body: Any = None  # no body: validation refuses the request
     if checked is not None and checked.is_json:
@@ -158,7 +159,7 @@ async def _fingerprint(request: Request) -> str:
     return request_fingerprint(
         request.method,
         request.url.path,
-        request.query_params.multi_items(),
+        [(name, value) for name, value in request.query_params.multi_items() if name != "_format"],
         request.headers.get("content-type"),
         body,
         floats=checked is None or checked.floats,

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Header, Path, Query, Response, status
+from fastapi import APIRouter, Body, Header, Path, Query, Request, Response, status
 from fastapi.responses import HTMLResponse
 from pydantic import AwareDatetime
 
@@ -39,6 +39,7 @@ from app.core.db import SessionDep
 from app.core.errors import (
     BadRequest,
     Conflict,
+    FhirNotConfigured,
     Forbidden,
     IdempotencyKeyReused,
     NotFound,
@@ -47,6 +48,8 @@ from app.core.errors import (
     problem_responses,
 )
 from app.core.pagination import DEFAULT_PAGE_SIZE, CursorQuery, LimitQuery
+from app.fhir.media import FHIR_JSON, FormatQuery, fhir_response, wants_fhir
+from app.fhir.risk_assessment import EXAMPLE as RISK_ASSESSMENT_EXAMPLE
 
 # A body without Content-Type is JSON, as the middleware's guard reads it (app/core/json_guard.py `media_type_of`).
 router = APIRouter(
@@ -64,6 +67,37 @@ IDEMPOTENT[409] = {
     **IDEMPOTENT[409],
     "description": f"{Conflict.title} (or a request with this Idempotency-Key is still running: Retry-After)",
 }
+# POST /v1/assessments: its 409 may also be FHIR not configured (a FHIR Accept, no identifier system).
+_CREATE_CONFLICTS = problem_responses(Conflict, FhirNotConfigured)[409]
+CREATE = {
+    **IDEMPOTENT,
+    409: {
+        **_CREATE_CONFLICTS,
+        "description": f"{_CREATE_CONFLICTS['description']}; or a request with this Idempotency-Key is still "
+        "running: Retry-After",
+    },
+}
+
+
+VARY = {"Vary": {"description": "`Accept`: the representation depends on it.", "schema": {"type": "string"}}}
+
+
+def _with_fhir(description: str) -> dict[str, Any]:
+    """The FHIR representation of a response whose JSON one FastAPI documents from the response model."""
+    return {
+        "description": description,
+        "headers": VARY,
+        "content": {
+            FHIR_JSON: {
+                "schema": {
+                    "type": "object",
+                    "description": "A FHIR R4 RiskAssessment (docs/fhir.md, RiskAssessment), with `Accept: "
+                    "application/fhir+json` or `_format=json`.",
+                },
+                "example": RISK_ASSESSMENT_EXAMPLE,
+            }
+        },
+    }
 
 
 REVISION_EXAMPLES = {
@@ -81,9 +115,16 @@ REVISION_EXAMPLES = {
 }
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=AssessmentRead, responses=IDEMPOTENT)
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=AssessmentRead,
+    responses={**CREATE, 201: _with_fhir("The assessment (as a RiskAssessment under FHIR Accept)")},
+)
 def create_assessment(
     body: AssessmentCreate,
+    request: Request,
+    format_: FormatQuery,
     caller: Writer,
     explain: ExplainDep,
     idempotency: WriterIdempotency,
@@ -99,25 +140,49 @@ def create_assessment(
     With no `ruleset`, the organisation's current rule set for the questionnaire is used and echoed back in
     `ruleset`. Send an `Idempotency-Key` to make retries safe: a retry gets the first 201
     again; a refusal (invalid answers, a rule set that does not exist) leaves the key free for the corrected request.
+
+    With `Accept: application/fhir+json` (or `_format=json`) the 201 is the FHIR RiskAssessment, with the ETag of
+    that representation (409 while your organisation has no FHIR identifier system, and nothing is stored); a
+    retry with the key gets the assessment first returned in the representation the retry asks for.
     """
     created = service.create_assessment(
         session, caller, body, today=today, base_url=settings.base_url, explain=explain, idempotency=idempotency
     )
+    # Rendered before the commit: a FHIR create the organisation cannot render (no identifier system) stores nothing.
+    fhir = (
+        service.created_as_fhir(session, caller, created, base_url=settings.base_url) if wants_fhir(request) else None
+    )
     session.commit()  # 201 only once stored
     if isinstance(created, service.Replay):
-        return _replayed(created)
+        return _replayed(created, fhir, vary=True)
+    if fhir is not None:
+        headers = {"Location": created.location, "ETag": fhir.etag}
+        return fhir_response(fhir.resource, status_code=status.HTTP_201_CREATED, headers=headers)
     response.headers["Location"] = created.location
     response.headers["ETag"] = created.etag
+    response.headers["Vary"] = "Accept"
     return created.model
 
 
-def _replayed(replay: service.Replay) -> Response:
-    """The response first sent for the Idempotency-Key, byte for byte."""
+def _replayed(replay: service.Replay, fhir: service.FhirShown | None = None, *, vary: bool = False) -> Response:
+    """The response first sent for the Idempotency-Key: byte for byte, or (`fhir`) the assessment it returned in
+    the FHIR representation the retry asks for. `vary`: the first response's route negotiates its representation."""
     headers = {"Idempotent-Replayed": "true"}
     if replay.location:
         headers["Location"] = replay.location
-    media_type = "application/problem+json" if replay.status >= 400 else "application/json"
-    return Response(replay.body, status_code=replay.status, headers=headers, media_type=media_type)
+    if fhir is not None:
+        return fhir_response(fhir.resource, status_code=replay.status, headers=headers)
+    if vary:
+        headers["Vary"] = "Accept"
+    if replay.status >= 400:
+        return _replayed_refusal(replay, headers)
+    return Response(replay.body, status_code=replay.status, headers=headers, media_type="application/json")
+
+
+def _replayed_refusal(replay: service.Replay, headers: dict[str, str]) -> Response:
+    """A refusal kept for the Idempotency-Key (a problem document), as first sent. The one place that would render
+    it as an OperationOutcome for a retry under FHIR Accept (app/fhir/outcome.py)."""
+    return Response(replay.body, status_code=replay.status, headers=headers, media_type="application/problem+json")
 
 
 @router.get("", response_model=AssessmentPage, responses=COMMON)
@@ -182,10 +247,18 @@ def list_assessments(
 @router.get(
     "/{assessment_id}",
     response_model=AssessmentRead,
-    responses={**ONE, 304: {"description": "Not modified (If-None-Match)"}},
+    responses={
+        **ONE,
+        **problem_responses(FhirNotConfigured),
+        200: _with_fhir("The assessment (as a RiskAssessment under FHIR Accept)"),
+        304: {"description": "Not modified (If-None-Match)", "headers": VARY},
+    },
 )
 def get_assessment(
     assessment_id: AssessmentId,
+    request: Request,
+    format_: FormatQuery,
+    settings: SettingsDep,
     caller: Reader,
     session: SessionDep,
     explain: ExplainDep,
@@ -199,13 +272,25 @@ def get_assessment(
 
     With `include=answers`, the answers stored with the revision too (property `answers`, absent otherwise); that
     representation has its own ETag.
+
+    With `Accept: application/fhir+json` (or `_format=json`), the assessment as a FHIR RiskAssessment, with its own
+    ETag (`"<digest>-fhir"`); `explain` and `include` do not apply to it (its `basis` points at the answers as a
+    QuestionnaireResponse). 409 while your organisation has no FHIR identifier system.
     """
+    if wants_fhir(request):
+        fhir, not_modified = service.get_assessment_fhir(
+            session, caller, assessment_id, base_url=settings.base_url, if_none_match=if_none_match
+        )
+        if not_modified:
+            return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": fhir.etag, "Vary": "Accept"})
+        return fhir_response(fhir.resource, headers={"ETag": fhir.etag})
     shown, not_modified = service.get_assessment(
         session, caller, assessment_id, explain=explain, with_answers=include_answers, if_none_match=if_none_match
     )
     if not_modified:
-        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": shown.etag})
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": shown.etag, "Vary": "Accept"})
     response.headers["ETag"] = shown.etag
+    response.headers["Vary"] = "Accept"
     return shown.model
 
 

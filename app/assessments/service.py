@@ -43,6 +43,7 @@ from app.assessments.schemas import (
 )
 from app.audit import service as audit
 from app.audit.chain import digest
+from app.auth import service as auth_service
 from app.auth.caller import Caller
 from app.core.conditional import none_match_holds
 from app.core.db import new_id, utcnow
@@ -52,20 +53,25 @@ from app.core.pagination import Position
 from app.core.seams import StateReadSeam
 from app.events import service as events
 from app.events.service import EventType
+from app.fhir.canonical import canonical_base
+from app.fhir.media import fhir_etag
+from app.fhir.risk_assessment import RiskAssessmentContext, risk_assessment
 from app.rulesets.service import (
     ResolvedRuleSet,
+    RuleSetForFhir,
     cached_resolution,
     get_ruleset_for_replay,
     labels_of,
     level_labels,
     resolve_ruleset,
+    ruleset_for_fhir,
     usable_levels,
 )
 from app.scoring import ENGINE_VERSION, AnswerError, Issue, Questionnaire
 from app.scoring.answers import is_iso_date
 from app.scoring.checker import GAP_RULE_ID
 from app.scoring.engine_versions import result_fields, with_field_defaults
-from app.scoring.models import DateItem
+from app.scoring.models import DateItem, MultiChoiceItem, SingleChoiceItem, YesNoUnknownItem
 from app.scoring.result import Result
 from app.scoring.reviews import review_by_after_override, review_within_days
 
@@ -1278,6 +1284,85 @@ def report(session: Session, caller: Caller, assessment_id: str) -> bytes:
         digest_of=html,
     )
     return html
+
+
+# --- FHIR: the RiskAssessment representation (app/fhir/risk_assessment.py) -----------------------------------
+
+
+@dataclass(frozen=True)
+class FhirShown:
+    """An assessment's RiskAssessment (a JSON-ready dict) and its digest (SHA-256 of its RFC 8785 form): the digest
+    of the read's audit event and, with the `-fhir` suffix of app/fhir/media.py `fhir_etag`, its ETag."""
+
+    resource: dict[str, Any]
+    digest: str
+
+    @property
+    def etag(self) -> str:
+        return fhir_etag(f'"{self.digest}"')
+
+
+def _answer_labels(questionnaire: Questionnaire) -> dict[str, dict[str, str]]:
+    labels: dict[str, dict[str, str]] = {}
+    for item in questionnaire.items:
+        if isinstance(item, SingleChoiceItem | MultiChoiceItem):
+            labels[item.id] = {option.code: option.label for option in item.options}
+        elif isinstance(item, YesNoUnknownItem):
+            labels[item.id] = {"yes": "Yes", "no": "No", "unknown": "Unknown"}
+    return labels
+
+
+def _fhir_context(
+    identifier_system: str, model: AssessmentRead, ruleset: RuleSetForFhir, public_base_url: str
+) -> RiskAssessmentContext:
+    questionnaire = ruleset.compiled.questionnaire
+    answered = (questionnaire.key, questionnaire.version) == (model.questionnaire.key, model.questionnaire.version)
+    gap_rule = ruleset.compiled.ruleset.unknown_answers
+    return RiskAssessmentContext(
+        identifier_system=identifier_system,
+        public_base_url=public_base_url,
+        canonical_base=canonical_base(ruleset.owner_organisation_id, public_base_url),
+        ruleset_title=ruleset.compiled.ruleset.title,
+        questions={item.id: item.question for item in questionnaire.items} if answered else {},
+        unknown_readings=ruleset.compiled.unknown_readings,
+        answer_labels=_answer_labels(questionnaire) if answered else {},
+        gap_level=gap_rule.level if gap_rule is not None else None,
+        level_labels=ruleset.level_labels,
+    )
+
+
+def as_fhir(session: Session, caller: Caller, model: AssessmentRead, *, base_url: str) -> FhirShown:
+    """`model` (an assessment as the JSON API shows it) as a RiskAssessment; 409 FhirNotConfigured while the
+    organisation has no identifier system. `base_url`: the public address the references point at."""
+    identifier_system = auth_service.fhir_identifier_system(session, caller.organisation_id)
+    ruleset = ruleset_for_fhir(session, caller.organisation_id, model.ruleset.key, model.ruleset.version)
+    resource = risk_assessment(model, _fhir_context(identifier_system, model, ruleset, base_url))
+    return FhirShown(resource, digest(resource))
+
+
+def created_as_fhir(
+    session: Session, caller: Caller, created: ShownAssessment | Replay, *, base_url: str
+) -> FhirShown | None:
+    """What `create_assessment` returned, as a RiskAssessment: the new assessment, or the assessment of a replayed
+    201 as it was first returned (its stored response); None for a replayed refusal (it stays a problem)."""
+    if isinstance(created, Replay):
+        if created.status >= 300:
+            return None
+        return as_fhir(session, caller, AssessmentRead.model_validate_json(created.body), base_url=base_url)
+    return as_fhir(session, caller, created.model, base_url=base_url)
+
+
+def get_assessment_fhir(
+    session: Session, caller: Caller, assessment_id: str, *, base_url: str, if_none_match: str | None = None
+) -> tuple[FhirShown, bool]:
+    """One revision as a RiskAssessment, and whether the caller's `If-None-Match` already holds it (the route then
+    answers 304); audited as `assessment.read` with the digest of this representation. Explanations and answers
+    are never part of it (the answers are the QuestionnaireResponse its `basis` points at)."""
+    loaded = _load(session, caller, assessment_id)
+    shown = as_fhir(session, caller, _render_loaded(session, caller, loaded, frozenset()), base_url=base_url)
+    not_modified = none_match_holds(shown.etag, if_none_match)
+    _record_about(session, caller, "assessment.read", loaded, shown.digest, status=304 if not_modified else 200)
+    return shown, not_modified
 
 
 # --- for other features -----------------------------------------------------------------------------------

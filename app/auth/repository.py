@@ -20,6 +20,10 @@ def organisation_by_slug(session: Session, slug: str) -> Organisation | None:
     return session.scalar(select(Organisation).where(Organisation.slug == slug))
 
 
+def fhir_identifier_system(session: Session, organisation_id: str) -> str | None:
+    return session.scalar(select(Organisation.fhir_identifier_system).where(Organisation.id == organisation_id))
+
+
 @dataclass(frozen=True, slots=True)
 class KeyRecord:
     """What authentication needs of a key and its client: one Core row, no ORM objects."""

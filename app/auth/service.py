@@ -22,7 +22,7 @@ from app.auth.models import ApiClient, ApiKey, Organisation
 from app.auth.permissions import Role
 from app.auth.schemas import ClientList, ClientRead, IssuedKey, KeyRead
 from app.core.db import utcnow
-from app.core.errors import Conflict, NotFound, Unauthenticated, ValidationFailed
+from app.core.errors import Conflict, FhirNotConfigured, NotFound, Unauthenticated, ValidationFailed
 from app.core.metrics import AUTH_FAILURES
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
@@ -52,6 +52,17 @@ def create_organisation(session: Session, slug: str, name: str) -> Organisation:
     session.add(organisation)
     session.flush()
     return organisation
+
+
+def fhir_identifier_system(session: Session, organisation_id: str) -> str:
+    """The organisation's pseudonymous identifier system in FHIR (docs/fhir.md); 409 FhirNotConfigured unset."""
+    system = repository.fhir_identifier_system(session, organisation_id)
+    if not system:
+        raise FhirNotConfigured(
+            "Set your organisation's FHIR identifier system first: PUT /v1/organisation/fhir (admin) or "
+            "`riskapi org set-identifier-system`"
+        )
+    return system
 
 
 def _new_key(

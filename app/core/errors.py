@@ -171,7 +171,8 @@ class ValidationFailed(ProblemError):
 class IdempotencyKeyReused(ProblemError):
     status, kind, title = 422, "idempotency-key-reused", "The Idempotency-Key was first used for another request"
     description = (
-        "An Idempotency-Key names one request: the same method and path, query parameters, Content-Type and body. "
+        "An Idempotency-Key names one request: the same method and path, query parameters (but `_format`), "
+        "Content-Type and body. "
         "This key was first used for a different one, whose response it keeps. Send this request with a new key."
     )
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
-from fastapi import Request, Response
+from fastapi import Depends, Query, Request, Response
+
+from app.core.errors import FieldError, ValidationFailed
 
 FHIR_JSON = "application/fhir+json"
 # What FHIR tools send as `_format` for JSON (FHIR R4, section 3.1.0.1.9 of the RESTful API).
@@ -38,3 +40,26 @@ def fhir_response(
         media_type=FHIR_JSON,
         headers={"Vary": "Accept", **(headers or {})},
     )
+
+
+def _format_parameter(
+    format_: Annotated[
+        str | None,
+        Query(
+            alias="_format",
+            max_length=64,
+            description="FHIR's `_format`, as FHIR tools send it: `json`, `application/json`, "
+            "`application/fhir+json` or `application/json+fhir` asks for the FHIR representation (as `Accept: "
+            "application/fhir+json` does; `_format` wins over `Accept`). Only JSON is served: any other value is "
+            "a 422.",
+        ),
+    ] = None,
+) -> str | None:
+    if format_ is not None and format_.strip().lower() not in FHIR_FORMATS:
+        detail = f"_format '{format_}' is not served; use one of {', '.join(sorted(FHIR_FORMATS))}"
+        raise ValidationFailed(detail, errors=[FieldError(pointer="/_format", detail=detail, location="query")])
+    return format_
+
+
+# Declares `_format` on an operation (unknown query parameters are a 400) and refuses formats not served.
+FormatQuery = Annotated[str | None, Depends(_format_parameter)]

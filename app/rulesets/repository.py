@@ -112,6 +112,13 @@ def resolve_named_row(session: Session, organisation_id: str, key: str, version:
     return _resolved(connection.execute(_RESOLVE_VERSION, params).first())
 
 
+def owner_of_version(session: Session, organisation_id: str, key: str, version: int) -> tuple[bool, str | None]:
+    """(found, owner organisation id: None for shipped content) of a rule-set version the organisation can see."""
+    statement = readable(organisation_id).where(RuleSetVersion.key == key, RuleSetVersion.version == version)
+    owner = session.execute(statement.with_only_columns(RuleSetVersion.owner_organisation_id)).first()
+    return (False, None) if owner is None else (True, owner[0])
+
+
 def resolve_current_row(
     session: Session, organisation_id: str, questionnaire_key: str, questionnaire_version: int | None
 ) -> ResolvedRow | None:

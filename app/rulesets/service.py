@@ -308,6 +308,24 @@ def get_ruleset_for_replay(
     return _compiled_for(session, organisation_id, row)
 
 
+@dataclass(frozen=True)
+class RuleSetForFhir:
+    """A stored assessment's rule-set version as its FHIR RiskAssessment names it: its owner (None: shipped content,
+    whose canonicals are the fixed ones), its compiled content and its levels' labels."""
+
+    owner_organisation_id: str | None
+    compiled: CompiledRuleSet
+    level_labels: Mapping[str, str]
+
+
+def ruleset_for_fhir(session: Session, organisation_id: str, ruleset_key: str, ruleset_version: int) -> RuleSetForFhir:
+    found, owner = repository.owner_of_version(session, organisation_id, ruleset_key, ruleset_version)
+    if not found:
+        raise NotFound(f"No rule set '{ruleset_key}' version {ruleset_version}")
+    resolved = get_ruleset_for_replay(session, organisation_id, ruleset_key, ruleset_version)
+    return RuleSetForFhir(owner, resolved.compiled, resolved.level_labels)
+
+
 def labels_of(level_labels: Mapping[str, str], level: str, computed_level: str) -> dict[str, str]:
     """`level_label` and `computed_level_label` of a result, from its rule-set version's labels (a level the
     version does not name, which only a damaged record could hold, is labelled from its id)."""
