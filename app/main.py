@@ -25,6 +25,7 @@ from app.core.query_parameters import RefuseUnknownQueryParameters
 from app.core.ratelimit import build_rate_limiters
 from app.core.security_headers import SecurityHeadersMiddleware
 from app.events.router import router as events_router
+from app.fhir.outcome import negotiate
 from app.health.router import router as health_router
 from app.health.service import head_revisions
 from app.organisation.router import router as organisation_router
@@ -103,6 +104,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.rate_limiter, app.state.auth_failure_limiter = build_rate_limiters(settings, engine)
     app.state.case_records = CASE_RECORDS
     install_error_handlers(app)
+    app.state.problem_negotiator = negotiate  # problems as an OperationOutcome under FHIR's Accept
     for router in ROUTERS:
         app.include_router(router)
     install_openapi(app, describe_operation=describe_access)
