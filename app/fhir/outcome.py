@@ -22,6 +22,8 @@ from app.fhir.media import fhir_response, wants_fhir
 # of the document that holds its answer (the answer checks name items by id, as `/answers/<item id>`).
 QUESTIONNAIRE_RESPONSE_ITEMS_KEY = "riskapi.fhir.questionnaire_response_items"
 ANSWERS_PREFIX = "/answers/"
+# The create model's fields a QuestionnaireResponse stands for (rule-set resolution names them): its elements.
+CREATE_FIELD_ELEMENTS = {"questionnaire": "/questionnaire", "ruleset": "/questionnaire", "subject_ref": "/subject"}
 MISSING_PREFIX = "required item is missing"
 
 ISSUE_CODES = {
@@ -84,7 +86,8 @@ def _issue(status: int, error: Mapping[str, Any], items: Mapping[str, str] | Non
         if pointer.startswith(ANSWERS_PREFIX) and pointer.count("/") == 2:
             issue["expression"] = [_item_expression(_unescape(pointer.removeprefix(ANSWERS_PREFIX)), items)]
         elif not pointer.startswith(ANSWERS_PREFIX):
-            issue["expression"] = [fhirpath_of_pointer(pointer)]
+            field = pointer.split("/")[1] if pointer else ""
+            issue["expression"] = [fhirpath_of_pointer(CREATE_FIELD_ELEMENTS.get(field, pointer))]
     where = pointer if location == "body" else f"{location} {pointer.lstrip('/')}"
     issue["diagnostics"] = detail if "expression" in issue else f"{where or '(the body)'}: {detail}"
     return issue
