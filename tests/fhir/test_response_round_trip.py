@@ -49,7 +49,11 @@ def test_answers_survive_a_questionnaire_response(ruleset: dict[str, Any], test:
         document, QUESTIONNAIRES[version], base=SHIPPED_CANONICAL_BASE, identifier_system=CASE_SYSTEM
     )
     assert read.answers == test["answers"]
-    assert (read.questionnaire_key, read.questionnaire_version, read.subject_ref) == ("online-exposure", version, "case-42")
+    assert (read.questionnaire_key, read.questionnaire_version, read.subject_ref) == (
+        "online-exposure",
+        version,
+        "case-42",
+    )
     assert document["questionnaire"] == f"{SHIPPED_CANONICAL_BASE}/Questionnaire/online-exposure|{version}"
     assert all(group["linkId"].endswith(".section") for group in document["item"])
 
@@ -61,7 +65,9 @@ def test_unknown_age_and_concern_date_are_the_unknown_siblings() -> None:
     for item_id in ("child_age_years", "concern_date"):
         assert item_id not in by_link
         assert by_link[item_id + UNKNOWN_SUFFIX]["answer"] == [{"valueBoolean": True}]
-    read = answers_from_response(document, QUESTIONNAIRES[2], base=SHIPPED_CANONICAL_BASE, identifier_system=CASE_SYSTEM)
+    read = answers_from_response(
+        document, QUESTIONNAIRES[2], base=SHIPPED_CANONICAL_BASE, identifier_system=CASE_SYSTEM
+    )
     assert read.answers == answers
 
 
@@ -71,7 +77,9 @@ def test_flat_items_and_a_false_unknown_sibling_are_read_too() -> None:
     flat = [item for group in document["item"] for item in group["item"]]
     flat.append({"linkId": "concern_date" + UNKNOWN_SUFFIX, "answer": [{"valueBoolean": False}]})
     document["item"] = flat
-    read = answers_from_response(document, QUESTIONNAIRES[2], base=SHIPPED_CANONICAL_BASE, identifier_system=CASE_SYSTEM)
+    read = answers_from_response(
+        document, QUESTIONNAIRES[2], base=SHIPPED_CANONICAL_BASE, identifier_system=CASE_SYSTEM
+    )
     assert read.answers == answers
 
 
@@ -125,12 +133,15 @@ async def test_questionnaire_response_read_gives_back_the_stored_answers(
     assert document["status"] == "completed"
     assert document["subject"] == {"identifier": {"system": CASE_SYSTEM, "value": "case-7"}}
     assert document["authored"].startswith(created.json()["created_at"][:19])
-    read = answers_from_response(document, QUESTIONNAIRES[1], base=SHIPPED_CANONICAL_BASE, identifier_system=CASE_SYSTEM)
+    read = answers_from_response(
+        document, QUESTIONNAIRES[1], base=SHIPPED_CANONICAL_BASE, identifier_system=CASE_SYSTEM
+    )
     assert read.answers == answers
     # what the read gives is a body the create accepts, and it scores the same
     again = await client.post("/v1/assessments", content=_dumps(document), headers=fhir_headers(configured))
     assert again.status_code == 201, again.text
     assert _result(again.json()) == _result(created.json())
+
 
 def _dumps(document: dict[str, Any]) -> bytes:
     import json
