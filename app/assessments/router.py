@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Header, Path, Query, Response, status
 from fastapi.responses import HTMLResponse
@@ -270,6 +270,13 @@ def get_questionnaire_response(
     caller: AnswersReader,
     session: SessionDep,
     settings: SettingsDep,
+    _format: Annotated[
+        Literal["json", "application/json", "application/fhir+json", "application/json+fhir"] | None,
+        Query(
+            alias="_format",
+            description="As FHIR tools send it: JSON is the one format served (FHIR R4 RESTful API, `_format`).",
+        ),
+    ] = None,
 ) -> Response:
     """The answers stored with this revision as a FHIR R4 QuestionnaireResponse (`application/fhir+json`): status
     completed, our questionnaire's canonical|version, the subject as an identifier in your organisation's identifier
