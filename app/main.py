@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi.routing import APIRoute
 from fastapi_offline import FastAPIOffline
+from pydantic import BaseModel
 
 from app.assessments.integrity import AssessmentRecords
 from app.assessments.router import router as assessments_router
@@ -60,6 +61,11 @@ ROUTERS: list[APIRouter] = [
 ]
 
 
+# Request bodies a dependency reads by media type (the create body: JSON or a FHIR QuestionnaireResponse), which
+# FastAPI cannot see: their routes declare them with `openapi_extra` and a `$ref` to these components.
+BODY_MODELS_READ_BY_DEPENDENCIES: tuple[type[BaseModel], ...] = (AssessmentCreate,)
+
+
 # The case records `audit verify` checks against the events that created them.
 CASE_RECORDS: tuple[CaseRecords, ...] = (AssessmentRecords(),)
 
@@ -108,8 +114,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.problem_negotiator = negotiate  # problems as an OperationOutcome under FHIR's Accept
     for router in ROUTERS:
         app.include_router(router)
-    # The create body is read by a dependency (JSON or FHIR): its JSON schema is declared with the route.
-    install_openapi(app, describe_operation=describe_access, body_models=(AssessmentCreate,))
+    install_openapi(app, describe_operation=describe_access, body_models=BODY_MODELS_READ_BY_DEPENDENCIES)
     app.add_middleware(
         RequestContextMiddleware, max_body_bytes=settings.max_body_bytes, max_header_bytes=settings.max_header_bytes
     )

@@ -205,7 +205,7 @@ async def _create_body(request: Request, caller: Writer, settings: SettingsDep) 
     body; a FHIR QuestionnaireResponse (`application/fhir+json`) read into one (app/fhir/intake.py), in a short
     transaction of its own that ends before the route's."""
     checked: CheckedDocument | None = request.scope.get(CHECKED_DOCUMENT_KEY)
-    if checked is None or checked.document is None:
+    if checked is None:  # no body, or zero bytes (`null` is a body: of the wrong type)
         raise body_required("A JSON body is required")
     if not checked.is_json:
         raise UnsupportedMediaType(f"'{checked.media_type}' is not accepted; send application/json or {FHIR_JSON}")
