@@ -8,9 +8,11 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi.routing import APIRoute
 from fastapi_offline import FastAPIOffline
+from pydantic import BaseModel
 
 from app.assessments.integrity import AssessmentRecords
 from app.assessments.router import router as assessments_router
+from app.assessments.schemas import AssessmentCreate
 from app.audit.router import router as audit_router
 from app.audit.service import CaseRecords
 from app.auth.openapi import describe_access
@@ -25,6 +27,7 @@ from app.core.query_parameters import RefuseUnknownQueryParameters
 from app.core.ratelimit import build_rate_limiters
 from app.core.security_headers import SecurityHeadersMiddleware
 from app.events.router import router as events_router
+from app.fhir.outcome import negotiate
 from app.fhir.router import router as fhir_router
 from app.health.router import router as health_router
 from app.health.service import head_revisions
@@ -58,6 +61,11 @@ ROUTERS: list[APIRouter] = [
     webhooks_router,
     health_router,
 ]
+
+
+# Request bodies a dependency reads by media type (the create body: JSON or a FHIR QuestionnaireResponse), which
+# FastAPI cannot see: their routes declare them with `openapi_extra` and a `$ref` to these components.
+BODY_MODELS_READ_BY_DEPENDENCIES: tuple[type[BaseModel], ...] = (AssessmentCreate,)
 
 
 # The case records `audit verify` checks against the events that created them.
@@ -105,9 +113,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.rate_limiter, app.state.auth_failure_limiter = build_rate_limiters(settings, engine)
     app.state.case_records = CASE_RECORDS
     install_error_handlers(app)
+    app.state.problem_negotiator = negotiate  # problems as an OperationOutcome under FHIR's Accept
     for router in ROUTERS:
         app.include_router(router)
-    install_openapi(app, describe_operation=describe_access)
+    install_openapi(app, describe_operation=describe_access, body_models=BODY_MODELS_READ_BY_DEPENDENCIES)
     app.add_middleware(
         RequestContextMiddleware, max_body_bytes=settings.max_body_bytes, max_header_bytes=settings.max_header_bytes
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Header, Path, Query, Request, Response, status
 from fastapi.responses import HTMLResponse
@@ -10,6 +10,8 @@ from pydantic import AwareDatetime
 
 from app.assessments import service
 from app.assessments.dependencies import (
+    AnswersReader,
+    CreateBody,
     ExplainDep,
     IncludeAnswersDep,
     Reader,
@@ -22,7 +24,6 @@ from app.assessments.dependencies import (
 )
 from app.assessments.report import CSP as REPORT_CSP
 from app.assessments.schemas import (
-    AssessmentCreate,
     AssessmentPage,
     AssessmentRead,
     EnteredInErrorCreate,
@@ -115,25 +116,62 @@ REVISION_EXAMPLES = {
 }
 
 
+QUESTIONNAIRE_RESPONSE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **ONE,
+    **problem_responses(FhirNotConfigured),
+    200: {
+        "description": "The stored answers as a FHIR R4 QuestionnaireResponse",
+        "content": {FHIR_JSON: {"schema": {"type": "object"}, "example": examples.questionnaire_response_request()}},
+        "headers": {"ETag": {"description": "The representation's tag", "schema": {"type": "string"}}},
+    },
+}
+
+# The create body, JSON or FHIR, is read by a dependency (CreateBody): declared here for the OpenAPI document.
+CREATE_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/AssessmentCreate"}},
+            FHIR_JSON: {
+                "schema": {
+                    "type": "object",
+                    "description": "A FHIR R4 QuestionnaireResponse (status completed) to one of our questionnaires "
+                    "(`questionnaire`: canonical URL|version), its subject `identifier` in your organisation's "
+                    "identifier system (GET /v1/organisation/fhir); answers by linkId (docs/fhir.md).",
+                },
+                "example": examples.questionnaire_response_request(),
+            },
+        },
+    }
+}
+
+
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=AssessmentRead,
     responses={**CREATE, 201: _with_fhir("The assessment (as a RiskAssessment under FHIR Accept)")},
+    openapi_extra=CREATE_BODY,
 )
 def create_assessment(
-    body: AssessmentCreate,
     request: Request,
     format_: FormatQuery,
     caller: Writer,
     explain: ExplainDep,
     idempotency: WriterIdempotency,
+    body: CreateBody,
     session: SessionDep,
     today: TodayDep,
     settings: SettingsDep,
     response: Response,
 ) -> AssessmentRead | Response:
     """Score a questionnaire about one child and store the assessment (201 with Location).
+
+    The body is JSON (`application/json`) or a FHIR QuestionnaireResponse (`Content-Type: application/fhir+json`,
+    docs/fhir.md): the same scoring, storage, audit and Idempotency-Key. A QuestionnaireResponse holding a direct
+    identifier (an NHS number, `contained`, `text`, `author`, `source`, a literal reference) is a 422 naming the
+    element, and nothing is stored; without an identifier system set for the organisation it is a 409
+    `/problems/fhir-not-configured`. Errors are an OperationOutcome under `Accept: application/fhir+json`.
 
     Answers are validated first: a 422 lists every invalid answer with a pointer such as
     `/answers/child_age_years`, a date answer after today among them (the UK's date, with one day's tolerance).
@@ -292,6 +330,33 @@ def get_assessment(
     response.headers["ETag"] = shown.etag
     response.headers["Vary"] = "Accept"
     return shown.model
+
+
+@router.get(
+    "/{assessment_id}/questionnaire-response",
+    response_class=Response,
+    responses=QUESTIONNAIRE_RESPONSE_RESPONSES,
+)
+def get_questionnaire_response(
+    assessment_id: AssessmentId,
+    caller: AnswersReader,
+    session: SessionDep,
+    settings: SettingsDep,
+    _format: Annotated[
+        Literal["json", "application/json", "application/fhir+json", "application/json+fhir"] | None,
+        Query(
+            alias="_format",
+            description="As FHIR tools send it: JSON is the one format served (FHIR R4 RESTful API, `_format`).",
+        ),
+    ] = None,
+) -> Response:
+    """The answers stored with this revision as a FHIR R4 QuestionnaireResponse (`application/fhir+json`): status
+    completed, our questionnaire's canonical|version, the subject as an identifier in your organisation's identifier
+    system, `authored` = when the assessment was created, items in their section groups (docs/fhir.md). Audited as
+    `assessment.read_answers`, like `include=answers`. A 409
+    `/problems/fhir-not-configured` while your organisation has no identifier system."""
+    resource, etag = service.questionnaire_response(session, caller, assessment_id, public_base_url=settings.base_url)
+    return fhir_response(resource, headers={"ETag": etag})
 
 
 @router.get("/{assessment_id}/revisions", response_model=RevisionChain, responses=ONE)

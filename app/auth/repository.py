@@ -118,3 +118,9 @@ def organisation_ids_and_slugs(session: Session, slug: str | None = None) -> lis
     if slug is not None:
         stmt = stmt.where(Organisation.slug == slug)
     return [(row.id, row.slug) for row in session.execute(stmt)]
+
+
+def set_fhir_identifier_system(session: Session, organisation_id: str, system: str) -> None:
+    session.execute(
+        update(Organisation).where(Organisation.id == organisation_id).values(fhir_identifier_system=system)
+    )

@@ -11,6 +11,8 @@ from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute, iter_route_contexts
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
 from starlette.routing import BaseRoute
 
 from app.core.errors import (
@@ -42,6 +44,48 @@ def _add(operation: dict[str, Any], *errors: type[ProblemError]) -> None:
 
 
 PROBLEM_SCHEMA = {"$ref": "#/components/schemas/Problem"}
+FHIR_JSON = "application/fhir+json"
+OPERATION_OUTCOME_SCHEMA = {"$ref": "#/components/schemas/OperationOutcome"}
+# Every problem is an OperationOutcome instead when the request's Accept lists application/fhir+json (or `_format`
+# asks for it: app/fhir/outcome.py); the FHIR specification defines the resource, this is its outline.
+OPERATION_OUTCOME = {
+    "type": "object",
+    "title": "OperationOutcome",
+    "description": "A FHIR R4 OperationOutcome: the problem, when the request's Accept lists application/fhir+json "
+    "(docs/fhir.md). One issue per invalid field, else one issue.",
+    "required": ["resourceType", "issue"],
+    "properties": {
+        "resourceType": {"type": "string", "enum": ["OperationOutcome"], "description": "Always `OperationOutcome`."},
+        "issue": {
+            "type": "array",
+            "description": "What is wrong.",
+            "items": {
+                "type": "object",
+                "required": ["severity", "code"],
+                "properties": {
+                    "severity": {"type": "string", "description": "Always `error`."},
+                    "code": {
+                        "type": "string",
+                        "description": "The FHIR issue type, from the status: e.g. `structure` (400), `invalid` "
+                        "(422), `required`, `value`, `conflict` (409), `not-found` (404), `login` (401).",
+                    },
+                    "diagnostics": {"type": "string", "description": "What is wrong, in plain words."},
+                    "expression": {
+                        "type": "array",
+                        "items": {"type": "string"},
+                        "description": "For a QuestionnaireResponse body: a FHIRPath to the element, e.g. "
+                        "`QuestionnaireResponse.item[0].item[2].answer[0].valueCoding`.",
+                    },
+                    "details": {
+                        "type": "object",
+                        "description": "`text`: the problem's title and type, e.g. `The request has invalid fields "
+                        "(/problems/validation-error)`.",
+                    },
+                },
+            },
+        },
+    },
+}
 PROBLEMS_BY_STATUS: dict[int, type[ProblemError]] = {cls.status: cls for cls in PROBLEM_TYPES.values()}
 
 PARAMETER_VALIDATION_EXAMPLE = f"{ValidationFailed.kind}-in-a-parameter"
@@ -70,7 +114,10 @@ def _problems_only(operation: dict[str, Any], shared_examples: dict[str, Any]) -
                 example = problem_example(ValidationFailed, errors=EXAMPLE_PARAMETER_ERRORS)
             shared_examples.setdefault(name, copy.deepcopy(example))
             refs[kind] = {"$ref": f"#/components/examples/{name}"}
-        response["content"] = {PROBLEM_MEDIA_TYPE: {"schema": dict(PROBLEM_SCHEMA), "examples": refs}}
+        response["content"] = {
+            PROBLEM_MEDIA_TYPE: {"schema": dict(PROBLEM_SCHEMA), "examples": refs},
+            FHIR_JSON: {"schema": dict(OPERATION_OUTCOME_SCHEMA)},
+        }
 
 
 OperationDescriber = Callable[[Dependant, dict[str, Any]], None]
@@ -91,7 +138,28 @@ def _describe_operations(schema: dict[str, Any], routes: Sequence[BaseRoute], de
                 describe(route.dependant, operation)
 
 
-def install_openapi(app: FastAPI, describe_operation: OperationDescriber | None = None) -> None:
+def _add_body_models(schema: dict[str, Any], models: Sequence[type[BaseModel]]) -> None:
+    """Components for the request bodies a dependency reads (declared with `openapi_extra` and a `$ref`), which
+    FastAPI does not see; a component FastAPI already made is kept as it is."""
+    if not models:
+        return
+    _, definitions = models_json_schema(
+        [(model, "validation") for model in models], ref_template="#/components/schemas/{model}"
+    )
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    for name, definition in definitions.get("$defs", {}).items():
+        for member in definition.get("properties", {}).values():
+            if "default" in member and member["default"] is None:
+                del member["default"]  # as FastAPI shows an optional member: left out when not sent
+        components.setdefault(name, definition)
+    schema["components"]["schemas"] = dict(sorted(components.items()))
+
+
+def install_openapi(
+    app: FastAPI,
+    describe_operation: OperationDescriber | None = None,
+    body_models: Sequence[type[BaseModel]] = (),
+) -> None:
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:
             return app.openapi_schema
@@ -102,6 +170,7 @@ def install_openapi(app: FastAPI, describe_operation: OperationDescriber | None 
             description=app.description,
             routes=app.routes,
         )
+        _add_body_models(schema, body_models)
         shared_examples: dict[str, Any] = {}
         for path_item in schema.get("paths", {}).values():
             for method in HTTP_METHODS:
@@ -124,6 +193,9 @@ def install_openapi(app: FastAPI, describe_operation: OperationDescriber | None 
         if describe_operation is not None:
             _describe_operations(schema, app.routes, describe_operation)
         schema.setdefault("components", {})["examples"] = dict(sorted(shared_examples.items()))
+        schemas = schema["components"].setdefault("schemas", {})
+        schemas["OperationOutcome"] = copy.deepcopy(OPERATION_OUTCOME)
+        schema["components"]["schemas"] = dict(sorted(schemas.items()))
         for unused in ("HTTPValidationError", "ValidationError"):
             schema.get("components", {}).get("schemas", {}).pop(unused, None)
         app.openapi_schema = schema

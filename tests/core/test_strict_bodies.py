@@ -16,7 +16,7 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from pydantic import BaseModel, ValidationError
 
 from app.auth.permissions import Role
-from app.main import create_app
+from app.main import BODY_MODELS_READ_BY_DEPENDENCIES, create_app
 from tests.conftest import Tenant, make_settings
 
 # What Pydantic's lax mode would turn into the field's type, and the JSON a careless client sends for it.
@@ -47,6 +47,8 @@ def _models_in(annotation: Any) -> list[type[BaseModel]]:
 def request_body_models() -> list[type[BaseModel]]:
     app = create_app(make_settings("sqlite:///:memory:"))
     models: dict[str, type[BaseModel]] = {}
+    for model in BODY_MODELS_READ_BY_DEPENDENCIES:
+        models.update((m.__qualname__, m) for m in _models_in(model))
     for route in iter_route_contexts(app.routes):
         if isinstance(route.original_route, APIRoute):
             models.update((m.__qualname__, m) for m in _body_models(route.dependant))
@@ -148,17 +150,27 @@ def _bound(path: str) -> str:
     return re.sub(r"\{(\w+)\}", lambda m: "1" if m.group(1) == "version" else "ab", path)
 
 
+DEPENDENCY_BODY_REFS = {f"#/components/schemas/{m.__name__}" for m in BODY_MODELS_READ_BY_DEPENDENCIES}
+
+
 def _requires_body(dependant: Dependant) -> bool:
     return any(f.field_info.is_required() for f in dependant.body_params) or any(
         _requires_body(d) for d in dependant.dependencies
     )
 
 
+def _reads_a_dependency_body(route: APIRoute) -> bool:
+    """A JSON body a dependency reads (declared in `openapi_extra` with a `$ref` to its model)."""
+    content = (route.openapi_extra or {}).get("requestBody", {}).get("content", {})
+    return content.get("application/json", {}).get("schema", {}).get("$ref") in DEPENDENCY_BODY_REFS
+
+
 async def test_every_operation_that_needs_a_body_says_so_when_it_has_none(app: FastAPI, tenant: Tenant) -> None:
     operations = [
         (method, route.path)
         for route in iter_route_contexts(app.routes)
-        if isinstance(route.original_route, APIRoute) and _requires_body(route.dependant)
+        if isinstance(route.original_route, APIRoute)
+        and (_requires_body(route.dependant) or _reads_a_dependency_body(route.original_route))
         for method in sorted(route.methods or ())
     ]
     assert ("POST", "/v1/assessments") in operations

@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, Phase, settings
 from schemathesis import GenerationMode
 from schemathesis.checks import CheckContext
 
+from app.fhir.media import FHIR_FORMATS
 from app.main import create_app
 from app.rulesets.seed import seed_default_content
 from tests.conftest import (
@@ -80,12 +81,27 @@ def _load_schema() -> Any:
 schema = _load_schema()
 
 
+def _asks_for_fhir(case: Any) -> bool:
+    """As app/fhir/media.py `wants_fhir` reads a request: `_format` naming JSON, else Accept."""
+    requested = (case.query or {}).get("_format")
+    if requested is not None:
+        return str(requested).strip().lower() in FHIR_FORMATS
+    return "application/fhir+json" in str((case.headers or {}).get("Accept", "")).lower()
+
+
 def problem_json_for_errors(ctx: CheckContext, response: Any, case: Any) -> bool | None:
-    """Every 4xx/5xx is RFC 9457 problem+json with a type, a title, the status and the request id."""
+    """Every 4xx/5xx is RFC 9457 problem+json with a type, a title, the status and the request id; or, when the
+    request asked for FHIR (`_format`, or Accept), an OperationOutcome with at least one issue."""
     if response.status_code < 400:
         return None
     content_type = response.headers.get("content-type", [""])
     content_type = content_type[0] if isinstance(content_type, list) else content_type
+    if _asks_for_fhir(case):
+        assert content_type == "application/fhir+json", f"{response.status_code} answered as {content_type!r}"
+        outcome = response.json()
+        assert outcome["resourceType"] == "OperationOutcome"
+        assert all(issue["severity"] == "error" and issue["code"] for issue in outcome["issue"])
+        return True
     assert content_type == PROBLEM, f"{response.status_code} answered as {content_type!r}"
     body = response.json()
     assert body["status"] == response.status_code
