@@ -160,7 +160,11 @@ PLAN: list[Step] = [
         "questionnaires",
         QUESTIONNAIRE,
         "questionnaire_etag",
-        reads=[Step("get", "/v1/questionnaires/{key}/versions/{version}/answers-schema", SHIPPED_QUESTIONNAIRE)],
+        reads=[
+            Step("get", "/v1/questionnaires/{key}/versions/{version}/answers-schema", SHIPPED_QUESTIONNAIRE),
+            # the FHIR representation of the shipped questionnaire, as a FHIR tool asks for it
+            Step("get", "/v1/questionnaires/{key}/versions/{version}", {**SHIPPED_QUESTIONNAIRE, "_format": "json"}),
+        ],
     ),
     # rule sets: the same for the example rule set (published and made current), dry runs on the shipped one
     *_draft_lifecycle("rulesets", RULESET, "ruleset_etag"),

@@ -56,6 +56,23 @@ StatusFilter = Annotated[
 R = TypeVar("R", bound=BaseModel)
 
 
+def _no_representation_parameters() -> None:
+    """The parameters of a GET without another representation: none."""
+
+
+@dataclass(frozen=True)
+class OtherRepresentation:
+    """Another representation of GET `/{key}/versions/{version}` (the FHIR one of a questionnaire), chosen by
+    `wanted(request)`. `parameters` is a dependency declaring its own query parameters and headers (they join the
+    route's, and the OpenAPI document's); `render(found, caller, session, settings, parameters)` answers with the
+    version as read (`found`); `responses` documents it."""
+
+    wanted: Callable[[Request], bool]
+    parameters: Callable[..., Any]
+    render: Callable[..., Response]
+    responses: Mapping[int | str, dict[str, Any]]
+
+
 @dataclass(frozen=True)
 class VersionRoutes(Generic[R]):
     """A feature's service functions and texts for the shared routes. Operation ids are built from `noun`
@@ -73,6 +90,7 @@ class VersionRoutes(Generic[R]):
     diff: Callable[..., ContentDiff]
     publish: Callable[..., R] | None = None  # None: the feature declares its own publish route
     key_not_found: bool = False  # whether listing one key's versions documents a 404
+    other_representation: OtherRepresentation | None = None  # another representation of one version's GET
 
 
 def add_version_routes(router: APIRouter, routes: VersionRoutes[Any]) -> None:
@@ -127,10 +145,15 @@ def add_version_routes(router: APIRouter, routes: VersionRoutes[Any]) -> None:
         response.headers["Location"] = f"{location}/{key}/versions/{created.version}"
         return created
 
+    other = routes.other_representation
+    get_responses: dict[int | str, dict[str, Any]] = {**COMMON, **problem_responses(NotFound), **YAML_RESPONSE}
+    if other is not None:
+        get_responses = _merged_responses(get_responses, other.responses)
+
     @router.get(
         "/{key}/versions/{version}",
         response_model=kind.read,
-        responses={**COMMON, **problem_responses(NotFound), **YAML_RESPONSE},
+        responses=get_responses,
         name=f"get_{noun}_version",
         description=doc("get"),
     )
@@ -139,13 +162,21 @@ def add_version_routes(router: APIRouter, routes: VersionRoutes[Any]) -> None:
         version: VersionNumber,
         caller: Reader,
         session: SessionDep,
+        settings: SettingsDep,
         request: Request,
         response: Response,
+        # a default, not an annotation: the annotations are strings (PEP 563) that cannot name this closure's `other`
+        parameters: Any = Depends(other.parameters if other is not None else _no_representation_parameters),
     ) -> Any:
         found = versions.get_version(session, kind, caller.organisation_id, key, version)
+        if other is not None and other.wanted(request):
+            return other.render(found, caller, session, settings, parameters)
         if wants_yaml(request):
-            return yaml_response(found.document, etag(found))
+            answer = yaml_response(found.document, etag(found))
+            answer.headers["Vary"] = "Accept"
+            return answer
         response.headers["ETag"] = etag(found)
+        response.headers["Vary"] = "Accept"
         return found
 
     @router.put(
@@ -237,3 +268,21 @@ def add_version_routes(router: APIRouter, routes: VersionRoutes[Any]) -> None:
         ],
     ) -> Any:
         return routes.diff(session, caller.organisation_id, key, from_version, to_version)
+
+
+def _merged_responses(
+    base: Mapping[int | str, dict[str, Any]], extra: Mapping[int | str, dict[str, Any]]
+) -> dict[int | str, dict[str, Any]]:
+    """`base` with `extra`'s responses added; a status in both gets both's content and headers."""
+    merged = {code: dict(spec) for code, spec in base.items()}
+    for code, spec in extra.items():
+        if code not in merged:
+            merged[code] = dict(spec)
+            continue
+        target = merged[code]
+        for part in ("content", "headers"):
+            if part in spec:
+                target[part] = {**target.get(part, {}), **spec[part]}
+        if "description" in spec:
+            target["description"] = spec["description"]
+    return merged

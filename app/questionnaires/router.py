@@ -2,19 +2,37 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Response, status
+from fastapi import APIRouter, Header, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 
 from app.auth.caller import Caller
 from app.content_versions.http import KEY_PATTERN, ContentKey, DocumentBody, VersionNumber, document_request_body
-from app.content_versions.router import COMMON, Author, Reader, VersionRoutes, add_version_routes
+from app.content_versions.router import (
+    COMMON,
+    Author,
+    OtherRepresentation,
+    Reader,
+    VersionRoutes,
+    add_version_routes,
+)
 from app.content_versions.schemas import ValidationReport
 from app.core.conditional import none_match_holds
 from app.core.config import Settings
 from app.core.db import SessionDep
-from app.core.errors import Conflict, NotFound, PayloadTooLarge, UnsupportedMediaType, problem_responses
+from app.core.errors import (
+    BadRequest,
+    Conflict,
+    FieldError,
+    NotFound,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    problem_responses,
+)
+from app.fhir import service as fhir_service
+from app.fhir.media import FHIR_FORMATS, FHIR_JSON, wants_fhir
 from app.questionnaires import service
 from app.questionnaires.schemas import QuestionnaireVersionRead
 from app.rulesets import service as ruleset_service
@@ -74,7 +92,11 @@ DOCS = {  # the routes' descriptions (line breaks included: they are part of the
         "Create a new draft version (the server assigns the number). A key held by the system or another\n"
         "organisation is a 409."
     ),
-    "get": "One version with its document; `Accept: application/yaml` returns the document alone, as YAML.",
+    "get": (
+        "One version with its document; `Accept: application/yaml` returns the document alone, as YAML;\n"
+        "`Accept: application/fhir+json` (or `_format=json`) returns it as a FHIR R4 Questionnaire (docs/fhir.md),\n"
+        "with `required` under a rule set as in the answers schema (`ruleset_key`, `ruleset_version`)."
+    ),
     "replace": (
         "Replace a draft's document. Needs If-Match with the current ETag (412 if missing or stale); a "
         "published\n"
@@ -90,6 +112,162 @@ DOCS = {  # the routes' descriptions (line breaks included: they are part of the
 }
 
 
+RULESET_KEY_DESCRIPTION = (
+    "The rule set whose triggers' items the schema requires; default: your organisation's current rule set for "
+    "this questionnaire."
+)
+RULESET_VERSION_DESCRIPTION = "The rule set's version (needs `ruleset_key`); default: its latest published version."
+
+FHIR_QUESTIONNAIRE_EXAMPLE: dict[str, Any] = {  # an excerpt of the shipped questionnaire, as exported
+    "resourceType": "Questionnaire",
+    "extension": [
+        {
+            "url": "https://riskapi.org.uk/fhir/StructureDefinition/required-by-ruleset",
+            "valueCanonical": "https://riskapi.org.uk/fhir/RuleSet/online-harm-england|2",
+        }
+    ],
+    "url": "https://riskapi.org.uk/fhir/Questionnaire/online-exposure",
+    "version": "2",
+    "name": "OnlineExposure",
+    "title": "Online exposure of a child",
+    "status": "active",
+    "item": [
+        {
+            "linkId": "context.section",
+            "text": "About this assessment",
+            "type": "group",
+            "item": [
+                {
+                    "extension": [
+                        {"url": "http://hl7.org/fhir/StructureDefinition/minValue", "valueInteger": 0},
+                        {"url": "http://hl7.org/fhir/StructureDefinition/maxValue", "valueInteger": 17},
+                    ],
+                    "linkId": "child_age_years",
+                    "text": "Child's age in years",
+                    "type": "integer",
+                    "enableWhen": [{"question": "child_age_years.unknown", "operator": "!=", "answerBoolean": True}],
+                    "required": True,
+                },
+                {"linkId": "child_age_years.unknown", "text": "Not known", "type": "boolean"},
+                {
+                    "linkId": "immediate_danger_now",
+                    "text": "Is the child in danger right now?",
+                    "type": "choice",
+                    "required": True,
+                    "answerOption": [
+                        {
+                            "valueCoding": {
+                                "system": "https://riskapi.org.uk/fhir/CodeSystem/yes-no-unknown",
+                                "version": "1",
+                                "code": code,
+                                "display": display,
+                            }
+                        }
+                        for code, display in (("yes", "Yes"), ("no", "No"), ("unknown", "Unknown"))
+                    ],
+                },
+            ],
+        }
+    ],
+}
+
+
+@dataclass(frozen=True)
+class FhirParameters:
+    ruleset_key: str | None
+    ruleset_version: int | None
+    if_none_match: str | None
+
+
+def fhir_parameters(
+    request: Request,
+    ruleset_key: Annotated[
+        str | None,
+        Query(
+            pattern=KEY_PATTERN,
+            description=f"FHIR representation only. {RULESET_KEY_DESCRIPTION}",
+        ),
+    ] = None,
+    ruleset_version: Annotated[
+        int | None,
+        Query(ge=1, le=2_147_483_647, description=f"FHIR representation only. {RULESET_VERSION_DESCRIPTION}"),
+    ] = None,
+    format_: Annotated[
+        str | None,
+        Query(
+            alias="_format",
+            description="`json` (or `application/fhir+json`, `application/json`): the FHIR representation, as FHIR "
+            "tools ask for it; overrides Accept.",
+        ),
+    ] = None,
+    if_none_match: Annotated[
+        str | None,
+        Header(description="FHIR representation: the ETag of an earlier read; a 304 when it is unchanged."),
+    ] = None,
+) -> FhirParameters:
+    """The FHIR representation's own parameters; refused when that representation is not asked for."""
+    if format_ is not None and format_.strip().lower() not in FHIR_FORMATS:
+        raise BadRequest(
+            "_format names a representation this operation does not have",
+            errors=[FieldError(pointer="/_format", detail="use json (FHIR JSON)", location="query")],
+        )
+    if not wants_fhir(request):
+        given = [name for name, value in (("ruleset_key", ruleset_key), ("ruleset_version", ruleset_version)) if value]
+        if given:
+            raise BadRequest(
+                f"{' and '.join(given)} apply only to the FHIR representation (Accept: application/fhir+json)",
+                errors=[
+                    FieldError(pointer=f"/{name}", detail="FHIR representation only", location="query")
+                    for name in given
+                ],
+            )
+    return FhirParameters(ruleset_key, ruleset_version, if_none_match)
+
+
+def render_fhir(
+    found: QuestionnaireVersionRead, caller: Caller, session: SessionDep, settings: Settings, parameters: FhirParameters
+) -> Response:
+    built = fhir_service.questionnaire_fhir(
+        session,
+        caller.organisation_id,
+        key=found.key,
+        version=found.version,
+        status=found.status,
+        owner=found.owner,
+        document=found.document,
+        ruleset_key=parameters.ruleset_key,
+        ruleset_version=parameters.ruleset_version,
+        public_base_url=settings.base_url,
+    )
+    headers = {"ETag": built.etag, "Vary": "Accept"}
+    if none_match_holds(built.etag, parameters.if_none_match):
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
+    return Response(built.body, media_type=FHIR_JSON, headers=headers)
+
+
+FHIR_REPRESENTATION = OtherRepresentation(
+    wanted=wants_fhir,
+    parameters=fhir_parameters,
+    render=render_fhir,
+    responses={
+        **problem_responses(Conflict),
+        200: {
+            "description": "The version (JSON); its document as YAML (`Accept: application/yaml`); or a FHIR R4 "
+            "Questionnaire (`Accept: application/fhir+json` or `_format=json`). Varies by Accept.",
+            "content": {FHIR_JSON: {"schema": {"type": "object"}, "example": FHIR_QUESTIONNAIRE_EXAMPLE}},
+            "headers": {
+                "ETag": {
+                    "description": "Send as If-Match to replace a draft; of the FHIR representation, as If-None-Match",
+                    "schema": {"type": "string"},
+                },
+                "Vary": {"description": "Accept", "schema": {"type": "string"}},
+            },
+        },
+        304: {"description": "Not modified (FHIR representation, If-None-Match)"},
+    },
+)
+
+
 add_version_routes(
     router,
     VersionRoutes(
@@ -103,6 +281,7 @@ add_version_routes(
         diff=service.diff,
         key_not_found=True,
         docs=DOCS,
+        other_representation=FHIR_REPRESENTATION,
     ),
 )
 
@@ -200,8 +379,7 @@ def get_answers_schema(
         str | None,
         Query(
             pattern=KEY_PATTERN,
-            description="The rule set whose triggers' items the schema requires; default: your organisation's "
-            "current rule set for this questionnaire.",
+            description=RULESET_KEY_DESCRIPTION,
             examples=["online-harm-england"],
         ),
     ] = None,
@@ -210,7 +388,7 @@ def get_answers_schema(
         Query(
             ge=1,
             le=2_147_483_647,
-            description="The rule set's version (needs `ruleset_key`); default: its latest published version.",
+            description=RULESET_VERSION_DESCRIPTION,
             examples=[1],
         ),
     ] = None,
