@@ -104,6 +104,27 @@ def org_create(slug: str, name: str) -> None:
         typer.echo(f"organisation {organisation.slug} id={organisation.id}")
 
 
+@org_cli.command("set-identifier-system")
+def org_set_identifier_system(
+    org: Annotated[str, typer.Option(help="organisation slug")],
+    uri: Annotated[str, typer.Argument(help="absolute URI of the organisation's own case-id system")],
+) -> None:
+    """Set the identifier system of the organisation's case ids in FHIR (audited; NHS-number systems refused)."""
+    from app.auth import repository as auth_repository
+    from app.core.errors import ProblemError
+    from app.organisation import service as organisation_service
+
+    with session_scope() as session:
+        organisation = auth_repository.organisation_by_slug(session, org)
+        if organisation is None:
+            raise _fail(f"no organisation '{org}'")
+        try:
+            organisation_service.set_identifier_system(session, organisation.id, uri, actor=None)
+        except ProblemError as exc:
+            raise _fail(str(exc.detail or exc.title)) from exc
+    typer.echo(f"organisation {org}: FHIR identifier system {uri}")
+
+
 @key_cli.command("create")
 def key_create(
     org: Annotated[str, typer.Option(help="organisation slug")],
@@ -170,10 +191,13 @@ def seed() -> None:
 
 @cli.command("dev-setup")
 def dev_setup() -> None:
-    """Development only: migrate, seed, and create a demo organisation and an all-roles key if none exists."""
+    """Development only: migrate, seed, and create a demo organisation and an all-roles key if none exists; the demo
+    organisation's FHIR identifier system is a made-up one (https://example.org/riskapi-demo/case-reference)."""
     from app.auth import repository as auth_repository
     from app.auth import service as auth_service
     from app.core.config import get_settings
+    from app.organisation import service as organisation_service
+    from app.organisation.schemas import DEMO_IDENTIFIER_SYSTEM
 
     settings = get_settings()
     if settings.environment.value == "production":
@@ -183,11 +207,15 @@ def dev_setup() -> None:
     key_path: Path = settings.dev_key_path
     with session_scope() as session:
         organisation = auth_repository.organisation_by_slug(session, DEMO_ORG_SLUG)
+        if organisation is not None and organisation.fhir_identifier_system is None:
+            # Development only: a made-up case-reference system, so the FHIR routes work on the demo organisation.
+            organisation_service.set_identifier_system(session, organisation.id, DEMO_IDENTIFIER_SYSTEM, actor=None)
         if organisation is not None and key_path.exists():
             typer.echo(f"demo organisation exists; development key in {key_path}")
             return
         if organisation is None:
             organisation = auth_service.create_organisation(session, DEMO_ORG_SLUG, "Demo organisation")
+            organisation_service.set_identifier_system(session, organisation.id, DEMO_IDENTIFIER_SYSTEM, actor=None)
         issued = auth_service.create_client(
             session, organisation.id, "development key (all roles)", list(Role), secret_key=settings.secret_key
         )

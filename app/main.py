@@ -11,6 +11,7 @@ from fastapi_offline import FastAPIOffline
 
 from app.assessments.integrity import AssessmentRecords
 from app.assessments.router import router as assessments_router
+from app.assessments.schemas import AssessmentCreate
 from app.audit.router import router as audit_router
 from app.audit.service import CaseRecords
 from app.auth.openapi import describe_access
@@ -25,6 +26,7 @@ from app.core.query_parameters import RefuseUnknownQueryParameters
 from app.core.ratelimit import build_rate_limiters
 from app.core.security_headers import SecurityHeadersMiddleware
 from app.events.router import router as events_router
+from app.fhir.outcome import negotiate
 from app.health.router import router as health_router
 from app.health.service import head_revisions
 from app.organisation.router import router as organisation_router
@@ -103,9 +105,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.rate_limiter, app.state.auth_failure_limiter = build_rate_limiters(settings, engine)
     app.state.case_records = CASE_RECORDS
     install_error_handlers(app)
+    app.state.problem_negotiator = negotiate  # problems as an OperationOutcome under FHIR's Accept
     for router in ROUTERS:
         app.include_router(router)
-    install_openapi(app, describe_operation=describe_access)
+    # The create body is read by a dependency (JSON or FHIR): its JSON schema is declared with the route.
+    install_openapi(app, describe_operation=describe_access, body_models=(AssessmentCreate,))
     app.add_middleware(
         RequestContextMiddleware, max_body_bytes=settings.max_body_bytes, max_header_bytes=settings.max_header_bytes
     )

@@ -10,18 +10,24 @@ from datetime import date, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, Header, Query, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from app.assessments import service
+from app.assessments.schemas import AssessmentCreate, QuestionnaireRef
 from app.audit.chain import canonical_bytes
 from app.auth.caller import Caller
 from app.auth.dependencies import Authorize, AuthorizeWhen
 from app.auth.permissions import Operation
 from app.core.config import Settings, SettingsDep
 from app.core.db import utcnow
-from app.core.errors import BadRequest, render
+from app.core.errors import BadRequest, UnsupportedMediaType, body_required, render
 from app.core.json_guard import CHECKED_DOCUMENT_KEY, CheckedDocument, media_type_of
 from app.core.seams import StateReadSeam
+from app.fhir.intake import read_questionnaire_response
+from app.fhir.media import FHIR_JSON
+from app.fhir.outcome import QUESTIONNAIRE_RESPONSE_ITEMS_KEY
 
 # One instance per operation, so a route and its dependencies share one authenticated caller.
 Writer = Annotated[Caller, Depends(Authorize(Operation.write_assessments))]
@@ -65,6 +71,17 @@ async def _include_answers(
     policy.require(caller)
     return True
 
+
+SHOWS_ANSWERS = AuthorizeWhen(Operation.read_answers, "always (the response is the stored answers)")
+
+
+async def _read_answers(caller: Reader, policy: Annotated[AuthorizeWhen, Depends(SHOWS_ANSWERS)]) -> Caller:
+    policy.require(caller)
+    return caller
+
+
+ReadAnswersDep = Annotated[Caller, Depends(_read_answers)]
+"""The caller of a route that always shows stored answers: operation `read_answers` too, besides the route's."""
 
 IncludeAnswersDep = Annotated[bool, Depends(_include_answers)]
 """Whether the request asked for the stored answers (`?include=answers`), its caller allowed to read them."""
@@ -187,3 +204,37 @@ async def today_in_the_uk() -> date:
 
 TodayDep = Annotated[date, Depends(today_in_the_uk)]
 """Today's date in the UK, for the writes that record answers (create, amend)."""
+
+
+async def _create_body(request: Request, caller: Writer, settings: SettingsDep) -> AssessmentCreate:
+    """The create request's body by its media type, from the document the middleware's guard parsed and checked:
+    JSON (`application/json` and the other JSON types) validated as AssessmentCreate, with the same 422s as any
+    body; a FHIR QuestionnaireResponse (`application/fhir+json`) read into one (app/fhir/intake.py), in a short
+    transaction of its own that ends before the route's."""
+    checked: CheckedDocument | None = request.scope.get(CHECKED_DOCUMENT_KEY)
+    if checked is None or checked.document is None:
+        raise body_required("A JSON body is required")
+    if not checked.is_json:
+        raise UnsupportedMediaType(f"'{checked.media_type}' is not accepted; send application/json or {FHIR_JSON}")
+    if checked.media_type == FHIR_JSON:
+        request.scope[QUESTIONNAIRE_RESPONSE_ITEMS_KEY] = {}
+        read = await run_in_threadpool(_read_response, request, caller, settings, checked.document)
+        request.scope[QUESTIONNAIRE_RESPONSE_ITEMS_KEY] = read.item_pointers
+        return AssessmentCreate(
+            questionnaire=QuestionnaireRef(key=read.questionnaire_key, version=read.questionnaire_version),
+            subject_ref=read.subject_ref,
+            answers=read.answers,
+        )
+    try:
+        return AssessmentCreate.model_validate(checked.document)
+    except ValidationError as exc:
+        raise RequestValidationError([{**error, "loc": ("body", *error["loc"])} for error in exc.errors()]) from None
+
+
+def _read_response(request: Request, caller: Caller, settings: Settings, document: Any) -> Any:
+    with request.app.state.sessionmaker() as session:
+        return read_questionnaire_response(session, caller.organisation_id, document, public_base_url=settings.base_url)
+
+
+CreateBody = Annotated[AssessmentCreate, Depends(_create_body)]
+"""The body of POST /v1/assessments, JSON or a FHIR QuestionnaireResponse. Declare it after the Idempotency-Key."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Path, Query, Response, status
 from fastapi.responses import HTMLResponse
@@ -10,8 +10,10 @@ from pydantic import AwareDatetime
 
 from app.assessments import service
 from app.assessments.dependencies import (
+    CreateBody,
     ExplainDep,
     IncludeAnswersDep,
+    ReadAnswersDep,
     Reader,
     StateReadSeamDep,
     Supervisor,
@@ -22,7 +24,6 @@ from app.assessments.dependencies import (
 )
 from app.assessments.report import CSP as REPORT_CSP
 from app.assessments.schemas import (
-    AssessmentCreate,
     AssessmentPage,
     AssessmentRead,
     EnteredInErrorCreate,
@@ -39,6 +40,7 @@ from app.core.db import SessionDep
 from app.core.errors import (
     BadRequest,
     Conflict,
+    FhirNotConfigured,
     Forbidden,
     IdempotencyKeyReused,
     NotFound,
@@ -47,6 +49,7 @@ from app.core.errors import (
     problem_responses,
 )
 from app.core.pagination import DEFAULT_PAGE_SIZE, CursorQuery, LimitQuery
+from app.fhir.media import FHIR_JSON, fhir_response
 
 # A body without Content-Type is JSON, as the middleware's guard reads it (app/core/json_guard.py `media_type_of`).
 router = APIRouter(
@@ -81,18 +84,66 @@ REVISION_EXAMPLES = {
 }
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=AssessmentRead, responses=IDEMPOTENT)
+CREATE_RESPONSES = {**IDEMPOTENT, **problem_responses(Conflict, FhirNotConfigured)}
+CREATE_RESPONSES[409] = {
+    **CREATE_RESPONSES[409],
+    "description": f"{IDEMPOTENT[409]['description']}; {FhirNotConfigured.title} (`/problems/fhir-not-configured`: "
+    "a QuestionnaireResponse while your organisation has no identifier system)",
+}
+QUESTIONNAIRE_RESPONSE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **ONE,
+    **problem_responses(FhirNotConfigured),
+    200: {
+        "description": "The stored answers as a FHIR R4 QuestionnaireResponse",
+        "content": {FHIR_JSON: {"schema": {"type": "object"}, "example": examples.questionnaire_response_request()}},
+        "headers": {"ETag": {"description": "The representation's tag", "schema": {"type": "string"}}},
+    },
+}
+
+# The create body, JSON or FHIR, is read by a dependency (CreateBody): declared here for the OpenAPI document.
+CREATE_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/AssessmentCreate"}},
+            FHIR_JSON: {
+                "schema": {
+                    "type": "object",
+                    "description": "A FHIR R4 QuestionnaireResponse (status completed) to one of our questionnaires "
+                    "(`questionnaire`: canonical URL|version), its subject `identifier` in your organisation's "
+                    "identifier system (GET /v1/organisation/fhir); answers by linkId (docs/fhir.md).",
+                },
+                "example": examples.questionnaire_response_request(),
+            },
+        },
+    }
+}
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=AssessmentRead,
+    responses=CREATE_RESPONSES,
+    openapi_extra=CREATE_BODY,
+)
 def create_assessment(
-    body: AssessmentCreate,
     caller: Writer,
     explain: ExplainDep,
     idempotency: WriterIdempotency,
+    body: CreateBody,
     session: SessionDep,
     today: TodayDep,
     settings: SettingsDep,
     response: Response,
 ) -> AssessmentRead | Response:
     """Score a questionnaire about one child and store the assessment (201 with Location).
+
+    The body is JSON (`application/json`) or a FHIR QuestionnaireResponse (`Content-Type: application/fhir+json`,
+    docs/fhir.md): the same scoring, storage, audit and Idempotency-Key. A QuestionnaireResponse holding a direct
+    identifier (an NHS number, `contained`, `text`, `author`, `source`, a literal reference) is a 422 naming the
+    element, and nothing is stored; without an identifier system set for the organisation it is a 409
+    `/problems/fhir-not-configured`. Errors are an OperationOutcome under `Accept: application/fhir+json`.
 
     Answers are validated first: a 422 lists every invalid answer with a pointer such as
     `/answers/child_age_years`, a date answer after today among them (the UK's date, with one day's tolerance).
@@ -207,6 +258,29 @@ def get_assessment(
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": shown.etag})
     response.headers["ETag"] = shown.etag
     return shown.model
+
+
+@router.get(
+    "/{assessment_id}/questionnaire-response",
+    response_class=Response,
+    responses=QUESTIONNAIRE_RESPONSE_RESPONSES,
+)
+def get_questionnaire_response(
+    assessment_id: AssessmentId,
+    caller: Reader,
+    answers_reader: ReadAnswersDep,
+    session: SessionDep,
+    settings: SettingsDep,
+) -> Response:
+    """The answers stored with this revision as a FHIR R4 QuestionnaireResponse (`application/fhir+json`): status
+    completed, our questionnaire's canonical|version, the subject as an identifier in your organisation's identifier
+    system, `authored` = when the assessment was created, items in their section groups (docs/fhir.md). Needs
+    operation `read_answers` besides this one; audited as `assessment.read_answers`. A 409
+    `/problems/fhir-not-configured` while your organisation has no identifier system."""
+    resource, etag = service.questionnaire_response(
+        session, answers_reader, assessment_id, public_base_url=settings.base_url
+    )
+    return fhir_response(resource, headers={"ETag": etag})
 
 
 @router.get("/{assessment_id}/revisions", response_model=RevisionChain, responses=ONE)

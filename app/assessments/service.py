@@ -43,15 +43,27 @@ from app.assessments.schemas import (
 )
 from app.audit import service as audit
 from app.audit.chain import digest
+from app.auth import service as auth_service
 from app.auth.caller import Caller
 from app.core.conditional import none_match_holds
 from app.core.db import new_id, utcnow
-from app.core.errors import Conflict, FieldError, IdempotencyKeyReused, NotFound, ProblemError, ValidationFailed
+from app.core.errors import (
+    Conflict,
+    FhirNotConfigured,
+    FieldError,
+    IdempotencyKeyReused,
+    NotFound,
+    ProblemError,
+    ValidationFailed,
+)
 from app.core.metrics import ASSESSMENTS_CREATED
 from app.core.pagination import Position
 from app.core.seams import StateReadSeam
 from app.events import service as events
 from app.events.service import EventType
+from app.fhir.canonical import canonical_base
+from app.fhir.response import response_from_answers
+from app.questionnaires import service as questionnaire_service
 from app.rulesets.service import (
     ResolvedRuleSet,
     cached_resolution,
@@ -733,6 +745,36 @@ def get_assessment(
     action = READ_ANSWERS if with_answers else "assessment.read"
     _record_about(session, caller, action, loaded, shown.digest, status=304 if not_modified else 200)
     return shown, not_modified
+
+
+def questionnaire_response(
+    session: Session, caller: Caller, assessment_id: str, *, public_base_url: str
+) -> tuple[dict[str, Any], str]:
+    """The revision's stored answers as a FHIR QuestionnaireResponse and its ETag, audited as
+    `assessment.read_answers`; 409 `/problems/fhir-not-configured` while the organisation has no identifier system."""
+    loaded = _load(session, caller, assessment_id)
+    identifier_system = auth_service.fhir_identifier_system(session, caller.organisation_id)
+    if identifier_system is None:
+        raise FhirNotConfigured("Set your organisation's FHIR identifier system first: PUT /v1/organisation/fhir")
+    row = loaded.row
+    found = questionnaire_service.model_with_owner(
+        session, caller.organisation_id, row.questionnaire_key, row.questionnaire_version
+    )
+    if found is None:  # stored assessments keep their questionnaire version visible (it cannot be deleted)
+        raise NotFound(f"The questionnaire {row.questionnaire_key} version {row.questionnaire_version} is gone")
+    owner, questionnaire = found
+    resource = response_from_answers(
+        questionnaire,
+        dict(row.answers),
+        base=canonical_base(owner, public_base_url),
+        identifier_system=identifier_system,
+        subject_ref=row.subject_ref,
+        authored=row.created_at,
+        resource_id=row.id,
+    )
+    resource_digest = digest(resource)
+    _record_about(session, caller, READ_ANSWERS, loaded, resource_digest)
+    return resource, f'"{resource_digest}"'
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,16 @@ def organisations(session: Session, slug: str | None = None) -> list[tuple[str, 
     return repository.organisation_ids_and_slugs(session, slug)
 
 
+def fhir_identifier_system(session: Session, organisation_id: str) -> str | None:
+    """The organisation's FHIR subject identifier system (docs/fhir.md), None until an admin sets it."""
+    return repository.fhir_identifier_system(session, organisation_id)
+
+
+def store_fhir_identifier_system(session: Session, organisation_id: str, system: str) -> None:
+    """Store a system the organisation feature has checked (app/organisation/service.py)."""
+    repository.set_fhir_identifier_system(session, organisation_id, system)
+
+
 def create_organisation(session: Session, slug: str, name: str) -> Organisation:
     if not SLUG.match(slug):
         raise ValidationFailed("slug must be 2-63 lowercase letters, digits or hyphens")

@@ -52,6 +52,36 @@ def assessment_request() -> dict[str, Any]:
     return {"questionnaire": questionnaire_ref(), "subject_ref": "case-1001", "answers": vignette(LOW_VIGNETTE)}
 
 
+DEMO_IDENTIFIER_SYSTEM = "https://example.org/riskapi-demo/case-reference"  # `riskapi dev-setup`'s, development only
+EXAMPLE_AUTHORED = "2026-05-14T09:30:00+00:00"
+
+
+def questionnaire_response_request() -> dict[str, Any]:
+    """POST /v1/assessments as FHIR: vignette V1 as a QuestionnaireResponse to the shipped questionnaire the
+    shipped rule set scores, its subject in the demo organisation's identifier system."""
+    from datetime import datetime
+
+    from app.content import default_documents
+    from app.fhir.canonical import SHIPPED_CANONICAL_BASE
+    from app.fhir.response import response_from_answers
+    from app.scoring.models import Questionnaire
+
+    ref = questionnaire_ref()
+    document = next(
+        doc
+        for kind, doc in default_documents()
+        if kind == "questionnaire" and doc["key"] == ref["key"] and doc["version"] == ref["version"]
+    )
+    return response_from_answers(
+        Questionnaire.model_validate(document),
+        vignette(LOW_VIGNETTE),
+        base=SHIPPED_CANONICAL_BASE,
+        identifier_system=DEMO_IDENTIFIER_SYSTEM,
+        subject_ref="case-1001",
+        authored=datetime.fromisoformat(EXAMPLE_AUTHORED),
+    )
+
+
 def revision_request() -> dict[str, Any]:
     """POST /v1/assessments/{id}/revisions: the V1 answers again, corrected with what was learned later."""
     return {"answers": {**vignette(LOW_VIGNETTE), **LATER_INFORMATION}}

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from typing import Any, ClassVar
 
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import DataError, DBAPIError, OperationalError, StatementError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
@@ -344,84 +344,110 @@ def field_errors_from_pydantic(errors: Sequence[Mapping[str, Any]], prefix: Sequ
     return out
 
 
-async def problem_of(request: Request, exc: Exception) -> JSONResponse | None:
+async def problem_of(request: Request, exc: Exception) -> Response | None:
     """The problem response the app's handlers render for `exc` (a ProblemError or a request validation error),
     or None for any other exception."""
     if isinstance(exc, ProblemError):
         return render(exc, request.url.path)
     if isinstance(exc, RequestValidationError):
         handler: Any = request.app.exception_handlers[RequestValidationError]
-        response: JSONResponse = await handler(request, exc)
+        response: Response = await handler(request, exc)
         return response
     return None
 
 
+ProblemNegotiator = Callable[[MutableMapping[str, Any], JSONResponse], Response]
+"""Turns a problem response into the representation the request asked for (app/fhir/outcome.py `negotiate`);
+installed as `app.state.problem_negotiator` by the application factory."""
+
+
+def negotiated(scope: MutableMapping[str, Any], problem: JSONResponse) -> Response:
+    """The problem in the representation the request asked for: problem+json, or what the app's negotiator makes
+    of it (an OperationOutcome under FHIR's Accept)."""
+    app = scope.get("app")
+    negotiator: ProblemNegotiator | None = getattr(getattr(app, "state", None), "problem_negotiator", None)
+    return problem if negotiator is None else negotiator(scope, problem)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ProblemError)
-    async def _problem(request: Request, exc: ProblemError) -> JSONResponse:
-        return render(exc, request.url.path)
+    async def _problem(request: Request, exc: ProblemError) -> Response:
+        return negotiated(request.scope, render(exc, request.url.path))
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
         errors = list(exc.errors())
         if any(e.get("type") == "json_invalid" for e in errors):
-            return render(BadRequest("The body is not valid JSON"), request.url.path)
+            return negotiated(request.scope, render(BadRequest("The body is not valid JSON"), request.url.path))
         if any(e.get("type") == "missing" and tuple(e.get("loc", ())) == ("body",) for e in errors):
             # No body, zero bytes or `null` where the operation needs one: unreadable, like malformed JSON.
-            return render(body_required("A JSON body is required"), request.url.path)
+            return negotiated(request.scope, render(body_required("A JSON body is required"), request.url.path))
         fields = field_errors_from_pydantic(errors)
         missing_headers = [f for f in fields if f.location == "header"]
         if missing_headers and len(missing_headers) == len(fields):
             names = ", ".join(f.pointer.lstrip("/").replace("_", "-") for f in missing_headers)
-            return render(BadRequest(f"Missing or invalid header: {names}", errors=fields), request.url.path)
+            return negotiated(
+                request.scope,
+                render(BadRequest(f"Missing or invalid header: {names}", errors=fields), request.url.path),
+            )
         detail = f"{len(fields)} field{'s are' if len(fields) != 1 else ' is'} invalid"
-        return render(ValidationFailed(detail, errors=fields), request.url.path)
+        return negotiated(request.scope, render(ValidationFailed(detail, errors=fields), request.url.path))
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         by_status: dict[int, type[ProblemError]] = {cls.status: cls for cls in PROBLEM_TYPES.values()}
         cls = by_status.get(exc.status_code, ProblemError)
         detail = exc.detail if isinstance(exc.detail, str) and exc.status_code != 404 else None
-        return problem_response(
-            exc.status_code,
-            cls.kind if cls is not ProblemError else "http-error",
-            cls.title if cls is not ProblemError else "HTTP error",
-            detail=detail,
-            instance=request.url.path,
-            headers=getattr(exc, "headers", None),
+        return negotiated(
+            request.scope,
+            problem_response(
+                exc.status_code,
+                cls.kind if cls is not ProblemError else "http-error",
+                cls.title if cls is not ProblemError else "HTTP error",
+                detail=detail,
+                instance=request.url.path,
+                headers=getattr(exc, "headers", None),
+            ),
         )
 
     @app.exception_handler(OperationalError)
     @app.exception_handler(PoolTimeoutError)
-    async def _db_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    async def _db_unavailable(request: Request, exc: Exception) -> Response:
         log.warning("database_unavailable", error_class=type(exc).__name__)
-        return render(ServiceUnavailable("The database is not reachable; retry shortly."), request.url.path)
+        return negotiated(
+            request.scope, render(ServiceUnavailable("The database is not reachable; retry shortly."), request.url.path)
+        )
 
     @app.exception_handler(DataError)
     @app.exception_handler(OverflowError)
-    async def _out_of_range(request: Request, exc: Exception) -> JSONResponse:
+    async def _out_of_range(request: Request, exc: Exception) -> Response:
         # A value the database cannot hold (an integer past 64 bits, say) that no schema bound caught: the
         # caller's input, so a 422 rather than a 500. Routes should bound such fields; this is the safety net.
         log.warning("value_out_of_range", error_class=type(exc).__name__)
-        return render(ValidationFailed("A value is out of the range that can be stored"), request.url.path)
+        return negotiated(
+            request.scope, render(ValidationFailed("A value is out of the range that can be stored"), request.url.path)
+        )
 
     @app.exception_handler(StatementError)
-    async def _statement_error(request: Request, exc: StatementError) -> JSONResponse:
+    async def _statement_error(request: Request, exc: StatementError) -> Response:
         # Raised while binding a parameter, before the database saw it: a date-time at the edge of the
         # calendar whose offset takes it past year 1 or 9999 in UTC overflows there.
         if isinstance(exc.orig, OverflowError):
             return await _out_of_range(request, exc.orig)
         log.error("statement_error", error_class=type(exc.orig).__name__ if exc.orig else type(exc).__name__)
-        return render(ProblemError(), request.url.path)
+        return negotiated(request.scope, render(ProblemError(), request.url.path))
 
     @app.exception_handler(DBAPIError)
-    async def _db_error(request: Request, exc: DBAPIError) -> JSONResponse:
+    async def _db_error(request: Request, exc: DBAPIError) -> Response:
         if exc.connection_invalidated:
-            return render(ServiceUnavailable("The database connection was lost; retry shortly."), request.url.path)
+            return negotiated(
+                request.scope,
+                render(ServiceUnavailable("The database connection was lost; retry shortly."), request.url.path),
+            )
         log.error("database_error", error_class=type(exc.orig).__name__ if exc.orig else type(exc).__name__)
-        return render(ProblemError(), request.url.path)
+        return negotiated(request.scope, render(ProblemError(), request.url.path))
 
     @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    async def _unexpected(request: Request, exc: Exception) -> Response:
         log.error("unhandled_error", error_class=type(exc).__name__)
-        return render(ProblemError(), request.url.path)
+        return negotiated(request.scope, render(ProblemError(), request.url.path))

@@ -17,7 +17,15 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.context import request_id_var
-from app.core.errors import BadRequest, HeadersTooLarge, PayloadTooLarge, ProblemError, UnsupportedMediaType, render
+from app.core.errors import (
+    BadRequest,
+    HeadersTooLarge,
+    PayloadTooLarge,
+    ProblemError,
+    UnsupportedMediaType,
+    negotiated,
+    render,
+)
 from app.core.json_guard import (
     BODY_MEDIA_TYPES,
     CHECKED_DOCUMENT_KEY,
@@ -69,21 +77,21 @@ class RequestContextMiddleware:
                 if not state["replaced"]:
                     state["replaced"] = True
                     too_large = PayloadTooLarge(f"Limit is {self.max_body_bytes} bytes")
-                    await render(too_large, scope.get("path"))(scope, receive, send_with_id)
+                    await negotiated(scope, render(too_large, scope.get("path")))(scope, receive, send_with_id)
                 return
             await send_with_id(message)
 
         try:
             refusal = self._refuse_early(scope, headers, len(content_types), media_type)
             if refusal is not None:
-                await render(refusal, scope.get("path"))(scope, receive, send_with_id)
+                await negotiated(scope, render(refusal, scope.get("path")))(scope, receive, send_with_id)
                 return
             if self._reads_document(scope, headers, media_type):
                 # Documents are read whole (at most max_body_bytes) and checked; routes use the checked document.
                 body = await self._read_body(receive)
                 refusal = await self._check_document(scope, media_type, body)
                 if refusal is not None:
-                    await render(refusal, scope.get("path"))(scope, receive, send_with_id)
+                    await negotiated(scope, render(refusal, scope.get("path")))(scope, receive, send_with_id)
                     return
                 # Already read whole and within the limit: the app gets it as it is.
                 await self.app(scope, _replay(body or b"", receive), send_with_id)
@@ -93,7 +101,7 @@ class RequestContextMiddleware:
             # Rendered here rather than by Starlette's outermost handler so the request id is still known.
             log.error("unhandled_error", error_class=type(exc).__name__)
             if state["status"] == 500 and not state["started"]:
-                await render(ProblemError(), scope.get("path"))(scope, receive, send_with_id)
+                await negotiated(scope, render(ProblemError(), scope.get("path")))(scope, receive, send_with_id)
         finally:
             route = scope.get("route")
             template = getattr(route, "path", "unmatched")

@@ -11,6 +11,8 @@ from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute, iter_route_contexts
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
 from starlette.routing import BaseRoute
 
 from app.core.errors import (
@@ -91,7 +93,25 @@ def _describe_operations(schema: dict[str, Any], routes: Sequence[BaseRoute], de
                 describe(route.dependant, operation)
 
 
-def install_openapi(app: FastAPI, describe_operation: OperationDescriber | None = None) -> None:
+def _add_body_models(schema: dict[str, Any], models: Sequence[type[BaseModel]]) -> None:
+    """Components for the request bodies a dependency reads (declared with `openapi_extra` and a `$ref`), which
+    FastAPI does not see; a component FastAPI already made is kept as it is."""
+    if not models:
+        return
+    _, definitions = models_json_schema(
+        [(model, "validation") for model in models], ref_template="#/components/schemas/{model}"
+    )
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    for name, definition in definitions.get("$defs", {}).items():
+        components.setdefault(name, definition)
+    schema["components"]["schemas"] = dict(sorted(components.items()))
+
+
+def install_openapi(
+    app: FastAPI,
+    describe_operation: OperationDescriber | None = None,
+    body_models: Sequence[type[BaseModel]] = (),
+) -> None:
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:
             return app.openapi_schema
@@ -102,6 +122,7 @@ def install_openapi(app: FastAPI, describe_operation: OperationDescriber | None 
             description=app.description,
             routes=app.routes,
         )
+        _add_body_models(schema, body_models)
         shared_examples: dict[str, Any] = {}
         for path_item in schema.get("paths", {}).values():
             for method in HTTP_METHODS:

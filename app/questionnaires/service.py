@@ -191,3 +191,14 @@ def diff(session: Session, organisation_id: str, key: str, from_version: int, to
         to_version,
         lambda before, after: diff_questionnaires(before.document, after.document),
     )
+
+
+def model_with_owner(
+    session: Session, organisation_id: str, key: str, version: int
+) -> tuple[str | None, Questionnaire] | None:
+    """(owner organisation id, None for shipped content; parsed questionnaire) of a visible version, for the FHIR
+    canonicals; None when not visible. Raises the engine's DefinitionError for a draft that fails its checks."""
+    row = repository.get_version(session, QuestionnaireVersion, organisation_id, key, version)
+    if row is None:
+        return None
+    return row.owner_organisation_id, parse_questionnaire(row.document)
