@@ -374,6 +374,23 @@ def test_lhc_forms_renders_fills_and_exports_what_the_engine_scores(
             assert stored.status_code == 200, stored.text
             assert stored.json()["answers"] == answers
 
+        if name == "V3":
+            # LHC-Forms does not implement SDC optionExclusive: "Not known" can be picked beside another option of a
+            # multiple choice. The server refuses that answer (422 naming the item) and stores nothing.
+            item = next(
+                item for item in _questions(fhir_questionnaire["item"]) if item["linkId"] == "sextortion_demand"
+            )
+            _choose(form_page, item, [UNKNOWN])
+            response = _export(form_page)
+            assert _answers_in(response, repeating)["sextortion_demand"] == ["money_or_gift_cards", UNKNOWN]
+            response["subject"] = {"identifier": {"system": identifier_system, "value": "lforms-V3-exclusive"}}
+            refused = http.post("/v1/assessments", content=json.dumps(response), headers={"Content-Type": FHIR_JSON})
+            assert refused.status_code == 422, refused.text
+            assert "sextortion_demand" in refused.text
+            listed = http.get("/v1/assessments", params={"subject_ref": "lforms-V3-exclusive"})
+            assert listed.status_code == 200, listed.text
+            assert listed.json()["items"] == []
+
 
 # --- every form of condition, in a questionnaire of its own --------------------------------------------------
 
