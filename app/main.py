@@ -27,6 +27,7 @@ from app.core.ratelimit import build_rate_limiters
 from app.core.security_headers import SecurityHeadersMiddleware
 from app.events.router import router as events_router
 from app.fhir.outcome import negotiate
+from app.fhir.router import router as fhir_router
 from app.health.router import router as health_router
 from app.health.service import head_revisions
 from app.organisation.router import router as organisation_router
@@ -53,6 +54,7 @@ ROUTERS: list[APIRouter] = [
     events_router,
     questionnaires_router,
     rulesets_router,
+    fhir_router,
     organisation_router,
     clients_router,
     webhooks_router,

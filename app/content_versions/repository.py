@@ -78,3 +78,24 @@ def add(session: Session, row: VersionedDocument) -> None:
 def any_version(session: Session, model: type[M], key: str, version: int) -> M | None:
     """Seed only: the row holding (key, version), whoever owns it."""
     return session.scalar(select(model).where(model.key == key, model.version == version))
+
+
+def versions_of_key(
+    session: Session,
+    model: type[M],
+    organisation_id: str,
+    key: str,
+    *,
+    version: int | None,
+    shipped: bool,
+    limit: int,
+) -> tuple[list[M], int]:
+    """The versions of `key` the organisation can see that are shipped (`shipped`) or its own, newest first (at most
+    `limit`, a version alone when given), and how many there are."""
+    owner = model.owner_organisation_id
+    statement = select(model).where(model.key == key, owner.is_(None) if shipped else owner == organisation_id)
+    if version is not None:
+        statement = statement.where(model.version == version)
+    count = session.scalar(select(func.count()).select_from(statement.subquery())) or 0
+    rows = list(session.scalars(statement.order_by(model.version.desc()).limit(limit)))
+    return rows, int(count)

@@ -375,3 +375,21 @@ def _move(
         {"key": row.key, "version": row.version, "content_hash": row.content_hash, **details},
     )
     return row
+
+
+def versions_of_key(
+    session: Session,
+    kind: Kind[Any, Any, R, Any],
+    organisation_id: str,
+    key: str,
+    *,
+    version: int | None,
+    shipped: bool,
+    limit: int,
+) -> tuple[list[R], int]:
+    """The versions of `key` (shipped, or the organisation's own), newest first, at most `limit`, with their
+    documents; and how many there are."""
+    rows, count = repository.versions_of_key(
+        session, kind.model, organisation_id, key, version=version, shipped=shipped, limit=limit
+    )
+    return [to_read(kind, row) for row in rows], count

@@ -4,8 +4,10 @@ triggers make items required), and the canonical resolution searches (docs/fhir.
 from __future__ import annotations
 
 import hashlib
+import re
 import threading
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 from cachetools import LRUCache, cached
@@ -13,15 +15,24 @@ from sqlalchemy.orm import Session
 
 from app.content_versions import service as versions
 from app.core.errors import Conflict, ValidationFailed
-from app.fhir.canonical import canonical_base, ruleset_url
+from app.fhir.canonical import (
+    SHIPPED_CANONICAL_BASE,
+    YES_NO_UNKNOWN_SYSTEM,
+    YES_NO_UNKNOWN_VERSION,
+    canonical_base,
+    ruleset_url,
+)
+from app.fhir.codesystems import choice_items, levels_codesystem, option_codesystem, yes_no_unknown_codesystem
 from app.fhir.media import fhir_etag
 from app.fhir.questionnaire import questionnaire_resource
+from app.questionnaires import service as questionnaire_service
 from app.rulesets import service as ruleset_service
-from app.scoring import DefinitionError, Questionnaire, RuleSet, parse_questionnaire
+from app.scoring import DefinitionError, Questionnaire, RuleSet, parse_questionnaire, parse_ruleset
 from app.scoring.checker import items_read_by_triggers
 from app.scoring.requirements import item_requirements
 
 FHIR_CACHE_MAX_ENTRIES = 64
+LEVELS = "levels"  # the name of a rule set's levels CodeSystem after its key (canonical.levels_system)
 
 
 @dataclass(frozen=True)
@@ -107,3 +118,135 @@ def questionnaire_fhir(
                 f"errors): POST /v1/questionnaires/{key}/versions/{version}/validate lists them"
             ) from None
     return questionnaire_document(questionnaire, ruleset, base, status, ruleset_base)
+
+
+# --- canonical resolution ----------------------------------------------------------------------------------------
+
+# A search without `version` returns at most this many versions, newest first (`total` counts them all).
+MAX_SEARCH_VERSIONS = 50
+_KEY = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
+_ITEM_ID = re.compile(r"^[a-z][a-z0-9_]{0,99}$")
+
+
+@dataclass(frozen=True)
+class Found:
+    """What a search found: the matching resources (newest version first), how many match, and what was skipped."""
+
+    resources: list[dict[str, Any]]
+    total: int
+    skipped: list[str]
+
+
+def _scopes(url: str, resource_type: str, public_base_url: str) -> list[tuple[bool, str]]:
+    """(shipped?, the part after `<base>/<type>/`) for each canonical base `url` is under: the fixed base of
+    shipped content and this deployment's base of organisations' own (one deployment may use the same)."""
+    scopes = []
+    for shipped, base in ((True, SHIPPED_CANONICAL_BASE), (False, canonical_base("", public_base_url))):
+        prefix = f"{base}/{resource_type}/"
+        if url.startswith(prefix):
+            scopes.append((shipped, url.removeprefix(prefix)))
+    return scopes
+
+
+def _version_number(version: str | None) -> tuple[bool, int | None]:
+    """Whether a version of ours can be `version`, and its number (None: every version)."""
+    if version is None:
+        return True, None
+    if not version.isascii() or not version.isdigit() or len(version) > 10:
+        return False, None
+    number = int(version)
+    return 1 <= number <= 2_147_483_647, number
+
+
+def search_questionnaires(
+    session: Session, organisation_id: str, url: str, version: str | None, public_base_url: str
+) -> Found:
+    """The Questionnaires whose canonical is `url` (and `version`), visible to the organisation."""
+    possible, number = _version_number(version)
+    resources: list[dict[str, Any]] = []
+    skipped: list[str] = []
+    total = 0
+    if not possible:
+        return Found(resources, total, skipped)
+    for shipped, key in _scopes(url, "Questionnaire", public_base_url):
+        if not _KEY.match(key):
+            continue
+        rows, count = versions.versions_of_key(
+            session,
+            questionnaire_service.KIND,
+            organisation_id,
+            key,
+            version=number,
+            shipped=shipped,
+            limit=MAX_SEARCH_VERSIONS,
+        )
+        total += count
+        for row in rows:
+            try:
+                built = questionnaire_fhir(
+                    session,
+                    organisation_id,
+                    key=row.key,
+                    version=row.version,
+                    status=row.status,
+                    owner=row.owner,
+                    document=row.document,
+                    ruleset_key=None,
+                    ruleset_version=None,
+                    public_base_url=public_base_url,
+                )
+            except Conflict as exc:
+                total -= 1
+                skipped.append(exc.detail or f"questionnaire '{row.key}' version {row.version} fails its checks")
+                continue
+            resources.append(orjson.loads(built.body))
+    return Found(resources, total, skipped)
+
+
+def search_codesystems(
+    session: Session, organisation_id: str, url: str, version: str | None, public_base_url: str
+) -> Found:
+    """The CodeSystems whose canonical is `url` (and `version`), visible to the organisation: yes/no/unknown, a
+    choice item's options (`<questionnaire key>.<item id>`) or a rule set's levels (`<rule set key>.levels`)."""
+    possible, number = _version_number(version)
+    resources: list[dict[str, Any]] = []
+    if not possible:
+        return Found(resources, 0, [])
+    if url == YES_NO_UNKNOWN_SYSTEM and version in (None, YES_NO_UNKNOWN_VERSION):
+        return Found([yes_no_unknown_codesystem()], 1, [])
+    total = 0
+    for shipped, name in _scopes(url, "CodeSystem", public_base_url):
+        key, _, item_id = name.partition(".")
+        if not _KEY.match(key) or not _ITEM_ID.match(item_id):
+            continue
+        base = canonical_base(None if shipped else organisation_id, public_base_url)
+        if item_id == LEVELS:
+            rulesets, count = versions.versions_of_key(
+                session,
+                ruleset_service.KIND,
+                organisation_id,
+                key,
+                version=number,
+                shipped=shipped,
+                limit=MAX_SEARCH_VERSIONS,
+            )
+            total += count
+            for ruleset_row in rulesets:
+                ruleset = parse_ruleset(ruleset_row.document)
+                resources.append(levels_codesystem(ruleset, base=base, status=ruleset_row.status))
+        questionnaires, _ = versions.versions_of_key(
+            session,
+            questionnaire_service.KIND,
+            organisation_id,
+            key,
+            version=number,
+            shipped=shipped,
+            limit=MAX_SEARCH_VERSIONS,
+        )
+        for questionnaire_row in questionnaires:
+            questionnaire = questionnaire_service.shape(questionnaire_row.document)
+            item = next((i for i in choice_items(questionnaire) if i.id == item_id), None)
+            if item is not None:
+                total += 1
+                resources.append(option_codesystem(questionnaire, item, base=base, status=questionnaire_row.status))
+    return Found(resources, total, [])
