@@ -143,6 +143,7 @@ PLAN: list[Step] = [
     Step("get", "/v1/assessments"),
     Step("get", "/v1/assessments/{assessment_id}", FIRST),
     Step("get", "/v1/assessments/{assessment_id}/revisions", FIRST),
+    Step("get", "/v1/assessments/{assessment_id}/questionnaire-response", FIRST),
     Step(
         "post",
         "/v1/assessments/{assessment_id}/revisions",
@@ -172,6 +173,8 @@ PLAN: list[Step] = [
     Step("get", "/v1/rulesets/{key}/versions/{version}/fixtures", SHIPPED_RULESET),
     Step("post", "/v1/rulesets/{key}/versions/{version}/impact", RULESET_V1),
     Step("get", "/v1/organisation/current-rulesets"),
+    Step("get", "/v1/organisation/fhir"),
+    Step("put", "/v1/organisation/fhir"),  # the system `riskapi dev-setup` set, again
     Step("put", "/v1/organisation/current-rulesets"),  # back to the shipped rule set, so the example one can retire
     Step("get", "/v1/events"),  # the changes feed: every change above, from the oldest kept event
     # webhooks: subscribe, read, change, rotate the secret, see the attempts, redeliver an assessment event

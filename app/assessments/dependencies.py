@@ -72,16 +72,9 @@ async def _include_answers(
     return True
 
 
-SHOWS_ANSWERS = AuthorizeWhen(Operation.read_answers, "always (the response is the stored answers)")
-
-
-async def _read_answers(caller: Reader, policy: Annotated[AuthorizeWhen, Depends(SHOWS_ANSWERS)]) -> Caller:
-    policy.require(caller)
-    return caller
-
-
-ReadAnswersDep = Annotated[Caller, Depends(_read_answers)]
-"""The caller of a route that always shows stored answers: operation `read_answers` too, besides the route's."""
+AnswersReader = Annotated[Caller, Depends(Authorize(Operation.read_answers))]
+"""The caller of a route whose response is the stored answers: operation `read_answers`, whose roles (assessor,
+supervisor) all hold `read_assessments` too."""
 
 IncludeAnswersDep = Annotated[bool, Depends(_include_answers)]
 """Whether the request asked for the stored answers (`?include=answers`), its caller allowed to read them."""

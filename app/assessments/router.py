@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Header, Path, Query, Response, status
 from fastapi.responses import HTMLResponse
@@ -10,10 +10,10 @@ from pydantic import AwareDatetime
 
 from app.assessments import service
 from app.assessments.dependencies import (
+    AnswersReader,
     CreateBody,
     ExplainDep,
     IncludeAnswersDep,
-    ReadAnswersDep,
     Reader,
     StateReadSeamDep,
     Supervisor,
@@ -267,19 +267,23 @@ def get_assessment(
 )
 def get_questionnaire_response(
     assessment_id: AssessmentId,
-    caller: Reader,
-    answers_reader: ReadAnswersDep,
+    caller: AnswersReader,
     session: SessionDep,
     settings: SettingsDep,
+    _format: Annotated[
+        Literal["json", "application/json", "application/fhir+json", "application/json+fhir"] | None,
+        Query(
+            alias="_format",
+            description="As FHIR tools send it: JSON is the one format served (FHIR R4 RESTful API, `_format`).",
+        ),
+    ] = None,
 ) -> Response:
     """The answers stored with this revision as a FHIR R4 QuestionnaireResponse (`application/fhir+json`): status
     completed, our questionnaire's canonical|version, the subject as an identifier in your organisation's identifier
-    system, `authored` = when the assessment was created, items in their section groups (docs/fhir.md). Needs
-    operation `read_answers` besides this one; audited as `assessment.read_answers`. A 409
+    system, `authored` = when the assessment was created, items in their section groups (docs/fhir.md). Audited as
+    `assessment.read_answers`, like `include=answers`. A 409
     `/problems/fhir-not-configured` while your organisation has no identifier system."""
-    resource, etag = service.questionnaire_response(
-        session, answers_reader, assessment_id, public_base_url=settings.base_url
-    )
+    resource, etag = service.questionnaire_response(session, caller, assessment_id, public_base_url=settings.base_url)
     return fhir_response(resource, headers={"ETag": etag})
 
 

@@ -103,6 +103,9 @@ def _add_body_models(schema: dict[str, Any], models: Sequence[type[BaseModel]]) 
     )
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     for name, definition in definitions.get("$defs", {}).items():
+        for member in definition.get("properties", {}).values():
+            if "default" in member and member["default"] is None:
+                del member["default"]  # as FastAPI shows an optional member: left out when not sent
         components.setdefault(name, definition)
     schema["components"]["schemas"] = dict(sorted(components.items()))
 

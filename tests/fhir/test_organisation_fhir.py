@@ -30,7 +30,8 @@ REFUSED = {
 
 async def test_admin_sets_and_everyone_reads_the_identifier_system(client: httpx.AsyncClient, tenant: Tenant) -> None:
     before = await client.get("/v1/organisation/fhir", headers=tenant.headers(Role.assessor))
-    assert before.status_code == 200 and before.json() == {"identifier_system": None}
+    assert before.status_code == 200
+    assert before.json() == {"identifier_system": None}
     response = await set_system(client, tenant)
     assert response.status_code == 200, response.text
     assert response.json() == {"identifier_system": CASE_SYSTEM}

@@ -15,7 +15,7 @@ from app.auth.permissions import Role
 from app.fhir.canonical import SHIPPED_CANONICAL_BASE
 from tests.assessments.conftest import events
 from tests.conftest import Tenant
-from tests.fhir.conftest import FHIR, fhir_headers, questionnaire_response, shipped_test, use_ruleset
+from tests.fhir.conftest import FHIR, fhir_headers, questionnaire_response, set_system, shipped_test, use_ruleset
 
 V1 = shipped_test("V1 ")["answers"]
 
@@ -211,3 +211,13 @@ async def test_questionnaire_response_read_needs_read_answers_and_is_audited(
     audited = [e for e in await events(client, ready) if e["action"] == "assessment.read_answers"]
     assert len(audited) == 1
     assert audited[0]["subject_ref"] == "case-99"
+
+
+async def test_the_documented_questionnaire_response_example_creates(
+    client: httpx.AsyncClient, tenant: Tenant, app: FastAPI, seeded: FastAPI
+) -> None:
+    example = app.openapi()["paths"]["/v1/assessments"]["post"]["requestBody"]["content"][FHIR]["example"]
+    await set_system(client, tenant, example["subject"]["identifier"]["system"])
+    created = await _post(client, tenant, example)
+    assert created.status_code == 201, created.text
+    assert created.json()["subject_ref"] == example["subject"]["identifier"]["value"]

@@ -129,6 +129,14 @@ async def test_questionnaire_response_read_gives_back_the_stored_answers(
     assert response.headers["vary"] == "Accept"
     assert response.headers["etag"].startswith('"')
     document = response.json()
+    with_format = await client.get(
+        f"/v1/assessments/{assessment_id}/questionnaire-response",
+        params={"_format": "json"},
+        headers=configured.headers(Role.assessor),
+    )
+    assert with_format.status_code == 200
+    assert with_format.json() == document
+    assert with_format.headers["etag"] == response.headers["etag"]
     assert document["id"] == assessment_id
     assert document["status"] == "completed"
     assert document["subject"] == {"identifier": {"system": CASE_SYSTEM, "value": "case-7"}}
