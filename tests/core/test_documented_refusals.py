@@ -1,5 +1,6 @@
 """Every refusal the middleware and the Authorize dependency can give is documented on every operation it can
-reach, as application/problem+json (what schemathesis' status-code and content-type conformance checks expect)."""
+reach, as application/problem+json and as the OperationOutcome (application/fhir+json) a FHIR Accept gets instead
+(what schemathesis' status-code and content-type conformance checks expect)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from tests.conftest import Tenant
 from tests.hardening.support import RouteInfo, fill_path, route_table
 
 PROBLEM = "application/problem+json"
+FHIR = "application/fhir+json"
 DEEP_JSON = b"[" * 300 + b"]" * 300
 
 
@@ -49,7 +51,7 @@ async def test_every_refusal_is_documented_on_every_operation(
             assert response.status_code == status, f"{route} {what}: {response.status_code} {response.text[:200]}"
             assert response.headers["content-type"] == PROBLEM, f"{route} {what}"
             documented = responses.get(str(status), {}).get("content", {})
-            if list(documented) != [PROBLEM]:
+            if list(documented) != [PROBLEM, FHIR]:
                 undocumented.append(f"{route} {status} ({what})")
             probed += 1
     assert probed > 100
