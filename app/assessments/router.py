@@ -38,6 +38,7 @@ from app.content import examples
 from app.core.config import SettingsDep
 from app.core.db import SessionDep
 from app.core.errors import (
+    PROBLEM_MEDIA_TYPE,
     BadRequest,
     Conflict,
     FhirNotConfigured,
@@ -46,6 +47,7 @@ from app.core.errors import (
     NotFound,
     Unauthenticated,
     ValidationFailed,
+    negotiated,
     problem_responses,
 )
 from app.core.pagination import DEFAULT_PAGE_SIZE, CursorQuery, LimitQuery
@@ -192,7 +194,7 @@ def create_assessment(
     )
     session.commit()  # 201 only once stored
     if isinstance(created, service.Replay):
-        return _replayed(created, fhir, vary=True)
+        return _replayed(created, request, fhir, vary=True)
     if fhir is not None:
         headers = {"Location": created.location, "ETag": fhir.etag}
         return fhir_response(fhir.resource, status_code=status.HTTP_201_CREATED, headers=headers)
@@ -202,9 +204,12 @@ def create_assessment(
     return created.model
 
 
-def _replayed(replay: service.Replay, fhir: service.FhirShown | None = None, *, vary: bool = False) -> Response:
+def _replayed(
+    replay: service.Replay, request: Request, fhir: service.FhirShown | None = None, *, vary: bool = False
+) -> Response:
     """The response first sent for the Idempotency-Key: byte for byte, or (`fhir`) the assessment it returned in
-    the FHIR representation the retry asks for. `vary`: the first response's route negotiates its representation."""
+    the FHIR representation the retry asks for; a refusal as the retry's Accept asks (problem+json or an
+    OperationOutcome). `vary`: the first response's route negotiates its representation."""
     headers = {"Idempotent-Replayed": "true"}
     if replay.location:
         headers["Location"] = replay.location
@@ -213,14 +218,9 @@ def _replayed(replay: service.Replay, fhir: service.FhirShown | None = None, *, 
     if vary:
         headers["Vary"] = "Accept"
     if replay.status >= 400:
-        return _replayed_refusal(replay, headers)
+        problem = Response(replay.body, status_code=replay.status, headers=headers, media_type=PROBLEM_MEDIA_TYPE)
+        return negotiated(request.scope, problem)
     return Response(replay.body, status_code=replay.status, headers=headers, media_type="application/json")
-
-
-def _replayed_refusal(replay: service.Replay, headers: dict[str, str]) -> Response:
-    """A refusal kept for the Idempotency-Key (a problem document), as first sent. The one place that would render
-    it as an OperationOutcome for a retry under FHIR Accept (app/fhir/outcome.py)."""
-    return Response(replay.body, status_code=replay.status, headers=headers, media_type="application/problem+json")
 
 
 @router.get("", response_model=AssessmentPage, responses=COMMON)
@@ -383,6 +383,7 @@ def list_revisions(
 def amend_assessment(
     assessment_id: AssessmentId,
     body: Annotated[RevisionCreate, Body(openapi_examples=REVISION_EXAMPLES)],
+    request: Request,
     caller: Writer,
     idempotency: WriterIdempotency,
     session: SessionDep,
@@ -415,7 +416,7 @@ def amend_assessment(
         idempotency=idempotency,
     )
     if isinstance(amended, service.Replay):
-        return _replayed(amended)
+        return _replayed(amended, request)
     response.headers["Location"] = amended.location
     return amended.model
 
@@ -429,6 +430,7 @@ def amend_assessment(
 def override_assessment(
     assessment_id: AssessmentId,
     body: OverrideCreate,
+    request: Request,
     caller: Supervisor,
     idempotency: SupervisorIdempotency,
     session: SessionDep,
@@ -453,7 +455,7 @@ def override_assessment(
         state_read_seam=seam,
         idempotency=idempotency,
     )
-    return _replayed(overridden) if isinstance(overridden, service.Replay) else overridden
+    return _replayed(overridden, request) if isinstance(overridden, service.Replay) else overridden
 
 
 @router.post(
@@ -465,6 +467,7 @@ def override_assessment(
 def mark_entered_in_error(
     assessment_id: AssessmentId,
     body: EnteredInErrorCreate,
+    request: Request,
     caller: Supervisor,
     idempotency: SupervisorIdempotency,
     session: SessionDep,
@@ -479,7 +482,7 @@ def mark_entered_in_error(
     marked = service.mark_entered_in_error(
         session, caller, assessment_id, body, base_url=settings.base_url, state_read_seam=seam, idempotency=idempotency
     )
-    return _replayed(marked) if isinstance(marked, service.Replay) else marked
+    return _replayed(marked, request) if isinstance(marked, service.Replay) else marked
 
 
 @router.post("/{assessment_id}/rescore", response_model=RescoreRead, responses=ONE)

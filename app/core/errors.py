@@ -357,12 +357,12 @@ async def problem_of(request: Request, exc: Exception) -> Response | None:
     return None
 
 
-ProblemNegotiator = Callable[[MutableMapping[str, Any], JSONResponse], Response]
+ProblemNegotiator = Callable[[MutableMapping[str, Any], Response], Response]
 """Turns a problem response into the representation the request asked for (app/fhir/outcome.py `negotiate`);
 installed as `app.state.problem_negotiator` by the application factory."""
 
 
-def negotiated(scope: MutableMapping[str, Any], problem: JSONResponse) -> Response:
+def negotiated(scope: MutableMapping[str, Any], problem: Response) -> Response:
     """The problem in the representation the request asked for: problem+json, or what the app's negotiator makes
     of it (an OperationOutcome under FHIR's Accept)."""
     app = scope.get("app")

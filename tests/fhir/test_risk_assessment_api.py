@@ -192,13 +192,21 @@ async def test_a_format_not_served_is_a_422_naming_it(client: httpx.AsyncClient,
     assert [error["pointer"] for error in response.json()["errors"]] == ["/_format"]
 
 
+def assert_outcome_of(response: httpx.Response, problem_type: str) -> None:
+    """An OperationOutcome (the problem under FHIR's Accept) naming the problem's type."""
+    assert response.headers["content-type"] == "application/fhir+json"
+    outcome = response.json()
+    assert outcome["resourceType"] == "OperationOutcome"
+    assert all(problem_type in issue["details"]["text"] for issue in outcome["issue"])
+
+
 async def test_without_an_identifier_system_a_fhir_read_is_409_and_json_still_works(
     client: httpx.AsyncClient, tenant: Tenant
 ) -> None:
     assessment_id = await created_id(client, tenant)
     refused = await read(client, tenant, assessment_id, FHIR)
     assert refused.status_code == 409
-    assert refused.json()["type"] == "/problems/fhir-not-configured"
+    assert_outcome_of(refused, "/problems/fhir-not-configured")
     assert (await read(client, tenant, assessment_id)).status_code == 200
 
 
@@ -208,7 +216,7 @@ async def test_without_an_identifier_system_a_create_under_fhir_accept_is_409_an
     key = {"Idempotency-Key": str(uuid.uuid4())}
     refused = await create(client, tenant, headers={**FHIR, **key})
     assert refused.status_code == 409, refused.text
-    assert refused.json()["type"] == "/problems/fhir-not-configured"
+    assert_outcome_of(refused, "/problems/fhir-not-configured")
     assert assessments_stored(app) == 0
     set_identifier_system(app, tenant, IDENTIFIER_SYSTEM)
     retried = await create(client, tenant, headers={**FHIR, **key})  # the key was left free
@@ -363,11 +371,12 @@ async def test_a_replay_renders_the_first_response_not_what_changed_since(
     assert now["prediction"][0]["qualitativeRisk"]["coding"][0]["code"] == "high"
 
 
-async def test_a_refusal_kept_for_the_key_is_replayed_as_the_problem_it_was(
+async def test_a_refusal_kept_for_the_key_is_replayed_in_the_retrys_representation(
     client: httpx.AsyncClient, configured: Tenant
 ) -> None:
     """Creates keep no refusal (each leaves the key free); the refusals kept for a key are those of amend,
-    override and entered in error, which stay problem documents under any Accept."""
+    override and entered in error: a retry gets the first refusal as its Accept asks, an OperationOutcome under
+    FHIR's and the problem document otherwise."""
     key = {"Idempotency-Key": str(uuid.uuid4()), **FHIR}
     supervisor = configured.headers(Role.supervisor)
     assessment_id = await created_id(client, configured)
@@ -384,3 +393,13 @@ async def test_a_refusal_kept_for_the_key_is_replayed_as_the_problem_it_was(
     assert first.status_code == replay.status_code == 409
     assert replay.headers["idempotent-replayed"] == "true"
     assert replay.content == first.content
+    assert_outcome_of(replay, "/problems/conflict")
+    as_json = await client.post(
+        f"/v1/assessments/{assessment_id}/entered-in-error",
+        json={"reason": "Again."},
+        headers={**supervisor, "Idempotency-Key": key["Idempotency-Key"]},
+    )
+    assert as_json.status_code == 409
+    assert as_json.headers["idempotent-replayed"] == "true"
+    assert as_json.headers["content-type"] == "application/problem+json"
+    assert as_json.json()["type"] == "/problems/conflict"
