@@ -15,7 +15,7 @@ from app.core.config import SettingsDep
 from app.core.db import SessionDep
 from app.core.errors import BadRequest, FieldError
 from app.fhir import service
-from app.fhir.media import FHIR_FORMATS, FHIR_JSON
+from app.fhir.media import FHIR_JSON, FormatQuery
 
 router = APIRouter(prefix="/v1/fhir", tags=["fhir"])
 
@@ -42,17 +42,6 @@ Version = Annotated[
     str | None,
     Query(max_length=20, description="The canonical's version (ours are whole numbers); default: every version."),
 ]
-Format = Annotated[
-    str | None,
-    Query(
-        alias="_format",
-        max_length=50,
-        description="Accepted as FHIR tools send it: `json`, `application/fhir+json` or `application/json` (the "
-        "answer is FHIR JSON); another format is a 400.",
-    ),
-]
-
-
 def _bundle(found: service.Found, request: Request, base_url: str) -> Response:
     """A searchset Bundle of what was found: the shell validated by the R4B model, the resources (each already
     validated when built) spliced in as they are, so a large Questionnaire is not validated twice."""
@@ -88,14 +77,6 @@ def _outcome(detail: str) -> dict[str, Any]:
             "issue": [{"severity": "warning", "code": "processing", "diagnostics": detail}],
         }
     ).model_dump(mode="json", exclude_none=True)
-
-
-def _json_only(format_: str | None) -> None:
-    if format_ is not None and format_.strip().lower() not in FHIR_FORMATS:
-        raise BadRequest(
-            "_format names a representation this operation does not have",
-            errors=[FieldError(pointer="/_format", detail="use json (FHIR JSON)", location="query")],
-        )
 
 
 def _required(url: str | None) -> str:
@@ -156,15 +137,14 @@ def search_fhir_questionnaires(
     session: SessionDep,
     settings: SettingsDep,
     request: Request,
+    format_: FormatQuery,
     url: QuestionnaireUrl = None,
     version: Version = None,
-    format_: Format = None,
 ) -> Response:
     """Resolve a Questionnaire canonical (`https://riskapi.org.uk/fhir/Questionnaire/{key}` for shipped content,
     `<RISKAPI_PUBLIC_BASE_URL>/fhir/Questionnaire/{key}` for your own): the versions of it that you can see
     (shipped content and your organisation's own), as a FHIR searchset Bundle; `version` narrows to one. A URL that
     names nothing gives an empty Bundle."""
-    _json_only(format_)
     found = service.search_questionnaires(session, caller.organisation_id, _required(url), version, settings.base_url)
     return _bundle(found, request, settings.base_url)
 
@@ -175,14 +155,13 @@ def search_fhir_codesystems(
     session: SessionDep,
     settings: SettingsDep,
     request: Request,
+    format_: FormatQuery,
     url: CodeSystemUrl = None,
     version: Version = None,
-    format_: Format = None,
 ) -> Response:
     """Resolve a CodeSystem canonical (yes-no-unknown, a choice item's options `{questionnaire key}.{item id}`, a
     rule set's levels `{rule set key}.levels`): the versions of it that you can see (shipped content and your
     organisation's own), as a FHIR searchset Bundle; `version` narrows to one. A URL that names nothing gives an
     empty Bundle."""
-    _json_only(format_)
     found = service.search_codesystems(session, caller.organisation_id, _required(url), version, settings.base_url)
     return _bundle(found, request, settings.base_url)

@@ -32,7 +32,7 @@ from app.core.errors import (
     problem_responses,
 )
 from app.fhir import service as fhir_service
-from app.fhir.media import FHIR_FORMATS, FHIR_JSON, wants_fhir
+from app.fhir.media import FHIR_JSON, FormatQuery, wants_fhir
 from app.questionnaires import service
 from app.questionnaires.schemas import QuestionnaireVersionRead
 from app.rulesets import service as ruleset_service
@@ -181,6 +181,7 @@ class FhirParameters:
 
 def fhir_parameters(
     request: Request,
+    format_: FormatQuery,
     ruleset_key: Annotated[
         str | None,
         Query(
@@ -192,25 +193,12 @@ def fhir_parameters(
         int | None,
         Query(ge=1, le=2_147_483_647, description=f"FHIR representation only. {RULESET_VERSION_DESCRIPTION}"),
     ] = None,
-    format_: Annotated[
-        str | None,
-        Query(
-            alias="_format",
-            description="`json` (or `application/fhir+json`, `application/json`): the FHIR representation, as FHIR "
-            "tools ask for it; overrides Accept.",
-        ),
-    ] = None,
     if_none_match: Annotated[
         str | None,
         Header(description="FHIR representation: the ETag of an earlier read; a 304 when it is unchanged."),
     ] = None,
 ) -> FhirParameters:
     """The FHIR representation's own parameters; refused when that representation is not asked for."""
-    if format_ is not None and format_.strip().lower() not in FHIR_FORMATS:
-        raise BadRequest(
-            "_format names a representation this operation does not have",
-            errors=[FieldError(pointer="/_format", detail="use json (FHIR JSON)", location="query")],
-        )
     if not wants_fhir(request):
         given = [name for name, value in (("ruleset_key", ruleset_key), ("ruleset_version", ruleset_version)) if value]
         if given:

@@ -84,7 +84,7 @@ async def test_url_is_required_and_the_format_is_json(
         xml = await client.get(
             f"/v1/fhir/{kind}", params={"url": SHIPPED_Q, "_format": "xml"}, headers=tenant.headers(Role.assessor)
         )
-        assert xml.status_code == 400, xml.text
+        assert xml.status_code == 422, xml.text
         assert xml.json()["errors"][0]["pointer"] == "/_format"
         as_fhir_tools_ask = await search(client, tenant, kind, url=SHIPPED_Q, _format="json")
         assert as_fhir_tools_ask["type"] == "searchset"

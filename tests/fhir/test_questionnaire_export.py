@@ -583,7 +583,7 @@ async def test_format_of_another_representation_and_fhir_parameters_without_fhir
     client: httpx.AsyncClient, tenant: Tenant, seeded: FastAPI
 ) -> None:
     xml = await client.get(SHIPPED, params={"_format": "xml"}, headers=tenant.headers(Role.assessor))
-    assert xml.status_code == 400
+    assert xml.status_code == 422
     assert xml.json()["errors"][0]["pointer"] == "/_format"
     stray = await client.get(
         SHIPPED, params={"ruleset_key": "online-harm-england"}, headers=tenant.headers(Role.assessor)

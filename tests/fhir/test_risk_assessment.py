@@ -307,6 +307,6 @@ def test_the_documented_example_is_what_the_renderer_makes_of_its_assessment() -
 def test_the_documents_example_is_the_example() -> None:
     """The RiskAssessment section's full example is the OpenAPI one (docs/fhir.md once the FHIR parts are merged)."""
     docs = Path(__file__).resolve().parents[2] / "docs"
-    text = next(p for p in (docs / "fhir.md", docs / "fhir-risk-assessment.md") if p.exists()).read_text()
+    text = (docs / "fhir.md").read_text()
     blocks = [json.loads(block) for block in re.findall(r"```json\n(.*?)\n```", text, flags=re.DOTALL)]
     assert EXAMPLE in blocks
