@@ -28,6 +28,7 @@ from typing import Any
 
 import httpx
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from app.content import default_ruleset
 from app.fhir.canonical import SHIPPED_CANONICAL_BASE, UNKNOWN_SUFFIX
@@ -194,23 +195,41 @@ def _widget(link_id: str) -> str:
     return f'[id="{link_id}/1/1"]'
 
 
+PICKED = """([linkId, code]) => {
+    const form = document.getElementById('form');
+    const response = LForms.Util.getFormFHIRData('QuestionnaireResponse', 'R4', form);
+    const holds = (items) => (items || []).some((item) =>
+        (item.linkId === linkId && (item.answer || []).some((answer) => answer.valueCoding?.code === code))
+        || holds(item.item) || (item.answer || []).some((answer) => holds(answer.item)));
+    return holds(response.item);
+}"""
+
+
 def _choose(page: Any, item: dict[str, Any], codes: list[str]) -> None:
     """Pick answer options in LHC-Forms' autocomplete list with the keyboard, as a person using it would: focus
     opens the list, ArrowDown walks it to the option's label, Enter picks it (a multi-select list then drops it and
-    stays open, so Escape closes it)."""
-    page.locator(_widget(item["linkId"])).focus()
+    stays open, so Escape closes it). Each pick is confirmed in LHC-Forms' own export; a keystroke that reached the
+    list before it had opened is picked again, as a person would."""
     displays = {option["valueCoding"]["code"]: option["valueCoding"]["display"] for option in item["answerOption"]}
     for code in codes:
-        for _ in range(len(displays) + 1):
-            highlighted = page.evaluate(
-                "() => document.querySelector('#lhc-tools-searchResults li.selected')?.textContent ?? null"
-            )
-            if highlighted is not None and re.sub(r"^\s*\d+:\s*", "", highlighted).strip() == displays[code]:
+        for attempt in range(3):
+            page.locator(_widget(item["linkId"])).focus()
+            for _ in range(len(displays) + 1):
+                highlighted = page.evaluate(
+                    "() => document.querySelector('#lhc-tools-searchResults li.selected')?.textContent ?? null"
+                )
+                if highlighted is not None and re.sub(r"^\s*\d+:\s*", "", highlighted).strip() == displays[code]:
+                    break
+                page.keyboard.press("ArrowDown")
+            else:
+                raise AssertionError(f"{item['linkId']}: no option labelled {displays[code]!r} in LHC-Forms' list")
+            page.keyboard.press("Enter")
+            try:
+                page.wait_for_function(PICKED, arg=[item["linkId"], code], timeout=2000)
                 break
-            page.keyboard.press("ArrowDown")
-        else:
-            raise AssertionError(f"{item['linkId']}: no option labelled {displays[code]!r} in LHC-Forms' list")
-        page.keyboard.press("Enter")
+            except PlaywrightTimeout:
+                if attempt == 2:
+                    raise AssertionError(f"{item['linkId']}: LHC-Forms did not take {displays[code]!r}") from None
     if item.get("repeats"):
         page.keyboard.press("Escape")
 
