@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Path, Query, Request, Response, status
 from fastapi.responses import HTMLResponse
@@ -35,6 +35,7 @@ from app.assessments.schemas import (
 )
 from app.audit.routing import AuditRefusals
 from app.content import examples
+from app.core.conditional import none_match_holds
 from app.core.config import SettingsDep
 from app.core.db import SessionDep
 from app.core.errors import (
@@ -335,19 +336,16 @@ def get_assessment(
 @router.get(
     "/{assessment_id}/questionnaire-response",
     response_class=Response,
-    responses=QUESTIONNAIRE_RESPONSE_RESPONSES,
+    responses={**QUESTIONNAIRE_RESPONSE_RESPONSES, 304: {"description": "Not modified (If-None-Match)"}},
 )
 def get_questionnaire_response(
     assessment_id: AssessmentId,
     caller: AnswersReader,
     session: SessionDep,
     settings: SettingsDep,
-    _format: Annotated[
-        Literal["json", "application/json", "application/fhir+json", "application/json+fhir"] | None,
-        Query(
-            alias="_format",
-            description="As FHIR tools send it: JSON is the one format served (FHIR R4 RESTful API, `_format`).",
-        ),
+    format_: FormatQuery,
+    if_none_match: Annotated[
+        str | None, Header(description="The ETag of an earlier read; a 304 without a body when it still matches.")
     ] = None,
 ) -> Response:
     """The answers stored with this revision as a FHIR R4 QuestionnaireResponse (`application/fhir+json`): status
@@ -356,6 +354,8 @@ def get_questionnaire_response(
     `assessment.read_answers`, like `include=answers`. A 409
     `/problems/fhir-not-configured` while your organisation has no identifier system."""
     resource, etag = service.questionnaire_response(session, caller, assessment_id, public_base_url=settings.base_url)
+    if none_match_holds(etag, if_none_match):
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag, "Vary": "Accept"})
     return fhir_response(resource, headers={"ETag": etag})
 
 

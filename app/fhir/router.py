@@ -42,6 +42,8 @@ Version = Annotated[
     str | None,
     Query(max_length=20, description="The canonical's version (ours are whole numbers); default: every version."),
 ]
+
+
 def _bundle(found: service.Found, request: Request, base_url: str) -> Response:
     """A searchset Bundle of what was found: the shell validated by the R4B model, the resources (each already
     validated when built) spliced in as they are, so a large Questionnaire is not validated twice."""

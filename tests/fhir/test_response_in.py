@@ -213,6 +213,26 @@ async def test_questionnaire_response_read_needs_read_answers_and_is_audited(
     assert audited[0]["subject_ref"] == "case-99"
 
 
+async def test_questionnaire_response_read_has_an_etag_a_304_and_one_format_parameter(
+    client: httpx.AsyncClient, ready: Tenant
+) -> None:
+    created = await _post(client, ready, questionnaire_response(V1, subject_ref="case-98"))
+    assert created.status_code == 201, created.text
+    path = f"/v1/assessments/{created.json()['id']}/questionnaire-response"
+    headers = ready.headers(Role.assessor)
+    read = await client.get(path, headers=headers)
+    assert read.status_code == 200
+    assert read.headers["vary"] == "Accept"
+    again = await client.get(path, headers={**headers, "If-None-Match": read.headers["etag"]})
+    assert again.status_code == 304
+    assert again.content == b""
+    assert (await client.get(path, headers={**headers, "If-None-Match": '"other"'})).status_code == 200
+    assert (await client.get(path, params={"_format": "json"}, headers=headers)).json() == read.json()
+    xml = await client.get(path, params={"_format": "xml"}, headers=headers)
+    assert xml.status_code == 422
+    assert [error["pointer"] for error in xml.json()["errors"]] == ["/_format"]
+
+
 async def test_the_documented_questionnaire_response_example_creates(
     client: httpx.AsyncClient, tenant: Tenant, app: FastAPI, seeded: FastAPI
 ) -> None:
