@@ -60,6 +60,16 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(code=1)
 
 
+def _organisation_id(session: Session, slug: str) -> str:
+    """The id of the organisation a command names by slug; the command fails when there is none."""
+    from app.auth import repository as auth_repository
+
+    organisation = auth_repository.organisation_by_slug(session, slug)
+    if organisation is None:
+        raise _fail(f"no organisation '{slug}'")
+    return organisation.id
+
+
 @db_cli.command("upgrade")
 def db_upgrade(revision: str = "head") -> None:
     """Apply migrations (default: to the head)."""
@@ -110,16 +120,13 @@ def org_set_identifier_system(
     uri: Annotated[str, typer.Argument(help="absolute URI of the organisation's own case-id system")],
 ) -> None:
     """Set the identifier system of the organisation's case ids in FHIR (audited; NHS-number systems refused)."""
-    from app.auth import repository as auth_repository
     from app.core.errors import ProblemError
     from app.organisation import service as organisation_service
 
     with session_scope() as session:
-        organisation = auth_repository.organisation_by_slug(session, org)
-        if organisation is None:
-            raise _fail(f"no organisation '{org}'")
+        organisation_id = _organisation_id(session, org)
         try:
-            organisation_service.set_identifier_system(session, organisation.id, uri, actor=None)
+            organisation_service.set_identifier_system(session, organisation_id, uri, actor=None)
         except ProblemError as exc:
             raise _fail(str(exc.detail or exc.title)) from exc
     typer.echo(f"organisation {org}: FHIR identifier system {uri}")
@@ -137,7 +144,6 @@ def key_create(
     """Create an API client and print its key (shown once)."""
     from pydantic import TypeAdapter, ValidationError
 
-    from app.auth import repository as auth_repository
     from app.auth import service as auth_service
     from app.auth.schemas import KeyExpiry
     from app.core.config import get_settings
@@ -148,11 +154,9 @@ def key_create(
     except ValidationError as exc:
         raise _fail(f"--expires {exc.errors()[0]['msg'].lower()}") from exc
     with session_scope() as session:
-        organisation = auth_repository.organisation_by_slug(session, org)
-        if organisation is None:
-            raise _fail(f"no organisation '{org}'")
+        organisation_id = _organisation_id(session, org)
         issued = auth_service.create_client(
-            session, organisation.id, name, role, expires_at, secret_key=get_settings().secret_key
+            session, organisation_id, name, role, expires_at, secret_key=get_settings().secret_key
         )
     typer.echo(f"client id: {issued.client.id}\nkey id:    {issued.key_id}\napi key:   {issued.api_key}")
     typer.echo("The key is shown once; store it in your secret manager.", err=True)
@@ -164,16 +168,13 @@ def key_revoke(
     client_id: Annotated[str, typer.Argument(help="client id (revokes every key it holds)")],
 ) -> None:
     """Revoke a client and all its keys."""
-    from app.auth import repository as auth_repository
     from app.auth import service as auth_service
     from app.core.errors import ProblemError
 
     with session_scope() as session:
-        organisation = auth_repository.organisation_by_slug(session, org)
-        if organisation is None:
-            raise _fail(f"no organisation '{org}'")
+        organisation_id = _organisation_id(session, org)
         try:
-            auth_service.revoke_client(session, organisation.id, client_id)
+            auth_service.revoke_client(session, organisation_id, client_id)
         except ProblemError as exc:
             raise _fail(str(exc.detail or exc.title)) from exc
     typer.echo(f"revoked client {client_id}")
