@@ -7,10 +7,11 @@ import hashlib
 import re
 import threading
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from cachetools import LRUCache, cached
+from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from app.content_versions import service as versions
@@ -158,6 +159,25 @@ def _version_number(version: str | None) -> tuple[bool, int | None]:
     return 1 <= number <= 2_147_483_647, number
 
 
+R = TypeVar("R", bound=BaseModel)
+
+
+def _versions_of_key(
+    session: Session,
+    kind: versions.Kind[Any, Any, R, Any],
+    organisation_id: str,
+    key: str,
+    number: int | None,
+    *,
+    shipped: bool,
+) -> tuple[list[R], int]:
+    """The versions of one key a search may return (`number`: one version, None: the newest ones, at most
+    MAX_SEARCH_VERSIONS) and how many there are."""
+    return versions.versions_of_key(
+        session, kind, organisation_id, key, version=number, shipped=shipped, limit=MAX_SEARCH_VERSIONS
+    )
+
+
 def search_questionnaires(
     session: Session, organisation_id: str, url: str, version: str | None, public_base_url: str
 ) -> Found:
@@ -171,14 +191,8 @@ def search_questionnaires(
     for shipped, key in _scopes(url, "Questionnaire", public_base_url):
         if not _KEY.match(key):
             continue
-        rows, count = versions.versions_of_key(
-            session,
-            questionnaire_service.KIND,
-            organisation_id,
-            key,
-            version=number,
-            shipped=shipped,
-            limit=MAX_SEARCH_VERSIONS,
+        rows, count = _versions_of_key(
+            session, questionnaire_service.KIND, organisation_id, key, number, shipped=shipped
         )
         total += count
         for row in rows:
@@ -221,27 +235,15 @@ def search_codesystems(
             continue
         base = canonical_base(None if shipped else organisation_id, public_base_url)
         if item_id == LEVELS:
-            rulesets, count = versions.versions_of_key(
-                session,
-                ruleset_service.KIND,
-                organisation_id,
-                key,
-                version=number,
-                shipped=shipped,
-                limit=MAX_SEARCH_VERSIONS,
+            rulesets, count = _versions_of_key(
+                session, ruleset_service.KIND, organisation_id, key, number, shipped=shipped
             )
             total += count
             for ruleset_row in rulesets:
                 ruleset = parse_ruleset(ruleset_row.document)
                 resources.append(levels_codesystem(ruleset, base=base, status=ruleset_row.status))
-        questionnaires, _ = versions.versions_of_key(
-            session,
-            questionnaire_service.KIND,
-            organisation_id,
-            key,
-            version=number,
-            shipped=shipped,
-            limit=MAX_SEARCH_VERSIONS,
+        questionnaires, _ = _versions_of_key(
+            session, questionnaire_service.KIND, organisation_id, key, number, shipped=shipped
         )
         for questionnaire_row in questionnaires:
             questionnaire = questionnaire_service.shape(questionnaire_row.document)
