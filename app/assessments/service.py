@@ -60,7 +60,7 @@ from app.core.pagination import Position
 from app.core.seams import StateReadSeam
 from app.events import service as events
 from app.events.service import EventType
-from app.fhir.canonical import canonical_base
+from app.fhir.canonical import YES_NO_UNKNOWN_DISPLAY, canonical_base
 from app.fhir.media import fhir_etag
 from app.fhir.response import response_from_answers
 from app.fhir.risk_assessment import RiskAssessmentContext, risk_assessment
@@ -1345,7 +1345,7 @@ def _answer_labels(questionnaire: Questionnaire) -> dict[str, dict[str, str]]:
         if isinstance(item, SingleChoiceItem | MultiChoiceItem):
             labels[item.id] = {option.code: option.label for option in item.options}
         elif isinstance(item, YesNoUnknownItem):
-            labels[item.id] = {"yes": "Yes", "no": "No", "unknown": "Unknown"}
+            labels[item.id] = dict(YES_NO_UNKNOWN_DISPLAY)
     return labels
 
 

@@ -16,6 +16,7 @@ HELP_SUFFIX = ".help"
 
 YES_NO_UNKNOWN_SYSTEM = f"{SHIPPED_CANONICAL_BASE}/CodeSystem/yes-no-unknown"
 YES_NO_UNKNOWN_VERSION = "1"
+YES_NO_UNKNOWN_DISPLAY = {"yes": "Yes", "no": "No", "unknown": "Unknown"}
 
 
 def canonical_base(owner_organisation_id: str | None, public_base_url: str) -> str:

@@ -6,8 +6,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.fhir.canonical import YES_NO_UNKNOWN_SYSTEM, YES_NO_UNKNOWN_VERSION, levels_system, option_system
-from app.fhir.enable_when import YES_NO_UNKNOWN_DISPLAY
+from app.fhir.canonical import (
+    YES_NO_UNKNOWN_DISPLAY,
+    YES_NO_UNKNOWN_SYSTEM,
+    YES_NO_UNKNOWN_VERSION,
+    levels_system,
+    option_system,
+)
 from app.fhir.questionnaire import FHIR_STATUS, computable_name
 from app.scoring.labels import level_label
 from app.scoring.models import MultiChoiceItem, Questionnaire, RuleSet, SingleChoiceItem

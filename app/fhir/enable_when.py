@@ -19,7 +19,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from app.fhir.canonical import UNKNOWN_SUFFIX, YES_NO_UNKNOWN_SYSTEM, YES_NO_UNKNOWN_VERSION, option_system
+from app.fhir.canonical import (
+    UNKNOWN_SUFFIX,
+    YES_NO_UNKNOWN_DISPLAY,
+    YES_NO_UNKNOWN_SYSTEM,
+    YES_NO_UNKNOWN_VERSION,
+    option_system,
+)
 from app.scoring.conditions import UNKNOWN
 from app.scoring.models import (
     AllCondition,
@@ -418,9 +424,6 @@ class Translator:
             return Coded(YES_NO_UNKNOWN_SYSTEM, YES_NO_UNKNOWN_VERSION, code, YES_NO_UNKNOWN_DISPLAY[code])
         label = next(option.label for option in item.options if option.code == code)
         return Coded(option_system(self.base, self.key, item.id), self.version, code, label)
-
-
-YES_NO_UNKNOWN_DISPLAY = {"yes": "Yes", "no": "No", UNKNOWN: "Unknown"}
 
 
 def _one(atom: Atom) -> Whens:

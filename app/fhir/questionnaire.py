@@ -12,9 +12,8 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from app.fhir.canonical import HELP_SUFFIX, SECTION_SUFFIX, questionnaire_url
+from app.fhir.canonical import HELP_SUFFIX, SECTION_SUFFIX, YES_NO_UNKNOWN_DISPLAY, questionnaire_url
 from app.fhir.enable_when import (
-    YES_NO_UNKNOWN_DISPLAY,
     Translator,
     has_unknown_sibling,
     sibling_id,

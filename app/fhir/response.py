@@ -24,6 +24,7 @@ from app.fhir.canonical import (
     SECTION_SUFFIX,
     SHIPPED_CANONICAL_BASE,
     UNKNOWN_SUFFIX,
+    YES_NO_UNKNOWN_DISPLAY,
     YES_NO_UNKNOWN_SYSTEM,
     YES_NO_UNKNOWN_VERSION,
     option_system,
@@ -44,7 +45,6 @@ from app.scoring.models import (
 ACCEPTED_STATUS = "completed"
 UNKNOWN = "unknown"
 SUBJECT_REF_MAX_LENGTH = 256  # AssessmentCreate.subject_ref
-YES_NO_UNKNOWN_DISPLAY = {"yes": "Yes", "no": "No", "unknown": "Unknown"}
 # Elements that carry who answered, about whom or in what words: refused wherever a QuestionnaireResponse has them.
 REFUSED_ELEMENTS = {
     "contained": "contained resources are refused: they could carry a patient's identity, which is never stored",
