@@ -8,6 +8,7 @@ from app.core.db import Base
 from app.events import models as event_models  # noqa: F401
 from app.questionnaires import models as questionnaire_models
 from app.rulesets import models as ruleset_models
+from app.verifiable_log import models as verifiable_log_models  # noqa: F401
 from app.webhooks import models as webhook_models  # noqa: F401
 
 __all__ = ["Base", "auth_models", "questionnaire_models", "ratelimit", "ruleset_models"]

@@ -41,13 +41,19 @@ def timestamp(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def body_hash(event: Mapping[str, Any]) -> str:
-    """SHA-256 of the RFC 8785 form of the event's content (every field but its chain position)."""
+def event_body(event: Mapping[str, Any]) -> dict[str, Any]:
+    """The event's content as it is hashed (every field but its chain position), as JSON data: times as
+    `timestamp` writes them, optional fields only when set."""
     body = {name: event.get(name) for name in BODY_FIELDS}
     body.update({name: event[name] for name in OPTIONAL_BODY_FIELDS if event.get(name) is not None})
     if isinstance(body["occurred_at"], datetime):
         body["occurred_at"] = timestamp(body["occurred_at"])
-    return hashlib.sha256(_canonical(body)).hexdigest()
+    return body
+
+
+def body_hash(event: Mapping[str, Any]) -> str:
+    """SHA-256 of the RFC 8785 form of the event's content (`event_body`)."""
+    return hashlib.sha256(_canonical(event_body(event))).hexdigest()
 
 
 def link_hash(prev_hash: str, sequence: int, content_hash: str) -> str:

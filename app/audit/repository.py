@@ -148,18 +148,23 @@ def head(session: Session, organisation_id: str) -> tuple[int, str] | None:
     return (int(row.sequence), str(row.hash)) if row else None
 
 
+def events_after(session: Session, organisation_id: str, after_sequence: int, limit: int) -> list[AuditEvent]:
+    """Up to `limit` events with sequence > `after_sequence`, in sequence order."""
+    return list(
+        session.scalars(
+            select(AuditEvent)
+            .where(AuditEvent.organisation_id == organisation_id, AuditEvent.sequence > after_sequence)
+            .order_by(AuditEvent.sequence)
+            .limit(limit)
+        )
+    )
+
+
 def iter_events(session: Session, organisation_id: str, batch: int = 1000) -> Iterator[AuditEvent]:
     """Every event of the organisation in sequence order, read in keyset batches."""
     after = -1
     while True:
-        rows = list(
-            session.scalars(
-                select(AuditEvent)
-                .where(AuditEvent.organisation_id == organisation_id, AuditEvent.sequence > after)
-                .order_by(AuditEvent.sequence)
-                .limit(batch)
-            )
-        )
+        rows = events_after(session, organisation_id, after, batch)
         yield from rows
         if len(rows) < batch:
             return

@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.audit import repository
-from app.audit.chain import body_hash, digest, event_hash, genesis_hash
+from app.audit.chain import body_hash, digest, event_body, event_hash, genesis_hash
 from app.audit.models import AuditEvent
 from app.auth.caller import Caller
 from app.core.db import utcnow
@@ -388,6 +388,24 @@ def _as_dict(event: AuditEvent) -> dict[str, Any]:
         "record_digest": event.record_digest,
         "prev_hash": event.prev_hash,
     }
+
+
+@dataclass(frozen=True)
+class ChainedEvent:
+    """An event as the verifiable log takes it: its chain position and its hashed content (`chain.event_body`)."""
+
+    sequence: int
+    prev_hash: str
+    hash: str
+    body: dict[str, Any]
+
+
+def chained_events(session: Session, organisation_id: str, after_sequence: int, limit: int) -> list[ChainedEvent]:
+    """Up to `limit` of the organisation's events after `after_sequence`, in sequence order, as stored (unchecked)."""
+    return [
+        ChainedEvent(event.sequence, event.prev_hash, event.hash, event_body(_as_dict(event)))
+        for event in repository.events_after(session, organisation_id, after_sequence, limit)
+    ]
 
 
 def search(

@@ -12,6 +12,7 @@ class Role(enum.StrEnum):
     rule_publisher = "rule_publisher"
     auditor = "auditor"
     admin = "admin"
+    monitor = "monitor"
 
 
 class Operation(enum.StrEnum):
@@ -28,12 +29,16 @@ class Operation(enum.StrEnum):
     manage_keys = "manage_keys"
     manage_webhooks = "manage_webhooks"
     manage_organisation = "manage_organisation"
+    read_checkpoints = "read_checkpoints"
 
 
 R = Role
+# A monitor key reads checkpoints and proofs and nothing else (docs/verifiable-log.md): an independent party can
+# keep the log's checkpoints without a key that reads content, scores answers or sees children's records.
+_ALL_BUT_MONITOR = frozenset(Role) - {R.monitor}
 GRANTS: dict[Operation, frozenset[Role]] = {
-    Operation.read_content: frozenset(Role),
-    Operation.evaluate: frozenset(Role),
+    Operation.read_content: _ALL_BUT_MONITOR,
+    Operation.evaluate: _ALL_BUT_MONITOR,
     Operation.write_assessments: frozenset({R.assessor, R.supervisor}),
     Operation.read_assessments: frozenset({R.assessor, R.supervisor, R.auditor}),
     Operation.read_answers: frozenset({R.assessor, R.supervisor}),
@@ -45,6 +50,7 @@ GRANTS: dict[Operation, frozenset[Role]] = {
     Operation.manage_keys: frozenset({R.admin}),
     Operation.manage_webhooks: frozenset({R.admin}),
     Operation.manage_organisation: frozenset({R.admin}),
+    Operation.read_checkpoints: frozenset({R.auditor, R.admin, R.monitor}),
 }
 
 # Operations that read or write case data: X-Acting-User is required and refusals are audited.

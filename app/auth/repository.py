@@ -120,6 +120,10 @@ def organisation_ids_and_slugs(session: Session, slug: str | None = None) -> lis
     return [(row.id, row.slug) for row in session.execute(stmt)]
 
 
+def organisation_slug(session: Session, organisation_id: str) -> str | None:
+    return session.scalar(select(Organisation.slug).where(Organisation.id == organisation_id))
+
+
 def set_fhir_identifier_system(session: Session, organisation_id: str, system: str) -> None:
     session.execute(
         update(Organisation).where(Organisation.id == organisation_id).values(fhir_identifier_system=system)

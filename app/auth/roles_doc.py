@@ -27,6 +27,10 @@ ROLE_PURPOSES: dict[Role, str] = {
     Role.rule_publisher: "everything a rule author does, plus making reviewed versions live for the organisation",
     Role.auditor: "reads the audit trail and the assessments it covers",
     Role.admin: "manages API keys, publishes content and reads the audit trail; never reads or writes assessments",
+    Role.monitor: (
+        "an independent party that keeps the audit log's signed checkpoints and checks its proofs; reads nothing else,"
+        " not even content"
+    ),
 }
 
 OPERATION_SCOPES: dict[Operation, str] = {
@@ -57,6 +61,10 @@ OPERATION_SCOPES: dict[Operation, str] = {
     ),
     Operation.manage_organisation: (
         "set the organisation's settings, such as the identifier system of its case ids in FHIR"
+    ),
+    Operation.read_checkpoints: (
+        "read the signed checkpoints of the organisation's verifiable log and its inclusion and consistency proofs"
+        " (no case data: they hold hashes only)"
     ),
 }
 

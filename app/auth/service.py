@@ -43,6 +43,14 @@ def organisations(session: Session, slug: str | None = None) -> list[tuple[str, 
     return repository.organisation_ids_and_slugs(session, slug)
 
 
+def organisation_slug(session: Session, organisation_id: str) -> str:
+    """The organisation's slug (it names the organisation's log in checkpoint origins)."""
+    slug = repository.organisation_slug(session, organisation_id)
+    if slug is None:
+        raise LookupError(f"no organisation {organisation_id}")
+    return slug
+
+
 def fhir_identifier_system(session: Session, organisation_id: str) -> str | None:
     """The organisation's FHIR subject identifier system (docs/fhir.md), None until an admin sets it."""
     return repository.fhir_identifier_system(session, organisation_id)

@@ -91,6 +91,20 @@ class Settings(BaseSettings):
     # Assessments created before events were kept (migration 0006) raise assessment.review_due only when this is set
     # and their review date in force is on or after it.
     review_due_cutoff: date | None = None
+    # The verifiable log (docs/verifiable-log.md). The worker signs a checkpoint of each organisation's tree at most
+    # this often, when the tree grew.
+    checkpoint_seconds: float = Field(default=10.0, gt=0, le=3600)
+    # Checkpoint signing keys, never in the database: a C2SP signer key (`PRIVATE+KEY+name+id+key`, made by
+    # `riskapi audit keys generate`) in the setting, or a file of keys, one per line. Every signer key signs every
+    # checkpoint (two during a rotation's overlap); a line holding a verifier key (`name+id+key`) is a retired key,
+    # still published by GET /v1/audit/keys so old checkpoints keep verifying. Production refuses to start with
+    # neither; in development, with neither set, the key `riskapi dev-setup` writes to dev_log_key_path is used.
+    log_signing_key: SecretStr | None = None
+    log_signing_key_file: Path | None = None
+    dev_log_key_path: Path = Path("var/dev-log-signing-key")
+    # Checkpoint origins are `<log_origin_prefix>/<organisation slug>`; by default the public base URL's host and
+    # path followed by `/audit` (e.g. `riskapi.example.org/audit/county-council`).
+    log_origin_prefix: str | None = Field(default=None, min_length=1, max_length=200, pattern=r"^[^\s+]+$")
     # A test seam (app/core/seams.py), passed in code by tests and None everywhere else; it accepts no string, so an
     # environment variable cannot set it.
     state_read_seam: StateReadSeam | None = Field(default=None, exclude=True, repr=False)
@@ -144,12 +158,25 @@ class Settings(BaseSettings):
                 raise ValueError("an in-memory database loses every assessment on restart")
             if self.public_base_url is None or not self.public_base_url.startswith("https://"):
                 raise ValueError("RISKAPI_PUBLIC_BASE_URL must be set to the service's https address in production")
+            if self.log_signing_key is None and self.log_signing_key_file is None:
+                raise ValueError(
+                    "RISKAPI_LOG_SIGNING_KEY or RISKAPI_LOG_SIGNING_KEY_FILE must name the checkpoint signing key in "
+                    "production (make one with `riskapi audit keys generate`)"
+                )
         return self
 
     @property
     def base_url(self) -> str:
         """The absolute address links in events start with (the development address unless configured)."""
         return self.public_base_url or DEVELOPMENT_BASE_URL
+
+    @property
+    def origin_prefix(self) -> str:
+        """What every organisation's checkpoint origin starts with (`<prefix>/<slug>`)."""
+        if self.log_origin_prefix is not None:
+            return self.log_origin_prefix
+        parts = urlsplit(self.base_url)
+        return f"{parts.netloc}{parts.path}/audit"
 
     @property
     def is_sqlite(self) -> bool:

@@ -1,0 +1,106 @@
+"""All SQL of the verifiable log: stored subtree hashes, the tree's size row (the lock), signed checkpoints."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+
+from sqlalchemy import insert, select, tuple_, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from app.verifiable_log.merkle import NodeKey
+from app.verifiable_log.models import AuditCheckpoint, MerkleNode, MerkleTree
+
+
+class DbNodeStore:
+    """One organisation's tree in `merkle_nodes`: a `merkle.NodeStore`, one statement per call."""
+
+    def __init__(self, session: Session, organisation_id: str) -> None:
+        self.session = session
+        self.organisation_id = organisation_id
+
+    def get_many(self, keys: Sequence[NodeKey]) -> Mapping[NodeKey, bytes]:
+        if not keys:
+            return {}
+        rows = self.session.execute(
+            select(MerkleNode.level, MerkleNode.node_index, MerkleNode.hash).where(
+                MerkleNode.organisation_id == self.organisation_id,
+                tuple_(MerkleNode.level, MerkleNode.node_index).in_(list(keys)),
+            )
+        )
+        return {(row.level, row.node_index): bytes(row.hash) for row in rows}
+
+    def put_many(self, nodes: Mapping[NodeKey, bytes]) -> None:
+        if nodes:
+            self.session.execute(
+                insert(MerkleNode),
+                [
+                    {"organisation_id": self.organisation_id, "level": level, "node_index": index, "hash": value}
+                    for (level, index), value in nodes.items()
+                ],
+            )
+
+
+def lock_tree(session: Session, organisation_id: str, now: datetime) -> int:
+    """The tree's size, its row locked until the transaction ends (created at size 0 if missing). On PostgreSQL
+    FOR UPDATE queues every other extender or signer of this organisation; SQLite's writer lock does the same."""
+    dialect_insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    session.execute(
+        dialect_insert(MerkleTree)
+        .values(organisation_id=organisation_id, size=0, updated_at=now)
+        .on_conflict_do_nothing()
+    )
+    size = session.scalar(
+        select(MerkleTree.size).where(MerkleTree.organisation_id == organisation_id).with_for_update()
+    )
+    assert size is not None
+    return int(size)
+
+
+def tree_size(session: Session, organisation_id: str) -> int:
+    """The tree's size, unlocked (0 before the tree exists)."""
+    size = session.scalar(select(MerkleTree.size).where(MerkleTree.organisation_id == organisation_id))
+    return int(size or 0)
+
+
+def set_tree_size(session: Session, organisation_id: str, size: int, now: datetime) -> None:
+    session.execute(
+        update(MerkleTree).where(MerkleTree.organisation_id == organisation_id).values(size=size, updated_at=now)
+    )
+
+
+def latest_checkpoint(session: Session, organisation_id: str) -> AuditCheckpoint | None:
+    return session.scalar(
+        select(AuditCheckpoint)
+        .where(AuditCheckpoint.organisation_id == organisation_id)
+        .order_by(AuditCheckpoint.tree_size.desc())
+        .limit(1)
+    )
+
+
+def checkpoint_at(session: Session, organisation_id: str, tree_size: int) -> AuditCheckpoint | None:
+    return session.get(AuditCheckpoint, (organisation_id, tree_size))
+
+
+def checkpoints(session: Session, organisation_id: str) -> list[AuditCheckpoint]:
+    """Every stored checkpoint of the organisation, by size."""
+    return list(
+        session.scalars(
+            select(AuditCheckpoint)
+            .where(AuditCheckpoint.organisation_id == organisation_id)
+            .order_by(AuditCheckpoint.tree_size)
+        )
+    )
+
+
+def add_checkpoint(
+    session: Session, organisation_id: str, tree_size: int, root_hash: bytes, note: str, now: datetime
+) -> AuditCheckpoint:
+    row = AuditCheckpoint(
+        organisation_id=organisation_id, tree_size=tree_size, root_hash=root_hash, note=note, signed_at=now
+    )
+    session.add(row)
+    session.flush()
+    return row
