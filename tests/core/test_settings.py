@@ -25,7 +25,11 @@ def test_settings_come_from_riskapi_environment_variables(monkeypatch: pytest.Mo
     assert "development-only" not in repr(settings)
 
 
-PRODUCTION = {"environment": Environment.production, "secret_key": "x" * 40}
+PRODUCTION = {
+    "environment": Environment.production,
+    "secret_key": "x" * 40,
+    "log_signing_key_file": "/run/secrets/riskapi-log-signing-key",
+}
 
 
 def test_production_requires_an_https_public_base_url() -> None:

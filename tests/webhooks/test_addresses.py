@@ -15,7 +15,11 @@ PRODUCTION_SECRET = "a-production-secret-of-enough-length-0123456789"  # pragma:
 def settings(environment: Environment = Environment.production, allowlist: list[str] | None = None) -> Settings:
     values: dict[str, object] = {"environment": environment, "webhook_outbound_allowlist": allowlist or []}
     if environment is Environment.production:
-        values |= {"secret_key": PRODUCTION_SECRET, "public_base_url": "https://riskapi.example.org"}
+        values |= {
+            "secret_key": PRODUCTION_SECRET,
+            "public_base_url": "https://riskapi.example.org",
+            "log_signing_key_file": "/run/secrets/riskapi-log-signing-key",
+        }
     return Settings(**values)  # type: ignore[arg-type]
 
 

@@ -18,6 +18,7 @@ PRODUCTION = {
     "environment": Environment.production,
     "secret_key": "a-production-secret-key-of-at-least-32-characters",
     "public_base_url": "https://riskapi.example.org",
+    "log_signing_key_file": "/run/secrets/riskapi-log-signing-key",
     "webhook_connect_timeout_seconds": 0.5,
     "webhook_read_timeout_seconds": 2.0,
 }
