@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from sqlalchemy import insert, select, tuple_, update
+from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -24,10 +24,20 @@ class DbNodeStore:
     def get_many(self, keys: Sequence[NodeKey]) -> Mapping[NodeKey, bytes]:
         if not keys:
             return {}
+        # One primary-key lookup per key, each term whole: SQLite plans `(level, node_index) IN (VALUES ...)` as a
+        # scan of every node of the organisation, which made a proof cost O(n) there.
         rows = self.session.execute(
             select(MerkleNode.level, MerkleNode.node_index, MerkleNode.hash).where(
-                MerkleNode.organisation_id == self.organisation_id,
-                tuple_(MerkleNode.level, MerkleNode.node_index).in_(list(keys)),
+                or_(
+                    *(
+                        and_(
+                            MerkleNode.organisation_id == self.organisation_id,
+                            MerkleNode.level == level,
+                            MerkleNode.node_index == index,
+                        )
+                        for level, index in keys
+                    )
+                )
             )
         )
         return {(row.level, row.node_index): bytes(row.hash) for row in rows}
