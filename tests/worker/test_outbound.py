@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from app.core.config import Environment, Settings
+from app.verifiable_log.keys import new_signer_key
 from app.worker import outbound
 from tests.conftest import make_settings
 
@@ -18,6 +19,7 @@ PRODUCTION = {
     "environment": Environment.production,
     "secret_key": "a-production-secret-key-of-at-least-32-characters",
     "public_base_url": "https://riskapi.example.org",
+    "log_signing_key": new_signer_key("riskapi-test-log"),
     "webhook_connect_timeout_seconds": 0.5,
     "webhook_read_timeout_seconds": 2.0,
 }
