@@ -192,8 +192,9 @@ def seed() -> None:
 
 @cli.command("dev-setup")
 def dev_setup() -> None:
-    """Development only: migrate, seed, and create a demo organisation and an all-roles key if none exists; the demo
-    organisation's FHIR identifier system is a made-up one (https://example.org/riskapi-demo/case-reference)."""
+    """Development only: migrate, seed, write a checkpoint signing key if there is none, and create a demo
+    organisation and an all-roles key if none exists; the demo organisation's FHIR identifier system is a made-up
+    one (https://example.org/riskapi-demo/case-reference)."""
     from app.auth import repository as auth_repository
     from app.auth import service as auth_service
     from app.core.config import get_settings
@@ -205,6 +206,7 @@ def dev_setup() -> None:
         raise _fail("dev-setup refuses to run with RISKAPI_ENVIRONMENT=production")
     db_upgrade()
     seed()
+    _write_dev_log_key(settings.dev_log_key_path)
     key_path: Path = settings.dev_key_path
     with session_scope() as session:
         organisation = auth_repository.organisation_by_slug(session, DEMO_ORG_SLUG)
@@ -232,6 +234,21 @@ def dev_setup() -> None:
         f'Use it in /docs (Authorize) or: curl -H "Authorization: Bearer $(cat {key_path})" ...\n{banner}',
         fg=typer.colors.YELLOW,
     )
+
+
+def _write_dev_log_key(path: Path) -> None:
+    """The development checkpoint signing key (used when neither RISKAPI_LOG_SIGNING_KEY nor _FILE is set)."""
+    from app.verifiable_log.keys import DEVELOPMENT_KEY_NAME, new_signer_key
+
+    if path.exists():
+        typer.echo(f"development checkpoint signing key in {path}")
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(new_signer_key(DEVELOPMENT_KEY_NAME) + "\n")
+    os.chmod(path, 0o600)
+    typer.echo(f"wrote a development checkpoint signing key ({DEVELOPMENT_KEY_NAME}) to {path} (mode 600)")
 
 
 def served_app() -> FastAPI:

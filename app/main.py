@@ -35,6 +35,7 @@ from app.organisation.router import router as organisation_router
 from app.questionnaires.router import router as questionnaires_router
 from app.rulesets.router import router as rulesets_router
 from app.verifiable_log.keys import load_log_keys
+from app.verifiable_log.verification import TreeCheck
 from app.webhooks.router import router as webhooks_router
 
 API_DESCRIPTION = """
@@ -114,6 +115,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.rate_limiter, app.state.auth_failure_limiter = build_rate_limiters(settings, engine)
     app.state.case_records = CASE_RECORDS
     app.state.log_keys = load_log_keys(settings)  # a bad key stops start-up here, naming the setting
+    app.state.log_check = TreeCheck(app.state.log_keys)  # `audit verify` checks the tree and checkpoints with it
     install_error_handlers(app)
     app.state.problem_negotiator = negotiate  # problems as an OperationOutcome under FHIR's Accept
     for router in ROUTERS:

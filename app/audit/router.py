@@ -13,6 +13,7 @@ from app.audit.schemas import (
     MAX_LISTED_PROBLEMS,
     AuditEventPage,
     AuditEventRead,
+    LogProblemRead,
     RecordProblemRead,
     VerificationRead,
 )
@@ -89,9 +90,10 @@ def list_audit_events(
 
 @router.get("/verify", responses=COMMON)
 def verify_audit_chain(caller: Auditor, session: SessionDep, request: Request) -> VerificationRead:
-    """Verify the organisation's hash chain from genesis to its head (names the first broken sequence number), and
-    every case record against the event that created it (names each row that does not match)."""
-    result = service.verify_for(session, caller, request.app.state.case_records)
+    """Verify the organisation's hash chain from genesis to its head (names the first broken sequence number), every
+    case record against the event that created it (names each row that does not match), and the verifiable log: the
+    stored Merkle tree and every signed checkpoint against the events (names each leaf, checkpoint or tree problem)."""
+    result = service.verify_for(session, caller, request.app.state.case_records, request.app.state.log_check)
     return VerificationRead(
         ok=result.ok,
         events=result.events,
@@ -105,4 +107,11 @@ def verify_audit_chain(caller: Auditor, session: SessionDep, request: Request) -
             for p in result.record_problems[:MAX_LISTED_PROBLEMS]
         ],
         record_problems_total=len(result.record_problems),
+        tree_size=result.tree_size,
+        checkpoints_checked=result.checkpoints_checked,
+        log_problems=[
+            LogProblemRead(where=p.where, problem=p.problem, sequence=p.sequence)
+            for p in result.log_problems[:MAX_LISTED_PROBLEMS]
+        ],
+        log_problems_total=result.log_problems_total,
     )

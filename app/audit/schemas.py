@@ -85,6 +85,14 @@ class RecordProblemRead(BaseModel):
     sequence: int | None = Field(description="The sequence of the event concerned, or null when there is none.")
 
 
+class LogProblemRead(BaseModel):
+    where: str = Field(
+        description="What does not hold: `leaf of sequence N`, `checkpoint at tree size N`, `tree` or `event N`."
+    )
+    problem: str = Field(description="What does not match, in plain words.")
+    sequence: int | None = Field(description="The sequence of the event concerned, or null when there is none.")
+
+
 class VerificationRead(BaseModel):
     model_config = ConfigDict(
         json_schema_extra={
@@ -105,17 +113,31 @@ class VerificationRead(BaseModel):
                         }
                     ],
                     "record_problems_total": 1,
+                    "tree_size": 40,
+                    "checkpoints_checked": 3,
+                    "log_problems": [
+                        {
+                            "where": "leaf of sequence 17",
+                            "problem": "the stored leaf hash is not the event's",
+                            "sequence": 17,
+                        }
+                    ],
+                    "log_problems_total": 1,
                 }
             ]
         }
     )
 
-    ok: bool = Field(description="True when the chain is unbroken and every case record matches it.")
+    ok: bool = Field(
+        description="True when the chain is unbroken, every case record matches it, and the verifiable log's tree "
+        "and signed checkpoints match the events."
+    )
     events: int = Field(description="Events verified before the first break (all of them when `ok`).")
     head_sequence: int = Field(description="The sequence the organisation's chain head records (0 with no events).")
     first_broken_sequence: int | None = Field(description="The sequence of the first broken event; null when none is.")
     problem: str | None = Field(
-        description="The chain's first break, else a summary of the case record problems; null when `ok`."
+        description="The chain's first break, else a summary of the case record problems, else of the verifiable "
+        "log's; null when `ok`."
     )
     records_checked: int = Field(
         description="Case rows (assessments, overrides, entered-in-error marks) compared "
@@ -128,3 +150,16 @@ class VerificationRead(BaseModel):
         description=f"Case records that do not match the chain, the first {MAX_LISTED_PROBLEMS}."
     )
     record_problems_total: int = Field(description="How many case records do not match, listed or not.")
+    tree_size: int | None = Field(
+        description="How many events (sequences 1 to tree_size) the organisation's Merkle tree holds; null before "
+        "its tree is first built (docs/verifiable-log.md)."
+    )
+    checkpoints_checked: int = Field(
+        description="Signed checkpoints whose signature was checked with the published keys and whose root was "
+        "recomputed from the events."
+    )
+    log_problems: list[LogProblemRead] = Field(
+        description="Where the stored tree or a signed checkpoint does not match the events (or a signature does "
+        f"not verify), the first {MAX_LISTED_PROBLEMS}."
+    )
+    log_problems_total: int = Field(description="How many verifiable log problems were found, listed or not.")

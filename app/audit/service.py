@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.audit import repository
-from app.audit.chain import body_hash, digest, event_body, event_hash, genesis_hash
+from app.audit.chain import body_hash, digest, event_body, genesis_hash, link_hash
 from app.audit.models import AuditEvent
 from app.auth.caller import Caller
 from app.core.db import utcnow
@@ -271,6 +271,48 @@ class CaseRecords(Protocol):
 
 
 @dataclass(frozen=True)
+class LogProblem:
+    where: str  # what does not hold, e.g. "leaf of sequence 7", "checkpoint at tree size 40" or "tree"
+    problem: str
+    sequence: int | None = None  # the event concerned, when there is one
+
+
+# Problems kept in full per organisation (a log rewritten from its start would otherwise list every leaf).
+MAX_KEPT_LOG_PROBLEMS = 1000
+
+
+@dataclass
+class LogReport:
+    tree_size: int | None = None  # the size the organisation's tree records; None when it has no tree
+    checkpoints_checked: int = 0
+    problems: list[LogProblem] = field(default_factory=list)
+    problems_total: int = 0
+
+    def add(self, problem: LogProblem) -> None:
+        self.problems_total += 1
+        if len(self.problems) < MAX_KEPT_LOG_PROBLEMS:
+            self.problems.append(problem)
+
+
+class LogWalk(Protocol):
+    """One organisation's walk of a structure derived from its events (the verifiable log's tree and checkpoints)."""
+
+    def event(self, sequence: int, prev_hash: str, hash: str, body: dict[str, Any]) -> None:
+        """One event as stored, in sequence order (every one, also past a break in the chain); `body` is its
+        hashed content (`chain.event_body`)."""
+
+    def finish(self) -> LogReport:
+        """The checks that need every event seen, and the report."""
+
+
+class LogCheck(Protocol):
+    """Checks of what is derived from the chain, fed during `verify`'s one walk (composed in app/main.py)."""
+
+    def begin(self, session: Session, organisation_id: str) -> LogWalk:
+        """Start the organisation's walk (before its first event is read)."""
+
+
+@dataclass(frozen=True)
 class Verification:
     organisation_id: str
     ok: bool
@@ -281,6 +323,10 @@ class Verification:
     records_checked: int = 0
     records_legacy: int = 0
     record_problems: tuple[RecordProblem, ...] = ()
+    tree_size: int | None = None
+    checkpoints_checked: int = 0
+    log_problems: tuple[LogProblem, ...] = ()
+    log_problems_total: int = 0
 
 
 @dataclass(frozen=True)
@@ -292,10 +338,16 @@ class _Chain:
 
 
 def _walk_chain(
-    session: Session, organisation_id: str, actions: frozenset[str], recorded: list[RecordedEvent], report: RecordReport
+    session: Session,
+    organisation_id: str,
+    actions: frozenset[str],
+    recorded: list[RecordedEvent],
+    report: RecordReport,
+    walk: LogWalk | None,
 ) -> _Chain:
     """Sequence numbers, links and hashes from genesis, then the head row; collects the events of `actions`
-    (all of them, also past a break, so that the case records are checked against every event there is)."""
+    (all of them, also past a break, so that the case records are checked against every event there is) and feeds
+    every event to `walk`."""
     expected_prev = genesis_hash(organisation_id)
     expected_sequence = 1
     count = 0
@@ -314,13 +366,18 @@ def _walk_chain(
                         event.sequence,
                     )
                 )
+        if broken is not None and walk is None:
+            continue
+        body = event_body(_as_dict(event))  # once, for both the chain's hash and the log's leaf
+        if walk is not None:
+            walk.event(event.sequence, event.prev_hash, event.hash, body)
         if broken is not None:
             continue
         if event.sequence != expected_sequence:
             broken = (expected_sequence, f"expected sequence {expected_sequence}, found {event.sequence}")
         elif event.prev_hash != expected_prev:
             broken = (event.sequence, "prev_hash does not match the previous event's hash")
-        elif event_hash(_as_dict(event)) != event.hash:
+        elif link_hash(event.prev_hash, event.sequence, body_hash(body)) != event.hash:
             broken = (event.sequence, "the event's content does not match its hash")
         else:
             expected_prev = event.hash
@@ -340,13 +397,21 @@ def _walk_chain(
     return _Chain(count, head_sequence)
 
 
-def verify(session: Session, organisation_id: str, case_records: Sequence[CaseRecords] = ()) -> Verification:
-    """Walk the chain from genesis (sequence numbers, links, hashes, the head row), then check each feature's case
-    records against the events that created them."""
+def verify(
+    session: Session,
+    organisation_id: str,
+    case_records: Sequence[CaseRecords] = (),
+    log_check: LogCheck | None = None,
+) -> Verification:
+    """Walk the chain from genesis (sequence numbers, links, hashes, the head row), feeding each event to the
+    log check (the verifiable log's tree and checkpoints), then check each feature's case records against the
+    events that created them."""
     report = RecordReport()
     recorded: list[RecordedEvent] = []
     actions = frozenset().union(*(records.actions for records in case_records))
-    chain = _walk_chain(session, organisation_id, actions, recorded, report)
+    walk = log_check.begin(session, organisation_id) if log_check is not None else None
+    chain = _walk_chain(session, organisation_id, actions, recorded, report, walk)
+    log_report = walk.finish() if walk is not None else LogReport()
     for records in case_records:
         mine = [event for event in recorded if event.action in records.actions]
         found = records.check(session, organisation_id, mine)
@@ -357,6 +422,11 @@ def verify(session: Session, organisation_id: str, case_records: Sequence[CaseRe
     if problem is None and report.problems:
         first = report.problems[0]
         problem = f"{len(report.problems)} case record problem(s); the first: {first.record}: {first.problem}"
+    if problem is None and log_report.problems:
+        first_log = log_report.problems[0]
+        problem = (
+            f"{log_report.problems_total} verifiable log problem(s); the first: {first_log.where}: {first_log.problem}"
+        )
     return Verification(
         organisation_id,
         problem is None,
@@ -367,6 +437,10 @@ def verify(session: Session, organisation_id: str, case_records: Sequence[CaseRe
         report.checked,
         report.legacy,
         tuple(report.problems),
+        log_report.tree_size,
+        log_report.checkpoints_checked,
+        tuple(log_report.problems),
+        log_report.problems_total,
     )
 
 
@@ -462,9 +536,11 @@ def search(
     return page
 
 
-def verify_for(session: Session, caller: Caller, case_records: Sequence[CaseRecords]) -> Verification:
-    """Verify the caller's organisation chain and case records, and record that it was verified."""
-    result = verify(session, caller.organisation_id, case_records)
+def verify_for(
+    session: Session, caller: Caller, case_records: Sequence[CaseRecords], log_check: LogCheck | None = None
+) -> Verification:
+    """Verify the caller's organisation chain, case records and verifiable log, and record that it was verified."""
+    result = verify(session, caller.organisation_id, case_records, log_check)
     record(
         session,
         caller=caller,
@@ -475,6 +551,7 @@ def verify_for(session: Session, caller: Caller, case_records: Sequence[CaseReco
             "events": result.events,
             "first_broken_sequence": result.first_broken_sequence,
             "record_problems": len(result.record_problems),
+            "log_problems": result.log_problems_total,
         },
     )
     return result

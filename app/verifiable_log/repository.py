@@ -69,10 +69,33 @@ def lock_tree(session: Session, organisation_id: str, now: datetime) -> int:
     return int(size)
 
 
-def tree_size(session: Session, organisation_id: str) -> int:
-    """The tree's size, unlocked (0 before the tree exists)."""
+def stored_tree_size(session: Session, organisation_id: str) -> int | None:
+    """The size its row records, None when the organisation has no tree row (never built, or the row deleted)."""
     size = session.scalar(select(MerkleTree.size).where(MerkleTree.organisation_id == organisation_id))
-    return int(size or 0)
+    return None if size is None else int(size)
+
+
+def nodes_in_ranges(
+    session: Session, organisation_id: str, ranges: Mapping[int, tuple[int, int]]
+) -> dict[NodeKey, bytes]:
+    """The stored nodes of each level's index range (`{level: (first, last)}`, both included), in one statement."""
+    if not ranges:
+        return {}
+    rows = session.execute(
+        select(MerkleNode.level, MerkleNode.node_index, MerkleNode.hash).where(
+            or_(
+                *(
+                    and_(
+                        MerkleNode.organisation_id == organisation_id,
+                        MerkleNode.level == level,
+                        MerkleNode.node_index.between(first, last),
+                    )
+                    for level, (first, last) in ranges.items()
+                )
+            ),
+        )
+    )
+    return {(int(row.level), int(row.node_index)): bytes(row.hash) for row in rows}
 
 
 def set_tree_size(session: Session, organisation_id: str, size: int, now: datetime) -> None:
@@ -103,6 +126,24 @@ def checkpoints(session: Session, organisation_id: str) -> list[AuditCheckpoint]
             .order_by(AuditCheckpoint.tree_size)
         )
     )
+
+
+def checkpoints_after(
+    session: Session, organisation_id: str, after_size: int, up_to_size: int, limit: int
+) -> list[tuple[int, bytes, str]]:
+    """Up to `limit` stored checkpoints with after_size < tree_size <= up_to_size, by size: (tree_size, root_hash,
+    note)."""
+    rows = session.execute(
+        select(AuditCheckpoint.tree_size, AuditCheckpoint.root_hash, AuditCheckpoint.note)
+        .where(
+            AuditCheckpoint.organisation_id == organisation_id,
+            AuditCheckpoint.tree_size > after_size,
+            AuditCheckpoint.tree_size <= up_to_size,
+        )
+        .order_by(AuditCheckpoint.tree_size)
+        .limit(limit)
+    )
+    return [(int(row.tree_size), bytes(row.root_hash), str(row.note)) for row in rows]
 
 
 def add_checkpoint(

@@ -1,5 +1,6 @@
 """`riskapi worker`: the loop. Each round fans out new events, delivers the due deliveries, and now and then raises
-the reviews that fell due and purges expired events; between rounds it waits for NOTIFY (PostgreSQL) or polls
+the reviews that fell due and purges expired events, and every RISKAPI_CHECKPOINT_SECONDS extends each organisation's
+Merkle tree and signs a checkpoint of it when it grew; between rounds it waits for NOTIFY (PostgreSQL) or polls
 (SQLite), and wakes at the next scheduled retry. SIGTERM or SIGINT: the attempts in flight finish, then it exits."""
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ import structlog
 from app.core.config import Settings
 from app.core.db import create_db_engine, make_sessionmaker, utcnow
 from app.core.logging import configure_logging
+from app.verifiable_log.keys import LogKeyError, LogKeys, load_log_keys
 from app.worker import delivery, metrics, outbound
+from app.worker.checkpoints import advance_all
 from app.worker.delivery import Claimed
 from app.worker.fanout import FANOUT_BATCH, fan_out
 from app.worker.listener import Listener, Sleeper
@@ -44,6 +47,7 @@ class Worker:
 
     def __init__(self, settings: Settings, *, listen_idle_seconds: float = LISTEN_IDLE_SECONDS) -> None:
         self.settings = settings
+        self.log_keys: LogKeys = load_log_keys(settings)  # a bad key raises LogKeyError before anything starts
         self.stop = threading.Event()
         self.engine = create_db_engine(settings)
         self.sessions = make_sessionmaker(self.engine)
@@ -58,7 +62,7 @@ class Worker:
             else Listener(settings.database_url, self.stop, settings.worker_poll_seconds)
         )
         self.outcomes: Counter[str] = Counter()  # attempts by outcome, for operators' logs and tests
-        self._due_at = {"reviews": 0.0, "purge": 0.0, "queue": 0.0}
+        self._due_at = {"reviews": 0.0, "purge": 0.0, "queue": 0.0, "checkpoints": 0.0}
         self._closed = False
 
     # --- one round -----------------------------------------------------------------------------------------------
@@ -106,6 +110,10 @@ class Worker:
             self._due_at["queue"] = clock + QUEUE_MEASURE_SECONDS
             with self.sessions() as session, session.begin():
                 metrics.measure_queue(session)
+        if clock >= self._due_at["checkpoints"]:
+            checkpoints = advance_all(self.sessions, self.log_keys, utcnow())
+            # A tree still behind its events is extended again at once rather than after the interval.
+            self._due_at["checkpoints"] = clock + (0.0 if checkpoints.behind else self.settings.checkpoint_seconds)
 
     # --- the loop ------------------------------------------------------------------------------------------------
 
@@ -121,6 +129,8 @@ class Worker:
     def run(self) -> None:
         """Rounds until `stop` is set; a failing round (the database away) is logged and retried after a poll."""
         log.info("worker.started", database="sqlite" if self.settings.is_sqlite else "postgresql")
+        if not self.log_keys.signers:
+            log.warning("worker.checkpoints_unsigned", reason="no checkpoint signing key is configured")
         try:
             while not self.stop.is_set():
                 try:
@@ -149,9 +159,13 @@ class Worker:
 def run(settings: Settings) -> None:
     """The `riskapi worker` process: logging, metrics, signal handlers, then the loop."""
     configure_logging(settings.log_level)
+    try:
+        worker = Worker(settings)
+    except LogKeyError as error:  # names the setting or file and line, never the key
+        log.error("worker.bad_log_signing_key", problem=str(error))
+        raise SystemExit(f"riskapi worker: the checkpoint signing key is unusable: {error}") from None
     if settings.worker_metrics_port is not None:
         metrics.serve(settings.worker_metrics_port)
-    worker = Worker(settings)
 
     def _stop(signum: int, _frame: FrameType | None) -> None:
         log.info("worker.stopping", signal=signal.Signals(signum).name)
