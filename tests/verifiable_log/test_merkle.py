@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pytest
+import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -131,6 +132,70 @@ def test_audit_entry_is_the_rfc_8785_form_of_the_four_fields() -> None:
     )
     with pytest.raises(ValueError, match="start at 1"):
         merkle.audit_entry(0, "", "", {})
+
+
+# Any JSON a body could hold, and what RFC 8785 refuses: floats (NaN and infinities too), integers beyond 2**53,
+# keys outside ASCII (sorted by UTF-16 code units, not code points), lone surrogates.
+any_text = st.text(max_size=10) | st.sampled_from(["\ud800", "a\udfff", "\U0001f600", "\uffff", "é"])
+json_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.integers(min_value=-(2**53) + 1, max_value=2**53 - 1)
+    | st.floats()
+    | any_text
+)
+json_bodies = st.dictionaries(
+    any_text,
+    st.recursive(
+        json_scalars,
+        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(any_text, inner, max_size=4),
+        max_leaves=20,
+    ),
+    max_size=8,
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    sequence=st.integers(min_value=1, max_value=2**63 - 1),
+    prev_hash=any_text,
+    hash_=any_text,
+    body=json_bodies,
+)
+def test_audit_entry_is_exactly_rfc_8785_for_any_body(sequence: int, prev_hash: str, hash_: str, body: dict) -> None:
+    """audit_entry takes the fast encoder where it is provably RFC 8785: its bytes must be the `rfc8785` package's,
+    and where the package refuses the document, audit_entry must refuse it with the package's own error."""
+    document = {"sequence": sequence, "prev_hash": prev_hash, "hash": hash_, "body": body}
+    try:
+        expected: bytes | type[Exception] = bytes(rfc8785.dumps(document))
+    except Exception as refused:
+        expected = type(refused)
+    if isinstance(expected, bytes):
+        assert merkle.audit_entry(sequence, prev_hash, hash_, body) == expected
+    else:
+        with pytest.raises(expected):
+            merkle.audit_entry(sequence, prev_hash, hash_, body)
+
+
+def test_audit_entry_of_a_stored_event_body_is_rfc_8785() -> None:
+    """A body as `app.audit.chain.event_body` makes it, the case the fast encoder is for."""
+    body = {
+        "organisation_id": "7d0c7f0e-4a7e-4a38-9b0e-0d7b4c1f2a11",
+        "occurred_at": "2027-01-11T09:00:00.123456Z",
+        "client_id": None,
+        "acting_user": "Zoë",
+        "action": "assessment.list",
+        "resource_type": "assessment",
+        "resource_id": None,
+        "subject_ref": None,
+        "status": 200,
+        "details": {"count": 2},
+        "resources": [{"id": "a1", "subject_ref": "child-1"}, {"id": "a2", "subject_ref": None}],
+        "digest": "ef" * 32,
+    }
+    document = {"sequence": 9, "prev_hash": "ab" * 32, "hash": "cd" * 32, "body": body}
+    assert merkle.audit_entry(9, "ab" * 32, "cd" * 32, body) == bytes(rfc8785.dumps(document))
 
 
 # --- published vectors (transparency-dev/merkle, proof/verify_test.go) ---------------------------------------------
