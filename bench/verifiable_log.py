@@ -420,7 +420,15 @@ async def http_proofs(
             proof = [base64.b64decode(h) for h in body["hashes"]]
             if not merkle.verify_consistency(m, n, proof, roots[m], roots[n]):
                 raise SystemExit(f"the HTTP consistency proof {m} -> {n} does not verify")
+        checkpoint_times = []
+        for _ in range(samples):
+            started = time.perf_counter()
+            response = await client.get("/v1/audit/checkpoint", headers=headers)
+            checkpoint_times.append(time.perf_counter() - started)
+            if response.status_code != 200:
+                raise SystemExit(f"GET /v1/audit/checkpoint: {response.status_code} {response.text[:300]}")
     return [
+        (f"HTTP latest checkpoint (audited read, no proof), us ({samples} requests)", summary_us(checkpoint_times)),
         (f"HTTP inclusion (audited read), us median / p99 ({samples} requests)", summary_us(inclusion_times)),
         (f"HTTP consistency (audited read), us median / p99 ({samples} requests)", summary_us(consistency_times)),
     ]
