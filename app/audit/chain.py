@@ -53,7 +53,7 @@ def event_body(event: Mapping[str, Any]) -> dict[str, Any]:
 
 def body_hash(event: Mapping[str, Any]) -> str:
     """SHA-256 of the RFC 8785 form of the event's content (`event_body`)."""
-    return hashlib.sha256(_canonical(event_body(event))).hexdigest()
+    return hashlib.sha256(canonical(event_body(event))).hexdigest()
 
 
 def link_hash(prev_hash: str, sequence: int, content_hash: str) -> str:
@@ -74,7 +74,7 @@ def digest(obj: object) -> str:
     """SHA-256 of the RFC 8785 form of what was returned or stored."""
     if isinstance(obj, bytes | bytearray):
         return hashlib.sha256(obj).hexdigest()
-    return hashlib.sha256(_canonical(obj)).hexdigest()
+    return hashlib.sha256(canonical(obj)).hexdigest()
 
 
 def record_digest(table: str, columns: Mapping[str, Any]) -> str:
@@ -121,7 +121,7 @@ def _plain(obj: object) -> bool:
     return True
 
 
-def _canonical(obj: object) -> bytes:
+def canonical(obj: object) -> bytes:
     """RFC 8785 bytes: at C speed when that is provably the same, else the reference implementation (which also
     raises on what RFC 8785 refuses)."""
     if _plain(obj):

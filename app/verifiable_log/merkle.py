@@ -22,7 +22,7 @@ import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
-import rfc8785
+from app.audit.chain import canonical
 
 HASH_SIZE = 32
 LEAF_PREFIX = b"\x00"
@@ -83,11 +83,16 @@ def audit_entry(sequence: int, prev_hash: str, hash: str, body: Mapping[str, Any
     """The leaf entry of the audit event with this sequence (its leaf index is `sequence - 1`): the RFC 8785 form
     of `{"sequence", "prev_hash", "hash", "body"}`. `body` is the event's hashed content as JSON data (the fields
     `app.audit.chain.body_hash` covers, times as strings); RFC 8785 refuses anything else (floats it cannot
-    represent, non-JSON types) with an exception."""
+    represent, non-JSON types) with an exception.
+
+    Written by the audit chain's `canonical`, the encoder its body hashes already use: orjson where that is
+    provably RFC 8785 (no floats, ASCII keys, integers within 2**53), the `rfc8785` package otherwise. About ten
+    times faster than the package alone on audit events (bench/verifiable_log.py), and the same bytes (the
+    property test in tests/verifiable_log/test_merkle.py)."""
     if sequence < 1:
         raise ValueError("audit event sequences start at 1")
     document: dict[str, Any] = {"sequence": sequence, "prev_hash": prev_hash, "hash": hash, "body": dict(body)}
-    return bytes(rfc8785.dumps(document))
+    return canonical(document)
 
 
 # --- which stored nodes a hash needs -------------------------------------------------------------------------------

@@ -3,17 +3,24 @@ written from RFC 9162's definitions, tampering, and how many stored nodes append
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
+import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from app.audit.chain import event_body, event_hash, genesis_hash
 from app.verifiable_log import merkle
+from app.verifiable_log.checkpoint import Checkpoint, sign_checkpoint
 from app.verifiable_log.merkle import NodeKey
+from app.verifiable_log.note import Signer
 
 VECTORS = json.loads((Path(__file__).parent / "vectors" / "transparency_dev_merkle_rfc6962.json").read_text())
 
@@ -131,6 +138,70 @@ def test_audit_entry_is_the_rfc_8785_form_of_the_four_fields() -> None:
     )
     with pytest.raises(ValueError, match="start at 1"):
         merkle.audit_entry(0, "", "", {})
+
+
+# Any JSON a body could hold, and what RFC 8785 refuses: floats (NaN and infinities too), integers beyond 2**53,
+# keys outside ASCII (sorted by UTF-16 code units, not code points), lone surrogates.
+any_text = st.text(max_size=10) | st.sampled_from(["\ud800", "a\udfff", "\U0001f600", "\uffff", "é"])
+json_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.integers(min_value=-(2**53) + 1, max_value=2**53 - 1)
+    | st.floats()
+    | any_text
+)
+json_bodies = st.dictionaries(
+    any_text,
+    st.recursive(
+        json_scalars,
+        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(any_text, inner, max_size=4),
+        max_leaves=20,
+    ),
+    max_size=8,
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    sequence=st.integers(min_value=1, max_value=2**63 - 1),
+    prev_hash=any_text,
+    hash_=any_text,
+    body=json_bodies,
+)
+def test_audit_entry_is_exactly_rfc_8785_for_any_body(sequence: int, prev_hash: str, hash_: str, body: dict) -> None:
+    """audit_entry takes the fast encoder where it is provably RFC 8785: its bytes must be the `rfc8785` package's,
+    and where the package refuses the document, audit_entry must refuse it with the package's own error."""
+    document = {"sequence": sequence, "prev_hash": prev_hash, "hash": hash_, "body": body}
+    try:
+        expected: bytes | type[Exception] = bytes(rfc8785.dumps(document))
+    except Exception as refused:
+        expected = type(refused)
+    if isinstance(expected, bytes):
+        assert merkle.audit_entry(sequence, prev_hash, hash_, body) == expected
+    else:
+        with pytest.raises(expected):
+            merkle.audit_entry(sequence, prev_hash, hash_, body)
+
+
+def test_audit_entry_of_a_stored_event_body_is_rfc_8785() -> None:
+    """A body as `app.audit.chain.event_body` makes it, the case the fast encoder is for."""
+    body = {
+        "organisation_id": "7d0c7f0e-4a7e-4a38-9b0e-0d7b4c1f2a11",
+        "occurred_at": "2027-01-11T09:00:00.123456Z",
+        "client_id": None,
+        "acting_user": "Zoë",
+        "action": "assessment.list",
+        "resource_type": "assessment",
+        "resource_id": None,
+        "subject_ref": None,
+        "status": 200,
+        "details": {"count": 2},
+        "resources": [{"id": "a1", "subject_ref": "child-1"}, {"id": "a2", "subject_ref": None}],
+        "digest": "ef" * 32,
+    }
+    document = {"sequence": 9, "prev_hash": "ab" * 32, "hash": "cd" * 32, "body": body}
+    assert merkle.audit_entry(9, "ab" * 32, "cd" * 32, body) == bytes(rfc8785.dumps(document))
 
 
 # --- published vectors (transparency-dev/merkle, proof/verify_test.go) ---------------------------------------------
@@ -399,3 +470,74 @@ def test_a_proof_for_a_bigger_tree_is_not_accepted_for_a_smaller_one() -> None:
                 old, new = merkle.root(store, n + m), merkle.root(store, 2 * n)
                 assert merkle.verify_consistency(n + m, 2 * n, proof, old, new)
                 assert not merkle.verify_consistency(m, n, proof, old, new)
+
+
+# --- docs/verifiable-log.md: the worked example is what the code computes ------------------------------------------
+
+GUIDE = Path(__file__).resolve().parents[2] / "docs" / "verifiable-log.md"
+GUIDE_ORGANISATION = "0b6e3f0c-5d0a-4c8e-9a51-6f1e2d3c4b5a"
+GUIDE_KEY_SEED = hashlib.sha256(b"riskapi documentation example key - never use").digest()
+CREATED, READ = ("assessment.create", 201), ("assessment.read", 200)
+LISTED = [{"id": "a-0001", "subject_ref": "child-4471"}, {"id": "a-0002", "subject_ref": "child-9120"}]
+GUIDE_EVENTS = [  # occurred_at, (action, status), resource_id, subject_ref, details, resources, digest, record_digest
+    ("09:15:02.113205", CREATED, "a-0001", "child-4471", {"level": "medium", "ruleset": "default@3"}, None, "1", "2"),
+    ("09:16:40.500001", READ, "a-0001", "child-4471", None, None, "3", None),
+    ("10:02:11.000042", CREATED, "a-0002", "child-9120", {"level": "high", "ruleset": "default@3"}, None, "4", "5"),
+    ("11:30:00.250000", ("assessment.list", 200), None, None, {"count": 2}, LISTED, "6", None),
+    ("14:05:59.999999", READ, "a-0002", "child-9120", None, None, "7", None),
+]
+
+
+def guide_events() -> list[dict[str, Any]]:
+    """The five events of the guide's worked example, chained as the application chains them."""
+    events: list[dict[str, Any]] = []
+    prev_hash = genesis_hash(GUIDE_ORGANISATION)
+    for sequence, (time, (action, status), resource_id, subject_ref, details, resources, digest, record) in enumerate(
+        GUIDE_EVENTS, start=1
+    ):
+        event = {
+            "organisation_id": GUIDE_ORGANISATION,
+            "occurred_at": datetime.fromisoformat(f"2027-02-01T{time}+00:00"),
+            "client_id": "5f2d9a7e-1c3b-4e8f-a6d2-9b0c1e2f3a4b",
+            "acting_user": "social.worker.12",
+            "action": action,
+            "resource_type": "assessment",
+            "resource_id": resource_id,
+            "subject_ref": subject_ref,
+            "status": status,
+            "details": details,
+            "resources": resources,
+            "digest": digest * 64,
+            "record_digest": record and record * 64,
+            "sequence": sequence,
+            "prev_hash": prev_hash,
+        }
+        event["hash"] = prev_hash = event_hash(event)
+        events.append(event)
+    return events
+
+
+def b64(value: bytes) -> str:
+    return base64.b64encode(value).decode()
+
+
+def test_the_auditors_guide_worked_example_is_what_the_code_computes() -> None:
+    guide = GUIDE.read_text()
+    entries = [merkle.audit_entry(e["sequence"], e["prev_hash"], e["hash"], event_body(e)) for e in guide_events()]
+    assert entries[2].decode() in guide.replace("\n", "")  # the entry of event 3, shown wrapped
+    assert f"JSON ({len(entries[2])} bytes" in guide
+    leaves = [merkle.leaf_hash(entry) for entry in entries]
+    for leaf in leaves:
+        assert f"`{leaf.hex()[:8]}…{leaf.hex()[-8:]}` | `{b64(leaf)}`" in guide
+    store = merkle.build(leaves)
+    root5, root3 = merkle.root(store, 5), merkle.root(store, 3)
+    assert root5.hex() in guide
+    assert b64(root3) in guide
+    proof = merkle.inclusion_proof(store, 2, 5)
+    assert json.dumps([b64(h) for h in proof], indent=2).replace("\n", "\n  ") in guide
+    assert proof == [leaves[3], merkle.node_hash(leaves[0], leaves[1]), leaves[4]]
+    assert merkle.consistency_proof(store, 3, 5) == [leaves[2], leaves[3], proof[1], leaves[4]]
+    signer = Signer.from_seed("riskapi.example", GUIDE_KEY_SEED)
+    assert signer.verifier_key in guide
+    note = sign_checkpoint(Checkpoint("riskapi.example.org/audit/northshire", 5, root5), [signer])
+    assert f"```\n{note}```" in guide
