@@ -144,6 +144,16 @@ class FhirNotConfigured(ProblemError):
     example_detail = "Set your organisation's FHIR identifier system first: PUT /v1/organisation/fhir"
 
 
+class LogStorageIncomplete(ProblemError):
+    status, kind, title = 409, "log-storage-incomplete", "The verifiable log's stored tree is incomplete"
+    description = (
+        "A proof needs subtree hashes the server no longer holds: the log's storage was damaged or edited behind "
+        "the application's back. Retrying will not help. An auditor should run `riskapi audit verify` (or GET "
+        "/v1/audit/verify) and keep the checkpoints already collected: they remain valid evidence."
+    )
+    example_detail = "The stored tree lacks 2 subtree hashes this proof needs; run `riskapi audit verify`"
+
+
 class PreconditionFailed(ProblemError):
     status, kind, title = 412, "precondition-failed", "The resource has changed since you read it"
     description = "The If-Match ETag is stale: read the resource again and reapply your change."
@@ -221,6 +231,7 @@ PROBLEM_TYPES: dict[str, type[ProblemError]] = {
         Forbidden,
         NotFound,
         MethodNotAllowed,
+        LogStorageIncomplete,  # before Conflict: the one an HTTPException with status 409 is shown as
         Conflict,
         PreconditionFailed,
         PayloadTooLarge,
