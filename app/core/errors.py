@@ -144,12 +144,13 @@ class FhirNotConfigured(ProblemError):
     example_detail = "Set your organisation's FHIR identifier system first: PUT /v1/organisation/fhir"
 
 
-class LogStorageIncomplete(ProblemError):
-    status, kind, title = 409, "log-storage-incomplete", "The verifiable log's stored tree is incomplete"
+class LogStorageDamaged(ProblemError):
+    status, kind, title = 409, "log-storage-damaged", "The verifiable log's storage is damaged"
     description = (
-        "A proof needs subtree hashes the server no longer holds: the log's storage was damaged or edited behind "
-        "the application's back. Retrying will not help. An auditor should run `riskapi audit verify` (or GET "
-        "/v1/audit/verify) and keep the checkpoints already collected: they remain valid evidence."
+        "The server cannot answer from the verifiable log's storage: subtree hashes a proof needs are missing, or a "
+        "stored checkpoint cannot be read. It was damaged or edited behind the application's back, and retrying "
+        "will not help. An auditor should run `riskapi audit verify` (or GET /v1/audit/verify); the checkpoints "
+        "already collected remain valid evidence."
     )
     example_detail = "The stored tree lacks 2 subtree hashes this proof needs; run `riskapi audit verify`"
 
@@ -231,7 +232,7 @@ PROBLEM_TYPES: dict[str, type[ProblemError]] = {
         Forbidden,
         NotFound,
         MethodNotAllowed,
-        LogStorageIncomplete,  # before Conflict: the one an HTTPException with status 409 is shown as
+        LogStorageDamaged,  # before Conflict: the one an HTTPException with status 409 is shown as
         Conflict,
         PreconditionFailed,
         PayloadTooLarge,

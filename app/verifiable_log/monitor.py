@@ -84,8 +84,10 @@ class Outcome:
 def check(http: httpx.Client, origin: str, verifiers: Sequence[Verifier], kept: MonitorState | None) -> Outcome:
     """Fetch the latest checkpoint through `http` (base URL and API key set) and check it against `kept`."""
     response = _get(http, "/v1/audit/checkpoint", {})
-    if response.status_code == 404 and kept is not None:
-        return _inconsistent(kept, 0, None, "the server has no checkpoint at all, but one was signed before")
+    if response.status_code in (404, 409) and kept is not None:
+        # No checkpoint at all, or none it can read, where one was signed before: the log lost its history.
+        reason = f"the server shows no checkpoint, but one was signed before: {_problem_detail(response)}"
+        return _inconsistent(kept, None, None, reason)
     served = _parsed(CheckpointRead, _success(response, "the latest checkpoint"), "the latest checkpoint")
     try:
         checkpoint = open_checkpoint(served.note, verifiers, origin=origin).checkpoint

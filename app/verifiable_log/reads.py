@@ -13,9 +13,9 @@ from app.audit import service as audit
 from app.audit.chain import digest
 from app.auth.caller import Caller
 from app.core.conditional import none_match_holds
-from app.core.errors import FieldError, LogStorageIncomplete, ValidationFailed
+from app.core.errors import FieldError, LogStorageDamaged, ValidationFailed
 from app.verifiable_log import merkle, service
-from app.verifiable_log.checkpoint import parse_checkpoint
+from app.verifiable_log.checkpoint import CheckpointError, parse_checkpoint
 from app.verifiable_log.models import AuditCheckpoint
 from app.verifiable_log.note import b64encode
 from app.verifiable_log.schemas import CheckpointRead, ConsistencyProofRead, InclusionProofRead
@@ -104,8 +104,15 @@ def consistency_proof(session: Session, caller: Caller, from_size: int, to_size:
 def _shown(row: AuditCheckpoint) -> ShownCheckpoint:
     # The origin is read from the signed body, not recomputed: the slug or the prefix may have changed since.
     body, _, _ = row.note.partition("\n\n")
+    try:
+        origin = parse_checkpoint(body + "\n").origin
+    except CheckpointError:
+        log.error("verifiable_log.checkpoint_unreadable", organisation_id=row.organisation_id, size=row.tree_size)
+        raise LogStorageDamaged(
+            f"The checkpoint stored at tree size {row.tree_size} cannot be read; run `riskapi audit verify`"
+        ) from None
     model = CheckpointRead(
-        origin=parse_checkpoint(body + "\n").origin,
+        origin=origin,
         tree_size=row.tree_size,
         root_hash=b64encode(row.root_hash),
         signed_at=row.signed_at,
@@ -147,10 +154,10 @@ def _record_proof_read(
     )
 
 
-def _storage_incomplete(caller: Caller, error: merkle.MissingNodesError) -> LogStorageIncomplete:
+def _storage_incomplete(caller: Caller, error: merkle.MissingNodesError) -> LogStorageDamaged:
     log.error("verifiable_log.nodes_missing", organisation_id=caller.organisation_id, missing=len(error.keys))
     count = len(error.keys)
-    return LogStorageIncomplete(
+    return LogStorageDamaged(
         f"The stored tree lacks {count} subtree hash{'es' if count != 1 else ''} this proof needs; "
         "run `riskapi audit verify`"
     )

@@ -15,7 +15,7 @@ from app.core.db import SessionDep
 from app.core.errors import (
     BadRequest,
     Forbidden,
-    LogStorageIncomplete,
+    LogStorageDamaged,
     NotFound,
     Unauthenticated,
     ValidationFailed,
@@ -31,8 +31,7 @@ CheckpointReader = Annotated[Caller, Depends(Authorize(Operation.read_checkpoint
 # Tree sizes and sequences are 64-bit in the database; anything larger is refused before it reaches a query.
 MAX_BIGINT = 2**63 - 1
 COMMON = problem_responses(BadRequest, Unauthenticated, Forbidden, ValidationFailed)
-ONE = {**COMMON, **problem_responses(NotFound)}
-PROOF = {**ONE, **problem_responses(LogStorageIncomplete)}
+ONE = {**COMMON, **problem_responses(NotFound, LogStorageDamaged)}
 # A checkpoint signed at a size never changes, so its ETag never does: a monitor may keep it and revalidate. (Every
 # /v1 response is `Cache-Control: no-store`, app/core/security_headers.py: keeping it is the client's own choice.)
 ETAG_HEADER = {"ETag": {"description": "The checkpoint's tag (it never changes).", "schema": {"type": "string"}}}
@@ -49,10 +48,10 @@ def get_audit_log_keys(request: Request) -> LogKeysDocument:
     reads as is.
 
     Pin it: fetch it once over a channel you trust, keep the file, and verify every checkpoint against the keys
-    you kept, never against keys fetched again later, since whoever could rewrite the log could also serve other
-    keys. A rotation adds a new `signing` key and keeps the old one as `retired`, so checkpoints signed earlier still
-    verify; update your pinned copy when the deployment announces a rotation. Each organisation's checkpoints name
-    the origin `<origin_prefix>/<organisation slug>`: check it too, as one key signs every organisation's log."""
+    you kept, never against keys fetched again later: a compromised server could serve keys of its own. A rotation
+    adds a new `signing` key and keeps the old one as `retired`, so checkpoints signed earlier still verify; update
+    your pinned copy when the deployment announces a rotation. Each organisation's checkpoints name the origin
+    `<origin_prefix>/<organisation slug>`: check it too, as one key signs every organisation's log."""
     keys: LogKeys = request.app.state.log_keys
     return keys.document()
 
@@ -94,7 +93,7 @@ def get_audit_checkpoint_at(
     return shown.model
 
 
-@router.get("/proofs/inclusion", responses=PROOF)
+@router.get("/proofs/inclusion", responses=ONE)
 def get_audit_inclusion_proof(
     caller: CheckpointReader,
     session: SessionDep,
@@ -110,11 +109,11 @@ def get_audit_inclusion_proof(
     inclusion proof): hashing `leaf_hash` up with `hashes` must give that checkpoint's root hash.
 
     404 when no checkpoint was signed at `tree_size`; 422 naming `sequence` when it is not from 1 to `tree_size`;
-    409 `/problems/log-storage-incomplete` when the stored tree lacks a hash the proof needs."""
+    409 `/problems/log-storage-damaged` when the stored tree lacks a hash the proof needs."""
     return reads.inclusion_proof(session, caller, sequence, tree_size)
 
 
-@router.get("/proofs/consistency", responses=PROOF)
+@router.get("/proofs/consistency", responses=ONE)
 def get_audit_consistency_proof(
     caller: CheckpointReader,
     session: SessionDep,
@@ -144,5 +143,5 @@ def get_audit_consistency_proof(
 
     The response names the sizes `from_size` and `to_size`; `hashes` is empty when they are equal. 404 when either
     size has no signed checkpoint; 422 naming `from` when it is larger than `to`; 409
-    `/problems/log-storage-incomplete` when the stored tree lacks a hash the proof needs."""
+    `/problems/log-storage-damaged` when the stored tree lacks a hash the proof needs."""
     return reads.consistency_proof(session, caller, from_size, to_size)

@@ -244,9 +244,24 @@ async def test_missing_tree_storage_is_a_clear_409_not_a_500(
         )
     for url, params in (("/v1/audit/proofs/inclusion", inclusion), ("/v1/audit/proofs/consistency", consistency)):
         response = await client.get(url, params=params, headers=auditor(tenant))
-        body = assert_problem(response, 409, "log-storage-incomplete")
+        body = assert_problem(response, 409, "log-storage-damaged")
         assert "riskapi audit verify" in body["detail"]
-    assert (await client.get("/problems/log-storage-incomplete")).status_code == 200
+    assert (await client.get("/problems/log-storage-damaged")).status_code == 200
+
+
+async def test_an_unreadable_stored_checkpoint_is_a_409_too(
+    app: FastAPI, client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    await assessments(client, tenant, 1)
+    size = advance(app, tenant.organisation_id)
+    with app.state.engine.begin() as connection:
+        connection.execute(
+            text("UPDATE audit_checkpoints SET note = 'not a checkpoint' WHERE organisation_id = :org"),
+            {"org": tenant.organisation_id},
+        )
+    for url in ("/v1/audit/checkpoint", f"/v1/audit/checkpoints/{size}"):
+        body = assert_problem(await client.get(url, headers=auditor(tenant)), 409, "log-storage-damaged")
+        assert body["detail"] == f"The checkpoint stored at tree size {size} cannot be read; run `riskapi audit verify`"
 
 
 # --- who may read, and what is recorded ------------------------------------------------------------------------

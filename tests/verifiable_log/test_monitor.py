@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import text
 
 from app.auth.permissions import Role
 from app.core.config import Settings
@@ -149,6 +150,15 @@ def test_no_checkpoint_at_the_kept_size_is_evidence(app: FastAPI, tenant: Tenant
     state.write_text(before, encoding="utf-8")
     grow(app, tenant)
     _assert_inconsistent(app, tenant, keys, state, before, "the server cannot prove consistency from size 1")
+
+
+def test_a_log_that_lost_its_checkpoints_is_evidence(app: FastAPI, tenant: Tenant, keys: Path, state: Path) -> None:
+    before = _kept_then(app, tenant, keys, state)
+    with app.state.engine.begin() as connection:
+        connection.execute(
+            text("DELETE FROM audit_checkpoints WHERE organisation_id = :org"), {"org": tenant.organisation_id}
+        )
+    _assert_inconsistent(app, tenant, keys, state, before, "the server shows no checkpoint")
 
 
 def test_a_checkpoint_the_pinned_keys_did_not_sign_is_evidence(
