@@ -35,6 +35,7 @@ from app.organisation.router import router as organisation_router
 from app.questionnaires.router import router as questionnaires_router
 from app.rulesets.router import router as rulesets_router
 from app.verifiable_log.keys import load_log_keys
+from app.verifiable_log.router import router as verifiable_log_router
 from app.verifiable_log.verification import TreeCheck
 from app.webhooks.router import router as webhooks_router
 
@@ -54,6 +55,7 @@ Authenticate with `Authorization: Bearer <api key>` (use *Authorize* above). Cas
 ROUTERS: list[APIRouter] = [
     assessments_router,
     audit_router,
+    verifiable_log_router,
     events_router,
     questionnaires_router,
     rulesets_router,

@@ -26,14 +26,18 @@ from sqlalchemy.orm import Session
 
 from app.assessments.models import Assessment
 from app.content.examples import assessment_request_json
+from app.core.db import utcnow
 from app.events.models import Event
 from app.events.service import EventType
 from app.openapi_dump import openapi_text
-from tests.conftest import backends, create_postgres_database, drop_postgres_database, require_postgres
+from app.verifiable_log import service as verifiable_log
+from app.verifiable_log.keys import load_log_keys, new_signer_key
+from tests.conftest import backends, create_postgres_database, drop_postgres_database, make_settings, require_postgres
 from tests.servers import ROOT, start_server
 
 HTTP_METHODS = ("get", "put", "post", "delete", "patch")
 ACTING_USER = "nurse-42"
+LOG_SIGNING_KEY = new_signer_key("riskapi-examples")  # the server signs checkpoints with it
 
 Context = dict[str, Any]
 
@@ -48,6 +52,7 @@ class Step:
     bind: Mapping[str, Any] = field(default_factory=dict)  # a value, or a function of the context that gives it
     remember: Callable[[httpx.Response, Context], None] | None = None
     example: str | None = None  # the named body example to send; default: the first
+    before: Callable[[Context], None] | None = None  # what the server's other processes would have done by then
 
 
 def _etag(name: str) -> Callable[[httpx.Response, Context], None]:
@@ -104,6 +109,27 @@ def _an_assessment_event(context: Context) -> str:
             return found
     finally:
         engine.dispose()
+
+
+def _sign_checkpoint(context: Context) -> None:
+    """What the worker does meanwhile: extend the organisation's tree over its audit events and sign a checkpoint
+    (the server's key, so the server's origin); its size is `tree_size` for the steps after."""
+    settings = make_settings(context["database_url"], log_signing_key=LOG_SIGNING_KEY)
+    engine = create_engine(context["database_url"])
+    try:
+        with Session(engine) as session, session.begin():
+            assessment = session.get(Assessment, context["first_revision"])
+            assert assessment is not None
+            extended, signed = verifiable_log.advance(
+                session, assessment.organisation_id, load_log_keys(settings), utcnow()
+            )
+            assert signed is not None, extended
+            context["tree_size"] = signed.tree_size
+    finally:
+        engine.dispose()
+
+
+SIGNED = {"tree_size": lambda c: c["tree_size"]}
 
 
 def _draft_lifecycle(kind: str, named: dict[str, Any], etag: str, reads: Sequence[Step] = ()) -> list[Step]:
@@ -191,6 +217,12 @@ PLAN: list[Step] = [
     ),
     Step("get", "/v1/audit/events"),
     Step("get", "/v1/audit/verify"),
+    # the verifiable log: the public keys, a checkpoint signed over everything above, proofs at its size
+    Step("get", "/v1/audit/keys"),
+    Step("get", "/v1/audit/checkpoint", before=_sign_checkpoint),
+    Step("get", "/v1/audit/checkpoints/{tree_size}", SIGNED),
+    Step("get", "/v1/audit/proofs/inclusion", {"sequence": 1, **SIGNED}),
+    Step("get", "/v1/audit/proofs/consistency", {"from": SIGNED["tree_size"], "to": SIGNED["tree_size"]}),
     # last, each on a resource made above for it
     Step("post", "/v1/assessments/{assessment_id}/entered-in-error", AMENDED),
     Step("post", "/v1/clients/{client_id}/keys/{key_id}/revoke", {**CLIENT, "key_id": lambda c: c["first_key_id"]}),
@@ -300,7 +332,7 @@ def served(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Served]:
         database_url, cleanup = create_postgres_database(admin_url, name), (admin_url, name)
     try:
         key = dev_setup(database_url, tmp_path / "dev-api-key")
-        server = start_server(database_url, tmp_path / "server.log")
+        server = start_server(database_url, tmp_path / "server.log", RISKAPI_LOG_SIGNING_KEY=LOG_SIGNING_KEY)
         try:
             yield Served(server.base, key, database_url)
         finally:
@@ -345,6 +377,8 @@ def test_every_operation_runs_with_its_documented_examples(served: Served) -> No
             "ruleset_key": body_example(document, documented["post", "/v1/rulesets/{key}/versions"])["key"],
         }
         for step in PLAN:
+            if step.before is not None:
+                step.before(context)
             operation = documented[step.method, step.path]
             request = build_request(document, operation, step, context, served.key)
             response = http.send(http.build_request(step.method.upper(), **request))

@@ -16,10 +16,10 @@ from starlette.concurrency import run_in_threadpool
 
 from app.assessments import service
 from app.assessments.schemas import AssessmentCreate, QuestionnaireRef
-from app.audit.chain import canonical_bytes
 from app.auth.caller import Caller
 from app.auth.dependencies import Authorize, AuthorizeWhen
 from app.auth.permissions import Operation
+from app.core.canonical_json import canonical_bytes
 from app.core.config import Settings, SettingsDep
 from app.core.db import utcnow
 from app.core.errors import BadRequest, UnsupportedMediaType, body_required, render

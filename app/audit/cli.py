@@ -1,6 +1,7 @@
 """`riskapi audit ...`: `verify [--org SLUG]` (exits 1 and names the first broken sequence number or what does not
-match), `backfill [--org SLUG]` (builds the verifiable log's trees of existing events) and `keys generate|show` (the
-checkpoint signing keys, docs/worker.md)."""
+match), `backfill [--org SLUG]` (builds the verifiable log's trees of existing events), `keys generate|show` (the
+checkpoint signing keys, docs/worker.md) and `monitor --url URL --org SLUG --state FILE --keys KEYS.json` (exits 1
+when history was rewritten, docs/verifiable-log.md)."""
 
 from __future__ import annotations
 
@@ -169,3 +170,30 @@ def keys_show() -> None:
     except LogKeyError as error:
         raise _fail(f"the checkpoint keys are unusable: {error}") from None
     typer.echo(keys.document().model_dump_json(indent=2))
+
+
+@audit_cli.command("monitor")
+def monitor(
+    url: Annotated[str, typer.Option("--url", help="The server's base URL, e.g. https://riskapi.example")],
+    org: Annotated[str, typer.Option("--org", help="The organisation's slug (its log's origin ends in it)")],
+    state: Annotated[
+        Path, typer.Option("--state", dir_okay=False, help="The state file: the last checkpoint accepted")
+    ],
+    keys: Annotated[
+        Path,
+        typer.Option("--keys", dir_okay=False, help="The pinned keys: GET /v1/audit/keys, saved once, as is"),
+    ],
+) -> None:
+    """Check that the organisation's log only grew since the last run (API key from $RISKAPI_MONITOR_KEY).
+
+    Exits 0 when the latest checkpoint verifies and extends the stored one (then stores it), 1 on evidence that
+    history was rewritten (prints the stored and the new size and root; the state is kept), 2 when it could not
+    check (network, key, files)."""
+    from app.verifiable_log.monitor import KEY_VARIABLE, run
+
+    report = run(url, org, state, keys, os.environ.get(KEY_VARIABLE, "").strip() or None)
+    for line in report.out:
+        typer.echo(line)
+    for line in report.err:
+        typer.secho(line, fg=typer.colors.RED, err=True)
+    raise typer.Exit(code=report.exit_code)

@@ -144,6 +144,17 @@ class FhirNotConfigured(ProblemError):
     example_detail = "Set your organisation's FHIR identifier system first: PUT /v1/organisation/fhir"
 
 
+class LogStorageDamaged(ProblemError):
+    status, kind, title = 409, "log-storage-damaged", "The verifiable log's storage is damaged"
+    description = (
+        "The server cannot answer from the verifiable log's storage: subtree hashes a proof needs are missing, or a "
+        "stored checkpoint cannot be read. It was damaged or edited behind the application's back, and retrying "
+        "will not help. An auditor should run `riskapi audit verify` (or GET /v1/audit/verify); the checkpoints "
+        "already collected remain valid evidence."
+    )
+    example_detail = "The stored tree lacks 2 subtree hashes this proof needs; run `riskapi audit verify`"
+
+
 class PreconditionFailed(ProblemError):
     status, kind, title = 412, "precondition-failed", "The resource has changed since you read it"
     description = "The If-Match ETag is stale: read the resource again and reapply your change."
@@ -221,6 +232,7 @@ PROBLEM_TYPES: dict[str, type[ProblemError]] = {
         Forbidden,
         NotFound,
         MethodNotAllowed,
+        LogStorageDamaged,  # before Conflict: the one an HTTPException with status 409 is shown as
         Conflict,
         PreconditionFailed,
         PayloadTooLarge,

@@ -22,7 +22,7 @@ import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
-from app.audit.chain import canonical
+from app.core.canonical_json import canonical
 
 HASH_SIZE = 32
 LEAF_PREFIX = b"\x00"

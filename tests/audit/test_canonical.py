@@ -7,7 +7,8 @@ import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.audit.chain import canonical_bytes, digest, event_hash, genesis_hash
+from app.audit.chain import digest, event_hash, genesis_hash
+from app.core.canonical_json import canonical_bytes
 
 
 @pytest.fixture(autouse=True)

@@ -150,7 +150,7 @@ def test_a_bad_line_in_the_key_file_stops_start_up_naming_the_file_and_line_neve
     database_url: str, tmp_path: Path
 ) -> None:
     good = new_signer_key("riskapi-good")
-    secret_part = new_signer_key("riskapi-bad").split("+")[-1]
+    secret_part = new_signer_key("riskapi-bad").split("+", 4)[-1]
     bad = f"PRIVATE+KEY+riskapi-bad+00000000+{secret_part}"  # a key id that does not match its key
     key_file = tmp_path / "log-keys"
     key_file.write_text(f"# keys\n{good}\n{bad}\n")
@@ -160,7 +160,7 @@ def test_a_bad_line_in_the_key_file_stops_start_up_naming_the_file_and_line_neve
     assert str(key_file) in message
     assert "line 3" in message
     assert secret_part not in message
-    assert good.split("+")[-1] not in message
+    assert good.split("+", 4)[-1] not in message
 
 
 def test_dev_setup_writes_a_development_key_once_mode_600(

@@ -1,0 +1,59 @@
+"""Shared by the verifiable log's API, monitor and history-rewrite tests: an app that signs checkpoints with a test
+key, the worker's step (extend the tree, sign) run directly, and readers of the published keys."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+
+from app.audit import service as audit
+from app.core.config import Settings
+from app.core.db import utcnow
+from app.verifiable_log import merkle, service
+from app.verifiable_log.checkpoint import OpenedCheckpoint, open_checkpoint
+from app.verifiable_log.keys import verifiers_of
+from app.verifiable_log.note import generate_signer
+from app.verifiable_log.schemas import LogKeysDocument
+from tests.conftest import make_settings
+
+# One key for the whole run: generating one is cheap, but a fixed pair keeps failures reproducible within a run.
+SIGNER_KEY, VERIFIER_KEY = generate_signer("riskapi-test")
+
+
+def signing_settings(database_url: str, **overrides: object) -> Settings:
+    return make_settings(database_url, log_signing_key=SIGNER_KEY, **overrides)
+
+
+def advance(app: FastAPI, organisation_id: str) -> int:
+    """What the worker does for one organisation: extend its tree, sign a checkpoint if it grew. The tree's size."""
+    with app.state.sessionmaker.begin() as session:
+        extended, _ = service.advance(session, organisation_id, app.state.log_keys, utcnow())
+    assert extended.broken_at is None, extended
+    return extended.size
+
+
+def leaf_hashes(app: FastAPI, organisation_id: str, size: int) -> list[bytes]:
+    """The leaves of the organisation's first `size` events, computed from the audit chain as a verifier would."""
+    with app.state.sessionmaker() as session:
+        events = audit.chained_events(session, organisation_id, 0, size)
+    assert [e.sequence for e in events] == list(range(1, size + 1))
+    return [merkle.leaf_hash(merkle.audit_entry(e.sequence, e.prev_hash, e.hash, e.body)) for e in events]
+
+
+async def keys_document(client: httpx.AsyncClient) -> LogKeysDocument:
+    response = await client.get("/v1/audit/keys")
+    assert response.status_code == 200, response.text
+    return LogKeysDocument.model_validate(response.json())
+
+
+async def opened(client: httpx.AsyncClient, checkpoint: dict[str, Any], slug: str) -> OpenedCheckpoint:
+    """The checkpoint's note opened with the published keys and the organisation's origin (raises if it fails)."""
+    document = await keys_document(client)
+    return open_checkpoint(checkpoint["note"], verifiers_of(document), origin=f"{document.origin_prefix}/{slug}")
+
+
+def b64(text: str) -> bytes:
+    return base64.b64decode(text, validate=True)
