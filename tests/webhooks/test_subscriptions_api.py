@@ -14,6 +14,7 @@ from sqlalchemy import select, text
 from app.auth.permissions import Role
 from app.core.config import Environment, Settings
 from app.main import create_app
+from app.verifiable_log.keys import new_signer_key
 from app.webhooks import secrets
 from app.webhooks.models import WebhookEndpoint
 from tests.conftest import Tenant, make_tenant
@@ -230,6 +231,7 @@ def production_app(tmp_path: Path, sqlite_template: Path) -> FastAPI:
         rate_limit_per_minute=0,
         auth_failures_per_minute=0,
         webhook_outbound_allowlist=["10.20.0.0/16", "hooks.internal.example"],
+        log_signing_key=SecretStr(new_signer_key("riskapi-test-log")),
         log_level="WARNING",
     )
     return create_app(settings)
