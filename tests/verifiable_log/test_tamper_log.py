@@ -19,7 +19,14 @@ from app.verifiable_log import service as log_service
 from app.verifiable_log.checkpoint import open_checkpoint
 from tests.audit.test_tamper_evidence import bypassing_triggers
 from tests.conftest import Tenant, make_settings
-from tests.verifiable_log.tree_helpers import SIGNER_KEY, add_events, advance, latest_checkpoint, log_problems, verify
+from tests.verifiable_log.log_support import (
+    SIGNER_KEY,
+    add_events,
+    latest_checkpoint,
+    log_problems,
+    verify,
+    worker_step,
+)
 
 EVENTS = 12
 
@@ -32,7 +39,7 @@ def settings(database_url: str) -> Settings:
 async def signed_log(client: httpx.AsyncClient, tenant: Tenant, app: FastAPI) -> int:
     """Events, the tree over them and a signed checkpoint that verifies; the checkpoint's size."""
     add_events(app, tenant.organisation_id, EVENTS)
-    size = advance(app, tenant.organisation_id)[1]
+    size = worker_step(app, tenant.organisation_id)[1]
     assert size is not None
     assert size >= EVENTS  # the tenant's key events come first
     result = await verify(client, tenant)
@@ -79,11 +86,11 @@ async def test_the_tree_is_never_extended_past_an_edited_event_it_does_not_hold_
         "UPDATE audit_events SET action = 'test.other' WHERE organisation_id = :org AND sequence = :sequence",
         sequence=after,
     )
-    extended, signed = advance(app, tenant.organisation_id)
+    extended, signed = worker_step(app, tenant.organisation_id)
     assert extended.broken_at == after
     assert extended.size == after - 1
     assert signed == after - 1  # the good prefix is signed, never the edited event
-    again, _ = advance(app, tenant.organisation_id)
+    again, _ = worker_step(app, tenant.organisation_id)
     assert (again.size, again.added, again.broken_at) == (after - 1, 0, after)
 
 
@@ -175,7 +182,7 @@ async def test_an_edited_node_of_a_consistency_proof_is_reported_and_the_proof_n
 ) -> None:
     size = await signed_log(client, tenant, app)
     add_events(app, tenant.organisation_id, 7)
-    later = advance(app, tenant.organisation_id)[1]
+    later = worker_step(app, tenant.organisation_id)[1]
     assert later is not None
     keys = merkle.consistency_proof_keys(size, later)
     assert keys
@@ -257,7 +264,7 @@ async def test_a_deleted_checkpoint_row_leaves_no_trace_in_the_database_but_its_
     kept outside (the monitor's state, receipts) still hold and then cannot get a proof for."""
     first = await signed_log(client, tenant, app)
     add_events(app, tenant.organisation_id, 3)
-    _extended, second = advance(app, tenant.organisation_id, utcnow())
+    _extended, second = worker_step(app, tenant.organisation_id, utcnow())
     assert second is not None
     run_sql(app, tenant, "DELETE FROM audit_checkpoints WHERE organisation_id = :org AND tree_size = :size", size=first)
     result = await verify(client, tenant)

@@ -22,7 +22,7 @@ from app.verifiable_log import service as log_service
 from app.verifiable_log.models import AuditCheckpoint, MerkleTree
 from tests.audit.test_tamper_evidence import bypassing_triggers
 from tests.conftest import Tenant, make_settings, make_tenant
-from tests.verifiable_log.tree_helpers import SIGNER_KEY, verify
+from tests.verifiable_log.log_support import SIGNER_KEY, verify
 
 
 @pytest.fixture

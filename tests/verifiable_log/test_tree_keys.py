@@ -30,7 +30,7 @@ from app.verifiable_log.note import Signer, UnverifiedNoteError, Verifier
 from app.verifiable_log.schemas import LogKeysDocument
 from app.verifiable_log.verification import TreeCheck
 from tests.conftest import make_settings, make_tenant
-from tests.verifiable_log.tree_helpers import add_events, advance, latest_checkpoint
+from tests.verifiable_log.log_support import add_events, latest_checkpoint, worker_step
 
 
 @pytest.fixture
@@ -102,7 +102,7 @@ def test_a_rotation_overlaps_then_retires_the_old_key_and_every_checkpoint_keeps
             apps.append(app)
             tenant = tenant or make_tenant(app)
             add_events(app, tenant.organisation_id, 3)
-            advance(app, tenant.organisation_id)
+            worker_step(app, tenant.organisation_id)
             notes[phase] = latest_checkpoint(app, tenant.organisation_id).note
         assert tenant is not None
         origin = app.state.log_keys.origin(tenant.slug)

@@ -20,7 +20,14 @@ from app.verifiable_log.keys import load_log_keys, new_signer_key
 from app.verifiable_log.note import Signer
 from app.verifiable_log.verification import CompactRange
 from tests.conftest import Tenant, make_settings
-from tests.verifiable_log.tree_helpers import SIGNER_KEY, add_events, advance, latest_checkpoint, log_problems, verify
+from tests.verifiable_log.log_support import (
+    SIGNER_KEY,
+    add_events,
+    latest_checkpoint,
+    log_problems,
+    verify,
+    worker_step,
+)
 
 
 @pytest.fixture
@@ -57,7 +64,7 @@ async def test_a_healthy_log_verifies_with_its_tree_behind_the_events_and_severa
     signed: list[int] = []
     for count in (5, 4, 9, 1):
         add_events(app, tenant.organisation_id, count)
-        size = advance(app, tenant.organisation_id)[1]
+        size = worker_step(app, tenant.organisation_id)[1]
         assert size is not None
         signed.append(size)
     add_events(app, tenant.organisation_id, 3)  # not in the tree yet: the tree is built after the fact
@@ -74,7 +81,7 @@ async def test_the_cli_reports_the_tree_and_the_checkpoints(
     client: httpx.AsyncClient, tenant: Tenant, app: FastAPI, database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     add_events(app, tenant.organisation_id, 6)
-    size = advance(app, tenant.organisation_id)[0].size
+    size = worker_step(app, tenant.organisation_id)[0].size
     monkeypatch.setenv("RISKAPI_DATABASE_URL", database_url)
     monkeypatch.setenv("RISKAPI_ENVIRONMENT", "test")
     monkeypatch.setenv("RISKAPI_LOG_SIGNING_KEY", SIGNER_KEY)
@@ -100,7 +107,7 @@ async def test_a_checkpoint_signed_with_an_unpublished_key_or_for_another_origin
     client: httpx.AsyncClient, tenant: Tenant, app: FastAPI
 ) -> None:
     add_events(app, tenant.organisation_id, 4)
-    advance(app, tenant.organisation_id)
+    worker_step(app, tenant.organisation_id)
     stored = latest_checkpoint(app, tenant.organisation_id)
     size = stored.tree_size
     origin = app.state.log_keys.origin(tenant.slug)
@@ -130,7 +137,7 @@ def test_without_published_keys_a_stored_checkpoint_cannot_be_trusted(app: FastA
 
     tenant = make_tenant(app)
     add_events(app, tenant.organisation_id, 2)
-    size = advance(app, tenant.organisation_id)[1]
+    size = worker_step(app, tenant.organisation_id)[1]
     unkeyed = TreeCheck(load_log_keys(make_settings(database_url)))
     with app.state.sessionmaker() as session:
         result = audit_service.verify(session, tenant.organisation_id, (), unkeyed)
