@@ -83,6 +83,7 @@ def dev_setup(database_url: str, folder: Path) -> subprocess.Popen[str]:
         "RISKAPI_DATABASE_URL": database_url,
         "RISKAPI_ENVIRONMENT": "test",
         "RISKAPI_DEV_KEY_PATH": str(folder / "dev-api-key"),
+        "RISKAPI_DEV_LOG_KEY_PATH": str(folder / "dev-log-signing-key"),
     }
     return subprocess.Popen(
         [sys.executable, "-m", "app.cli", "dev-setup"],

@@ -307,6 +307,7 @@ def dev_setup(database_url: str, key_path: Path) -> str:
         "RISKAPI_DATABASE_URL": database_url,
         "RISKAPI_ENVIRONMENT": "test",
         "RISKAPI_DEV_KEY_PATH": str(key_path),
+        "RISKAPI_DEV_LOG_KEY_PATH": str(key_path.with_name("dev-log-signing-key")),
     }
     done = subprocess.run(
         [sys.executable, "-m", "app.cli", "dev-setup"], cwd=ROOT, env=environment, capture_output=True, check=False

@@ -99,6 +99,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str,
         **os.environ,
         "RISKAPI_DATABASE_URL": database_url,
         "RISKAPI_DEV_KEY_PATH": str(folder / "dev-api-key"),
+        "RISKAPI_DEV_LOG_KEY_PATH": str(folder / "dev-log-signing-key"),
         "RISKAPI_LOG_LEVEL": "WARNING",
     }
     _riskapi(env, "dev-setup")

@@ -193,6 +193,7 @@ def test_dev_setup_gives_a_fresh_demo_organisation_the_latest_version(
     monkeypatch.setenv("RISKAPI_DATABASE_URL", database_url)
     monkeypatch.setenv("RISKAPI_ENVIRONMENT", "test")
     monkeypatch.setenv("RISKAPI_DEV_KEY_PATH", str(tmp_path / "dev-key"))
+    monkeypatch.setenv("RISKAPI_DEV_LOG_KEY_PATH", str(tmp_path / "dev-log-signing-key"))
     get_settings.cache_clear()
     try:
         for _ in range(2):  # the second run finds everything in place
