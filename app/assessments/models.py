@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.db import Base, new_id, utcnow
@@ -41,6 +41,9 @@ class Assessment(Base):
     supersedes: Mapped[str | None] = mapped_column(
         ForeignKey("assessments.id"), unique=True, default=None, comment="unique: only the latest can be amended"
     )
+    salt: Mapped[bytes | None] = mapped_column(
+        LargeBinary(32), default=None, comment="random salt of the receipt commitments; null before migration 0009"
+    )
 
 
 class AssessmentOverride(Base):
@@ -67,6 +70,9 @@ class AssessmentOverride(Base):
         comment="the review date in force from this override on: the earlier of the one before it and created_at "
         "plus the review interval of its level (app/scoring/reviews.py)",
     )
+    salt: Mapped[bytes | None] = mapped_column(
+        LargeBinary(32), default=None, comment="random salt of the receipt commitments; null before migration 0009"
+    )
 
 
 class AssessmentEnteredInError(Base):
@@ -80,6 +86,9 @@ class AssessmentEnteredInError(Base):
     client_id: Mapped[str] = mapped_column(String(36))
     acting_user: Mapped[str] = mapped_column(String(256))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    salt: Mapped[bytes | None] = mapped_column(
+        LargeBinary(32), default=None, comment="random salt of the receipt commitments; null before migration 0009"
+    )
 
 
 class IdempotencyRecord(Base):

@@ -30,7 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session, aliased
 
 from app.assessments.models import Assessment, AssessmentEnteredInError, AssessmentOverride, IdempotencyRecord
-from app.audit.chain import record_digest
+from app.audit.chain import record_digest, record_form
 from app.core.pagination import Computed, Keyset, Position, StatementT
 
 _ASSESSMENTS = cast(Table, Assessment.__table__)
@@ -130,6 +130,15 @@ def add_assessment(session: Session, values: dict[str, Any], response: dict[str,
 def _record_digest(table: Table, values: Mapping[str, Any]) -> str:
     """`chain.record_digest` of one row of `table`: every stored column, none missing."""
     return record_digest(table.name, {c.name: values[c.name] for c in table.columns})
+
+
+def override_record_form(values: Mapping[str, Any]) -> dict[str, Any]:
+    """`chain.record_form` of an override row (what its event's commitment and record digest cover)."""
+    return record_form(_OVERRIDES.name, {c.name: values[c.name] for c in _OVERRIDES.columns})
+
+
+def entered_in_error_record_form(values: Mapping[str, Any]) -> dict[str, Any]:
+    return record_form(_ERRORS.name, {c.name: values[c.name] for c in _ERRORS.columns})
 
 
 def assessment_digest(values: Mapping[str, Any]) -> str:

@@ -65,6 +65,7 @@ from app.fhir.media import fhir_etag
 from app.fhir.response import response_from_answers
 from app.fhir.risk_assessment import RiskAssessmentContext, risk_assessment
 from app.questionnaires import service as questionnaire_service
+from app.receipts.commitments import assessment_commitments, new_salt, response_commitment, row_commitments
 from app.rulesets.service import (
     ResolvedRuleSet,
     RuleSetForFhir,
@@ -527,6 +528,7 @@ def _new_assessment(
         "created_at": now,
         "review_by": now + timedelta(days=days) if days is not None else None,
         "supersedes": supersedes,
+        "salt": new_salt(),
     }
     loaded = _Loaded(Assessment(**values), superseded_by=None, overrides=[], entered_in_error=None)
     return _New(values, _shown_assessment(_assessment_read(loaded, explain, resolved.level_labels)))
@@ -552,8 +554,8 @@ def _store_new(
         resource_type=RESOURCE,
         resource_id=new.values["id"],
         subject_ref=new.values["subject_ref"],
-        details=details,
-        response_digest=new.shown.digest,
+        details={**details, "commitments": assessment_commitments(new.values["salt"], new.values)},
+        response_digest=response_commitment(new.values["salt"], new.shown.digest),
         status=201,
         record_digest=repository.assessment_digest(new.values),
     )
@@ -1008,6 +1010,7 @@ def override_assessment(
             loaded.review_by, now, review_within_days(resolved.compiled.ruleset, body.level)
         ),
     }
+    salt = values["salt"] = new_salt()
     values["id"] = repository.add_override(session, values)
     loaded.overrides.append(AssessmentOverride(**values))
     shown = _render_loaded(session, caller, loaded, explain, resolved.level_labels)
@@ -1016,8 +1019,12 @@ def override_assessment(
         caller,
         "assessment.override",
         loaded,
-        shown,
-        details={"level": body.level, "previous_level": values["previous_level"]},
+        response_commitment(salt, _digest(shown)),
+        details={
+            "level": body.level,
+            "previous_level": values["previous_level"],
+            "commitments": row_commitments(salt, "assessment_overrides", repository.override_record_form(values)),
+        },
         status=201,
         record_digest=repository.override_digest(values),
     )
@@ -1053,6 +1060,7 @@ def mark_entered_in_error(
         "acting_user": caller.acting_user or "",
         "created_at": utcnow(),
     }
+    salt = values["salt"] = new_salt()
     try:
         repository.add_entered_in_error(session, values)
     except IntegrityError as exc:
@@ -1064,7 +1072,12 @@ def mark_entered_in_error(
         caller,
         "assessment.entered_in_error",
         loaded,
-        shown,
+        response_commitment(salt, _digest(shown)),
+        details={
+            "commitments": row_commitments(
+                salt, "assessment_entered_in_error", repository.entered_in_error_record_form(values)
+            )
+        },
         status=201,
         record_digest=repository.entered_in_error_digest(values),
     )

@@ -27,6 +27,9 @@ BODY_FIELDS = (
 # Hashed only when set, so events written before record digests existed keep their hashes (ADR 0003).
 OPTIONAL_BODY_FIELDS = ("record_digest",)
 RECORD_FORM = "riskapi.case-record.v1"
+# Rows written since migration 0009 carry a random `salt` column; their record form is version 2, which includes it
+# (hex), so the record digest in their event cannot be recomputed by guessing the row (docs/verifiable-log.md).
+RECORD_FORM_V2 = "riskapi.case-record.v2"
 
 
 def genesis_hash(organisation_id: str) -> str:
@@ -79,5 +82,19 @@ def record_digest(table: str, columns: Mapping[str, Any]) -> str:
     """SHA-256 of the versioned canonical form (RFC 8785) of one stored case row: every column by name, times as
     `timestamp` writes them. Computed from the row's stored values by the writer and the verifier alike, never
     from a response, so a change to what the API returns never changes it."""
-    row = {name: timestamp(value) if isinstance(value, datetime) else value for name, value in columns.items()}
-    return digest({"form": RECORD_FORM, "table": table, "row": row})
+    return digest(record_form(table, columns))
+
+
+def record_form(table: str, columns: Mapping[str, Any]) -> dict[str, Any]:
+    """The document `record_digest` hashes: version 2 with the row's salt in hex when it has one, else version 1
+    without the (null) salt column, exactly as rows written before migration 0009 were recorded."""
+    salt = columns.get("salt")
+    row = {
+        name: timestamp(value) if isinstance(value, datetime) else value
+        for name, value in columns.items()
+        if name != "salt"
+    }
+    if isinstance(salt, bytes | bytearray):
+        row["salt"] = bytes(salt).hex()
+        return {"form": RECORD_FORM_V2, "table": table, "row": row}
+    return {"form": RECORD_FORM, "table": table, "row": row}

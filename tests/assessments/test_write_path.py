@@ -14,9 +14,10 @@ import httpx
 import pytest
 import rfc8785
 from fastapi import FastAPI
-from sqlalchemy import event
+from sqlalchemy import event, select
 
 from app.assessments import service
+from app.assessments.models import Assessment
 from app.auth.permissions import Role
 from tests.assessments.conftest import new_body
 from tests.conftest import Tenant
@@ -75,7 +76,9 @@ async def test_a_replay_is_the_first_response_byte_for_byte(client: httpx.AsyncC
     assert replay.headers["idempotent-replayed"] == "true"
 
 
-async def test_the_etag_is_the_digest_of_the_create_event(client: httpx.AsyncClient, tenant: Tenant) -> None:
+async def test_the_create_event_holds_the_etag_salted_and_a_read_event_the_etag(
+    client: httpx.AsyncClient, tenant: Tenant, app: FastAPI
+) -> None:
     created = await post(client, tenant)
     read = await client.get(created.headers["location"], headers=tenant.headers(Role.assessor))
     events = await client.get(
@@ -85,8 +88,14 @@ async def test_the_etag_is_the_digest_of_the_create_event(client: httpx.AsyncCli
     )
     digests = {e["action"]: e["digest"] for e in events.json()["items"]}
     canonical_digest = hashlib.sha256(rfc8785.dumps(read.json())).hexdigest()
-    assert read.headers["etag"] == created.headers["etag"] == f'"{digests["assessment.create"]}"'
-    assert digests["assessment.read"] == digests["assessment.create"] == canonical_digest
+    with app.state.sessionmaker() as session:
+        salt = session.scalar(select(Assessment.salt).where(Assessment.id == created.json()["id"]))
+    assert salt is not None
+    assert len(salt) == 32
+    assert read.headers["etag"] == created.headers["etag"] == f'"{canonical_digest}"'
+    assert digests["assessment.read"] == canonical_digest
+    # The write's event commits to the response with the row's salt: the unsalted digest is not in the chain.
+    assert digests["assessment.create"] == hashlib.sha256(salt + bytes.fromhex(canonical_digest)).hexdigest()
 
 
 def _sqlite_file(app: FastAPI) -> str:

@@ -85,6 +85,8 @@ def _tampered(column: str, value: Any, ids: dict[str, str], other_org: str) -> A
         return value + dt.timedelta(seconds=1)
     if value is None:
         return dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
+    if isinstance(value, bytes):
+        return value[:-1] + bytes([value[-1] ^ 1])
     if isinstance(value, dict):
         return {**value, next(iter(value)): "tampered"}
     if isinstance(value, int):
