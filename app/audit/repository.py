@@ -160,6 +160,21 @@ def events_after(session: Session, organisation_id: str, after_sequence: int, li
     )
 
 
+def events_about(session: Session, organisation_id: str, resource_id: str, actions: Sequence[str]) -> list[AuditEvent]:
+    """The organisation's events of these actions about the resource, in sequence order."""
+    return list(
+        session.scalars(
+            select(AuditEvent)
+            .where(
+                AuditEvent.organisation_id == organisation_id,
+                AuditEvent.resource_id == resource_id,
+                AuditEvent.action.in_(list(actions)),
+            )
+            .order_by(AuditEvent.sequence)
+        )
+    )
+
+
 def iter_events(session: Session, organisation_id: str, batch: int = 1000) -> Iterator[AuditEvent]:
     """Every event of the organisation in sequence order, read in keyset batches."""
     after = -1

@@ -482,6 +482,16 @@ def chained_events(session: Session, organisation_id: str, after_sequence: int, 
     ]
 
 
+def chained_events_about(
+    session: Session, organisation_id: str, resource_id: str, actions: Sequence[str]
+) -> list[ChainedEvent]:
+    """The organisation's events of these actions about one resource, in sequence order, as stored (unchecked)."""
+    return [
+        ChainedEvent(event.sequence, event.prev_hash, event.hash, event_body(_as_dict(event)))
+        for event in repository.events_about(session, organisation_id, resource_id, actions)
+    ]
+
+
 def search(
     session: Session,
     caller: Caller,

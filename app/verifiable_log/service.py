@@ -107,6 +107,20 @@ def advance(
     return extended, sign_if_grown(session, organisation_id, keys, now)
 
 
+def checkpoint_covering(
+    session: Session, organisation_id: str, sequence: int, keys: LogKeys, now: datetime
+) -> AuditCheckpoint | None:
+    """The latest checkpoint if it covers event `sequence`; otherwise the tree is extended and a checkpoint signed
+    at its new size, in the caller's transaction (what a receipt needs). None when none can cover it: no signing key,
+    or a chain break before the event."""
+    latest = repository.latest_checkpoint(session, organisation_id)
+    if latest is not None and latest.tree_size >= sequence:
+        return latest
+    extend_tree(session, organisation_id, now)
+    signed = sign_if_grown(session, organisation_id, keys, now)
+    return signed if signed is not None and signed.tree_size >= sequence else None
+
+
 # --- reading ---------------------------------------------------------------------------------------------------------
 
 

@@ -1,0 +1,63 @@
+"""Building a decision receipt: the audit events about one assessment row, each with its inclusion proof to one
+signed checkpoint (signed now, in the request's transaction, when none covers the newest event yet)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from app.audit import service as audit
+from app.receipts.schemas import Receipt, ReceiptEntry, ReceiptInclusion
+from app.verifiable_log import service as log_service
+from app.verifiable_log.checkpoint import parse_checkpoint
+from app.verifiable_log.keys import LogKeys
+from app.verifiable_log.note import b64encode
+
+# The events a receipt carries: what created the row, then what was recorded about it later.
+RECEIPT_ACTIONS = (
+    "assessment.create",
+    "assessment.amend",
+    "assessment.override",
+    "assessment.entered_in_error",
+)
+
+
+class ReceiptUnavailable(Exception):
+    """No receipt can be made: `reason` says why (no commitments recorded, no event, no checkpoint possible)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def build_receipt(session: Session, organisation_id: str, assessment_id: str, keys: LogKeys, now: datetime) -> Receipt:
+    """The receipt of the assessment row `assessment_id` (the caller has checked it exists, is the caller's and has
+    a salt). Raises ReceiptUnavailable when its events carry no commitments or no checkpoint can cover them."""
+    events = audit.chained_events_about(session, organisation_id, assessment_id, RECEIPT_ACTIONS)
+    if not events or "commitments" not in (events[0].body.get("details") or {}):
+        raise ReceiptUnavailable("the assessment's events carry no commitments (written before receipts existed)")
+    checkpoint = log_service.checkpoint_covering(session, organisation_id, events[-1].sequence, keys, now)
+    if checkpoint is None:
+        raise ReceiptUnavailable("no signed checkpoint can cover the assessment's events")
+    entries = []
+    for event in events:
+        proof = log_service.inclusion_proof(session, organisation_id, event.sequence, checkpoint.tree_size)
+        entries.append(
+            ReceiptEntry(
+                sequence=event.sequence,
+                prev_hash=event.prev_hash,
+                hash=event.hash,
+                body=event.body,
+                inclusion=ReceiptInclusion(leaf_index=proof.leaf_index, hashes=[b64encode(h) for h in proof.hashes]),
+            )
+        )
+    body, _, _ = checkpoint.note.partition("\n\n")
+    return Receipt(
+        assessment_id=assessment_id,
+        origin=parse_checkpoint(body + "\n").origin,
+        tree_size=checkpoint.tree_size,
+        root_hash=b64encode(checkpoint.root_hash),
+        checkpoint=checkpoint.note,
+        entries=entries,
+    )
