@@ -7,8 +7,13 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from app.assessments import service as assessments
 from app.audit import service as audit
+from app.audit.chain import digest
+from app.auth.caller import Caller
+from app.core import errors
 from app.receipts.schemas import Receipt, ReceiptEntry, ReceiptInclusion
+from app.verifiable_log import merkle
 from app.verifiable_log import service as log_service
 from app.verifiable_log.checkpoint import parse_checkpoint
 from app.verifiable_log.keys import LogKeys
@@ -21,6 +26,9 @@ RECEIPT_ACTIONS = (
     "assessment.override",
     "assessment.entered_in_error",
 )
+
+
+RECEIPT_READ = "assessment.receipt"
 
 
 class ReceiptUnavailable(Exception):
@@ -61,3 +69,30 @@ def build_receipt(session: Session, organisation_id: str, assessment_id: str, ke
         checkpoint=checkpoint.note,
         entries=entries,
     )
+
+
+def assessment_receipt(session: Session, caller: Caller, assessment_id: str, keys: LogKeys, now: datetime) -> Receipt:
+    """The receipt of the caller's assessment `assessment_id`, audited as `assessment.receipt` with its digest.
+    NotFound for another organisation's or no assessment; 409 `/problems/receipt-unavailable` when it has no salt or
+    no receipt can be built (the detail says why); 409 `/problems/log-storage-damaged` when the stored tree lacks
+    nodes a proof needs. May sign a checkpoint in the caller's transaction (`build_receipt`)."""
+    subject = assessments.receipt_subject(session, caller, assessment_id)
+    try:
+        receipt = build_receipt(session, caller.organisation_id, subject.id, keys, now)
+    except ReceiptUnavailable as unavailable:
+        raise errors.ReceiptUnavailable(f"No receipt for assessment {assessment_id}: {unavailable.reason}") from None
+    except merkle.MissingNodesError as missing:
+        raise errors.LogStorageDamaged(
+            f"The stored tree lacks {len(missing.keys)} subtree hashes this receipt's proofs need; run "
+            "`riskapi audit verify`"
+        ) from None
+    audit.record(
+        session,
+        caller=caller,
+        action=RECEIPT_READ,
+        resource_type=assessments.RESOURCE,
+        resource_id=subject.id,
+        subject_ref=subject.subject_ref,
+        response_digest=digest(receipt.model_dump(mode="json")),
+    )
+    return receipt
