@@ -17,6 +17,7 @@ from app.verifiable_log import merkle
 from app.verifiable_log import service as log_service
 from app.verifiable_log.checkpoint import parse_checkpoint
 from app.verifiable_log.keys import LogKeys
+from app.verifiable_log.models import AuditCheckpoint
 from app.verifiable_log.note import b64encode
 
 # The events a receipt carries: what created the row, then what was recorded about it later.
@@ -39,6 +40,14 @@ class ReceiptUnavailable(Exception):
         self.reason = reason
 
 
+def _latest_covering(session: Session, organisation_id: str, sequence: int) -> AuditCheckpoint | None:
+    try:
+        latest = log_service.latest_checkpoint(session, organisation_id)
+    except errors.NotFound:
+        return None
+    return latest if latest.tree_size >= sequence else None
+
+
 def build_receipt(session: Session, organisation_id: str, assessment_id: str, keys: LogKeys, now: datetime) -> Receipt:
     """The receipt of the assessment row `assessment_id` (the caller has checked it exists, is the caller's and has
     a salt). Raises ReceiptUnavailable when its events carry no commitments or no checkpoint can cover them."""
@@ -46,6 +55,10 @@ def build_receipt(session: Session, organisation_id: str, assessment_id: str, ke
     if not events or "commitments" not in (events[0].body.get("details") or {}):
         raise ReceiptUnavailable("the assessment's events carry no commitments (written before receipts existed)")
     checkpoint = log_service.checkpoint_covering(session, organisation_id, events[-1].sequence, keys, now)
+    if checkpoint is None:
+        # Another transaction (the worker, another receipt) may have signed one covering the events while this one
+        # waited for the tree's lock: nothing was left to sign here, but that checkpoint, read now, covers them.
+        checkpoint = _latest_covering(session, organisation_id, events[-1].sequence)
     if checkpoint is None:
         raise ReceiptUnavailable("no signed checkpoint can cover the assessment's events")
     entries = []
