@@ -33,6 +33,7 @@ from app.health.router import router as health_router
 from app.health.service import head_revisions
 from app.organisation.router import router as organisation_router
 from app.questionnaires.router import router as questionnaires_router
+from app.receipts.router import router as receipts_router
 from app.rulesets.router import router as rulesets_router
 from app.verifiable_log.keys import load_log_keys
 from app.verifiable_log.router import router as verifiable_log_router
@@ -54,6 +55,7 @@ Authenticate with `Authorization: Bearer <api key>` (use *Authorize* above). Cas
 # Matched in this order on every request: the write path first (ADR 0007); the docs list tags in this order too.
 ROUTERS: list[APIRouter] = [
     assessments_router,
+    receipts_router,
     audit_router,
     verifiable_log_router,
     events_router,

@@ -182,6 +182,9 @@ PLAN: list[Step] = [
     Step("post", "/v1/assessments/{assessment_id}/rescore", AMENDED),
     Step("get", "/v1/assessments/{assessment_id}/replay", AMENDED),
     Step("get", "/v1/assessments/{assessment_id}/report", AMENDED),
+    # its decision receipt (a checkpoint signed on demand) and the stored record the receipt commits to
+    Step("get", "/v1/assessments/{assessment_id}/receipt", AMENDED),
+    Step("get", "/v1/assessments/{assessment_id}/record", AMENDED),
     # questionnaires: the example document becomes draft 1, is replaced, validated and published; then draft 2
     *_draft_lifecycle(
         "questionnaires",

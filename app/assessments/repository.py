@@ -184,6 +184,24 @@ def stored_entered_in_error(session: Session, organisation_id: str) -> Iterator[
     return _stored_rows(session, _ERRORS, organisation_id, _ERRORS.c.assessment_id)
 
 
+def stored_rows_of(session: Session, organisation_id: str, assessment_id: str) -> list[tuple[str, Mapping[str, Any]]]:
+    """One assessment's stored rows, every column as stored, by table name: the assessment row, its overrides in
+    id order, its entered-in-error mark. Empty when the organisation has no such assessment."""
+    found: list[tuple[str, Mapping[str, Any]]] = []
+    for table, key, order in (
+        (_ASSESSMENTS, _ASSESSMENTS.c.id, _ASSESSMENTS.c.id),
+        (_OVERRIDES, _OVERRIDES.c.assessment_id, _OVERRIDES.c.id),
+        (_ERRORS, _ERRORS.c.assessment_id, _ERRORS.c.assessment_id),
+    ):
+        statement = (
+            select(table).where(table.c.organisation_id == organisation_id, key == assessment_id).order_by(order)
+        )
+        found.extend((table.name, cast(Mapping[str, Any], row)) for row in session.execute(statement).mappings())
+        if not found:
+            return []
+    return found
+
+
 def event_columns(row: Assessment) -> dict[str, Any]:
     """The values of an assessment's row that its outbox events name (app/events/service.emit_about_assessment)."""
     return {

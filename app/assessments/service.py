@@ -42,7 +42,7 @@ from app.assessments.schemas import (
     RevisionCreate,
 )
 from app.audit import service as audit
-from app.audit.chain import digest
+from app.audit.chain import digest, record_form
 from app.auth import service as auth_service
 from app.auth.caller import Caller
 from app.core.conditional import none_match_holds
@@ -53,6 +53,7 @@ from app.core.errors import (
     IdempotencyKeyReused,
     NotFound,
     ProblemError,
+    ReceiptUnavailable,
     ValidationFailed,
 )
 from app.core.metrics import ASSESSMENTS_CREATED
@@ -66,6 +67,7 @@ from app.fhir.response import response_from_answers
 from app.fhir.risk_assessment import RiskAssessmentContext, risk_assessment
 from app.questionnaires import service as questionnaire_service
 from app.receipts.commitments import assessment_commitments, new_salt, response_commitment, row_commitments
+from app.receipts.schemas import AssessmentRecord, StoredRow
 from app.rulesets.service import (
     ResolvedRuleSet,
     RuleSetForFhir,
@@ -1090,6 +1092,63 @@ def mark_entered_in_error(
     )
     _keep_created(session, idempotency, shown, None)
     return shown
+
+
+# --- receipts: the stored record and who a receipt is about ----------------------------------------------------
+
+READ_RECORD = "assessment.read_record"
+_UNSALTED = "the assessment was stored before receipts existed: it has no salt and its events no commitments"
+
+
+@dataclass(frozen=True)
+class ReceiptSubject:
+    """The assessment a receipt is asked for: its id and case id (for the audit event of the request)."""
+
+    id: str
+    subject_ref: str
+
+
+def receipt_subject(session: Session, caller: Caller, assessment_id: str) -> ReceiptSubject:
+    """The caller's assessment `assessment_id` if it can have a receipt: NotFound when the organisation has no such
+    assessment, 409 `/problems/receipt-unavailable` when its row has no salt (written before migration 0009)."""
+    found = repository.get(session, caller.organisation_id, assessment_id)
+    if found is None:
+        raise NotFound(f"No assessment {assessment_id}")
+    row = found[0]
+    if row.salt is None:
+        raise ReceiptUnavailable(f"No receipt for assessment {assessment_id}: {_UNSALTED}")
+    return ReceiptSubject(row.id, row.subject_ref)
+
+
+def assessment_record(session: Session, caller: Caller, assessment_id: str) -> AssessmentRecord:
+    """The stored rows of one assessment with their salts, as `riskapi receipt verify --record` reads them: every
+    column in the form its event's record digest covers (`chain.record_form`: times as `chain.timestamp` writes
+    them, the salt in hex). Audited as `assessment.read_record`; 409 `/problems/receipt-unavailable` when a row has
+    no salt (written before migration 0009)."""
+    stored = repository.stored_rows_of(session, caller.organisation_id, assessment_id)
+    if not stored:
+        raise NotFound(f"No assessment {assessment_id}")
+    unsalted = [table for table, row in stored if row["salt"] is None]
+    if unsalted:
+        raise ReceiptUnavailable(
+            f"No record for assessment {assessment_id}: its rows in {', '.join(sorted(set(unsalted)))} were stored "
+            "before receipts existed and have no salt"
+        )
+    record = AssessmentRecord(
+        assessment_id=assessment_id,
+        rows=[StoredRow(table=table, row=record_form(table, row)["row"]) for table, row in stored],
+    )
+    assessment = stored[0][1]
+    audit.record(
+        session,
+        caller=caller,
+        action=READ_RECORD,
+        resource_type=RESOURCE,
+        resource_id=assessment_id,
+        subject_ref=assessment["subject_ref"],
+        response_digest=_digest(record),
+    )
+    return record
 
 
 # --- dry runs ---------------------------------------------------------------------------------------------

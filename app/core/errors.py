@@ -155,6 +155,18 @@ class LogStorageDamaged(ProblemError):
     example_detail = "The stored tree lacks 2 subtree hashes this proof needs; run `riskapi audit verify`"
 
 
+class ReceiptUnavailable(ProblemError):
+    status, kind, title = 409, "receipt-unavailable", "No receipt can be issued for this assessment"
+    description = (
+        "A decision receipt commits to the assessment's stored rows with the random salt stored with each, and "
+        "proves its audit events are in a signed checkpoint. Rows written before receipts existed have no salt and "
+        "their events no commitments, so they have neither receipt nor record; nor does an assessment whose events "
+        "no signed checkpoint can cover (no signing key configured, or the audit chain broken before them). "
+        "`detail` says which."
+    )
+    example_detail = "The assessment was stored before receipts existed: it has no salt and no commitments"
+
+
 class PreconditionFailed(ProblemError):
     status, kind, title = 412, "precondition-failed", "The resource has changed since you read it"
     description = "The If-Match ETag is stale: read the resource again and reapply your change."
@@ -233,6 +245,7 @@ PROBLEM_TYPES: dict[str, type[ProblemError]] = {
         NotFound,
         MethodNotAllowed,
         LogStorageDamaged,  # before Conflict: the one an HTTPException with status 409 is shown as
+        ReceiptUnavailable,
         Conflict,
         PreconditionFailed,
         PayloadTooLarge,

@@ -30,7 +30,7 @@ class ReceiptEntry(BaseModel):
         description="The event's hashed content: action, resource, time, actors, details (holding the salted "
         "commitments, the rule set and the engine version), the salted response digest and the record digest."
     )
-    inclusion: ReceiptInclusion
+    inclusion: ReceiptInclusion = Field(description="The proof that the event's leaf is in the checkpoint's tree.")
 
 
 class Receipt(BaseModel):
@@ -40,8 +40,10 @@ class Receipt(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    format: Literal["riskapi.receipt.v1"] = RECEIPT_FORMAT
-    assessment_id: str
+    format: Literal["riskapi.receipt.v1"] = Field(
+        default=RECEIPT_FORMAT, description="The receipt's format and version: `riskapi.receipt.v1`."
+    )
+    assessment_id: str = Field(description="The assessment revision the receipt is about.")
     origin: str = Field(description="The log's origin, as in the checkpoint: `<origin prefix>/<organisation slug>`.")
     tree_size: int = Field(ge=1, description="The checkpoint's tree size, as in the note.")
     root_hash: str = Field(description="The checkpoint's root hash (standard base64), as in the note.")
@@ -52,7 +54,9 @@ class Receipt(BaseModel):
 class StoredRow(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    table: Literal["assessments", "assessment_overrides", "assessment_entered_in_error"]
+    table: Literal["assessments", "assessment_overrides", "assessment_entered_in_error"] = Field(
+        description="The table the row is stored in: the assessment, an override, or the entered-in-error mark."
+    )
     row: dict[str, Any] = Field(
         description="Every stored column, times as `YYYY-MM-DDTHH:MM:SS.ffffffZ`, the salt as hex (64 digits)."
     )
@@ -64,6 +68,8 @@ class AssessmentRecord(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    format: Literal["riskapi.assessment-record.v1"] = RECORD_FORMAT
-    assessment_id: str
+    format: Literal["riskapi.assessment-record.v1"] = Field(
+        default=RECORD_FORMAT, description="The record's format and version: `riskapi.assessment-record.v1`."
+    )
+    assessment_id: str = Field(description="The assessment revision whose rows these are.")
     rows: list[StoredRow] = Field(description="The assessment row, then its overrides, then its entered-in-error mark.")
