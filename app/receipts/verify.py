@@ -101,6 +101,8 @@ def _parsed(model: type[ModelT], content: str | bytes, what: str) -> ModelT:
         data = json.loads(content)
     except (ValueError, UnicodeDecodeError):
         raise CouldNotCheck(f"{what}: not JSON") from None
+    if "format" in model.model_fields and (not isinstance(data, dict) or "format" not in data):
+        raise CouldNotCheck(f"{what}.format: missing (not the documented format)")  # the model's default is no proof
     try:
         return model.model_validate(data)
     except ValidationError as error:
