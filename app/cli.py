@@ -16,6 +16,7 @@ from app.audit.cli import audit_cli
 from app.auth.permissions import Role
 from app.content.cli import describe
 from app.content_cli import content_app
+from app.receipts.cli import receipt_cli
 from app.rules_cli import rules_app
 
 if TYPE_CHECKING:
@@ -33,6 +34,7 @@ cli.add_typer(db_cli, name="db")
 cli.add_typer(org_cli, name="org")
 cli.add_typer(key_cli, name="key")
 cli.add_typer(audit_cli, name="audit")
+cli.add_typer(receipt_cli, name="receipt")
 
 DEMO_ORG_SLUG = "demo"
 
