@@ -149,6 +149,17 @@ class _Checker:
     def fail(self, where: str, what: str) -> None:
         self.problems.append(f"{where}: {what}")
 
+    def hashes(self, where: str, texts: Sequence[str]) -> list[bytes] | None:
+        """A proof's hashes decoded; None (the first bad one reported) when one is not base64 of 32 bytes."""
+        decoded: list[bytes] = []
+        for position, text in enumerate(texts):
+            value = _hash_of(text)
+            if value is None:
+                self.fail(f"{where}[{position}]", "is not standard base64 of 32 bytes")
+                return None
+            decoded.append(value)
+        return decoded
+
     def check_checkpoint(self) -> Checkpoint | None:
         """The signed checkpoint, opened with the pinned keys under the receipt's origin; None if it does not open."""
         receipt = self.receipt
@@ -225,13 +236,9 @@ class _Checker:
         inclusion = entry.inclusion
         if inclusion.leaf_index != entry.sequence - 1:
             self.fail(f"{where}.inclusion.leaf_index", f"is not sequence - 1 ({entry.sequence - 1})")
-        proof: list[bytes] = []
-        for position, text in enumerate(inclusion.hashes):
-            value = _hash_of(text)
-            if value is None:
-                self.fail(f"{where}.inclusion.hashes[{position}]", "is not standard base64 of 32 bytes")
-                return
-            proof.append(value)
+        proof = self.hashes(f"{where}.inclusion.hashes", inclusion.hashes)
+        if proof is None:
+            return
         if checkpoint is None:
             return
         if entry.sequence > checkpoint.size:
@@ -353,13 +360,9 @@ class _Checker:
                 f"({checkpoint.size}) to the later checkpoint's ({newer.size})",
             )
             return
-        hashes: list[bytes] = []
-        for position, text in enumerate(proof.hashes):
-            value = _hash_of(text)
-            if value is None:
-                self.fail(f"consistency.hashes[{position}]", "is not standard base64 of 32 bytes")
-                return
-            hashes.append(value)
+        hashes = self.hashes("consistency.hashes", proof.hashes)
+        if hashes is None:
+            return
         if not merkle.verify_consistency(checkpoint.size, newer.size, hashes, checkpoint.root_hash, newer.root_hash):
             self.fail(
                 "consistency",
